@@ -1,0 +1,132 @@
+import { swaggerUI } from "@hono/swagger-ui";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { type AppConfig, type AppConfigInput, AppConfigSchema, VERSION } from "./config.js";
+import { EdgeMLError, type ErrorCode } from "./errors.js";
+import type { InferenceEngine } from "./inference/engine.js";
+import { createRegistry, type Registry } from "./registry/registry.js";
+import { registerAdminRoutes } from "./routes/admin.js";
+import { registerOipRoutes } from "./routes/oip.js";
+import type { AppEnv } from "./routes/types.js";
+import type { ArtifactStore } from "./storage/artifacts.js";
+import type { PointerStore } from "./storage/pointers.js";
+
+/** Everything the app needs from its runtime. Each runtime entry builds these from its environment. */
+export interface AppDeps {
+  artifacts: ArtifactStore;
+  pointers: PointerStore;
+  engine: InferenceEngine;
+  config?: AppConfigInput;
+  now?: () => Date;
+  /** Where unexpected errors are reported; defaults to console.error. */
+  logError?: (error: unknown, context: string) => void;
+}
+
+export interface App {
+  app: OpenAPIHono<AppEnv>;
+  registry: Registry;
+  config: AppConfig;
+}
+
+const CODE_OF_STATUS: Partial<Record<number, ErrorCode>> = {
+  400: "invalid_request",
+  401: "unauthorized",
+  404: "not_found",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+};
+
+/**
+ * Builds the Hono app from explicit dependencies. Configuration is validated here, so a setting that cannot work
+ * throws at start-up with the reason, not on the first request.
+ */
+export function createApp(deps: AppDeps): App {
+  const parsed = AppConfigSchema.safeParse(deps.config ?? {});
+  if (!parsed.success) {
+    throw new Error(`edgeml: invalid configuration: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
+  }
+  const config = parsed.data;
+  const logError = deps.logError ?? ((error, context) => console.error(`edgeml: ${context}`, error));
+  const registry = createRegistry({
+    artifacts: deps.artifacts,
+    pointers: deps.pointers,
+    engine: deps.engine,
+    config,
+    now: deps.now,
+  });
+
+  const app = new OpenAPIHono<AppEnv>({
+    // zod failures of params, query and JSON bodies: 400 with the issues, in the one error shape.
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        const issues = result.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
+        const first = issues[0];
+        return c.json(
+          {
+            error: `edgeml: invalid request${first ? `: ${first.path ? `${first.path}: ` : ""}${first.message}` : ""}`,
+            code: "invalid_request",
+            details: issues,
+          },
+          400,
+        );
+      }
+    },
+  });
+
+  app.onError((error, c: Context) => {
+    if (error instanceof EdgeMLError) {
+      if (error.status === 401) c.header("www-authenticate", 'Bearer realm="edgeml admin"');
+      if (error.status >= 500) logError(error, `${c.req.method} ${c.req.path}`);
+      return c.json(
+        {
+          error: error.message,
+          code: error.code,
+          ...(error.details !== undefined && { details: error.details }),
+        },
+        error.status,
+      );
+    }
+    if (error instanceof HTTPException && error.status < 500) {
+      const code = CODE_OF_STATUS[error.status] ?? "invalid_request";
+      return c.json({ error: `edgeml: ${error.message || "invalid request"}`, code }, error.status);
+    }
+    logError(error, `${c.req.method} ${c.req.path}`);
+    return c.json({ error: "edgeml: unexpected server error; it has been logged", code: "internal" }, 500);
+  });
+
+  app.notFound((c) =>
+    c.json({ error: `edgeml: no route ${c.req.method} ${c.req.path}; see /docs`, code: "not_found" }, 404),
+  );
+
+  registerOipRoutes(app, {
+    registry,
+    config,
+    serverVersion: VERSION,
+    ready: async () => {
+      try {
+        await deps.engine.init();
+        await deps.artifacts.listModels();
+        return true;
+      } catch (error) {
+        logError(error, "readiness check");
+        return false;
+      }
+    },
+  });
+  registerAdminRoutes(app, { registry, config });
+
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "edgeml",
+      version: VERSION,
+      description:
+        "ONNX model serving on the edge: the Open Inference Protocol v2 (KServe/Triton REST) and a versioned model registry.",
+    },
+  });
+  app.get("/docs", swaggerUI({ url: "/openapi.json", title: "edgeml API" }));
+  app.get("/", (c) => c.redirect("/docs"));
+
+  return { app, registry, config };
+}

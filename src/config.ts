@@ -1,0 +1,43 @@
+import { z } from "zod";
+
+/**
+ * Every tunable of the app, with its default and why it has that value. Validated once, when the app is built,
+ * so a setting that cannot work fails at start-up rather than on the first request.
+ */
+export const AppConfigSchema = z.object({
+  /** A prediction that has not finished after this long answers 504; the users' service documents 30 s. */
+  inferTimeoutMs: z.number().int().positive().default(30_000),
+  /** Sessions kept warm. Each costs its model's bytes and some wasm heap; 16 covers a registry of a few models × versions. */
+  sessionCacheMax: z.number().int().positive().default(16),
+  /** Byte budget of warm sessions (model bytes as a proxy for their heap). The wasm heap tops out at 4 GiB. */
+  sessionCacheMaxBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(512 * 1024 * 1024),
+  /** Largest model upload. Tree ensembles of a few thousand trees stay well under it; Vercel Blob takes 5 TB but the edge does not. */
+  maxModelBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024 * 1024),
+  /** Largest infer request body: 8 MiB is about a million FP32 numbers as JSON, more than a batch should be. */
+  maxInferBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(8 * 1024 * 1024),
+  /** The registry listing is cached this long per process, so version resolution costs no I/O per request. */
+  registryListTtlMs: z.number().int().nonnegative().default(5_000),
+  /** The metric that ranks versions when no champion is set, and whether higher is better. */
+  bestMetric: z.string().min(1).default("skill"),
+  bestMetricHigherIsBetter: z.boolean().default(true),
+  /** Bearer token of the admin routes. Unset means the admin API is refused, never open. */
+  adminToken: z.string().min(16, "ADMIN_TOKEN must be at least 16 characters").optional(),
+  serverName: z.string().default("edgeml"),
+});
+
+export type AppConfig = z.output<typeof AppConfigSchema>;
+export type AppConfigInput = z.input<typeof AppConfigSchema>;
+
+export const VERSION = "0.1.0";

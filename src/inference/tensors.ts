@@ -1,0 +1,130 @@
+import { Tensor } from "onnxruntime-web/wasm";
+import { EdgeMLError } from "../errors.js";
+import { INTEGER_RANGE, type OipDatatype, ORT_TYPE_OF, oipDatatypeOf } from "./datatypes.js";
+
+/** A tensor as the Open Inference Protocol's JSON carries it: `data` is flat and row-major. */
+export interface JsonTensor {
+  name: string;
+  datatype: OipDatatype;
+  shape: number[];
+  data: (number | boolean | string)[];
+}
+
+/** Flattens nested arrays (the protocol accepts them on input) into row-major order. */
+export function flatten(data: unknown): unknown[] {
+  if (!Array.isArray(data)) return [data];
+  if (!data.some(Array.isArray)) return data;
+  const out: unknown[] = [];
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) for (const item of value) walk(item);
+    else out.push(value);
+  };
+  walk(data);
+  return out;
+}
+
+export function elementCount(shape: readonly number[]): number {
+  return shape.reduce((n, d) => n * d, 1);
+}
+
+// Float16Array is new (V8 13.x); runtimes without it cannot carry FP16 and say so.
+const float16Array = typeof Float16Array === "undefined" ? undefined : Float16Array;
+
+function bad(name: string, message: string): EdgeMLError {
+  return new EdgeMLError("invalid_tensor", `input '${name}': ${message}`);
+}
+
+/**
+ * Builds an onnxruntime tensor from protocol JSON, checking every element against the datatype.
+ * The caller has already checked the shape against the model's signature; this checks the data against the shape.
+ */
+export function toOrtTensor(name: string, datatype: OipDatatype, shape: number[], data: unknown): Tensor {
+  const flat = flatten(data);
+  const expected = elementCount(shape);
+  if (flat.length !== expected) {
+    throw bad(name, `shape [${shape.join(", ")}] holds ${expected} elements but data has ${flat.length}`);
+  }
+  const type = ORT_TYPE_OF[datatype];
+  const dims = shape;
+  const at = (i: number) => `element ${i}`;
+  switch (datatype) {
+    case "FP32":
+    case "FP64":
+    case "FP16": {
+      const values = new Float64Array(flat.length);
+      flat.forEach((v, i) => {
+        if (typeof v !== "number" || !Number.isFinite(v)) throw bad(name, `${at(i)} must be a finite number`);
+        values[i] = v;
+      });
+      if (datatype === "FP64") return new Tensor("float64", values, dims);
+      if (datatype === "FP32") return new Tensor("float32", Float32Array.from(values), dims);
+      if (!float16Array) throw bad(name, "FP16 needs a runtime with Float16Array (Node 24, current V8)");
+      // onnxruntime takes float16 as raw IEEE-754 half bits.
+      return new Tensor("float16", new Uint16Array(new float16Array(values).buffer), dims);
+    }
+    case "BOOL": {
+      const values = new Uint8Array(flat.length);
+      flat.forEach((v, i) => {
+        if (typeof v !== "boolean") throw bad(name, `${at(i)} must be true or false`);
+        values[i] = v ? 1 : 0;
+      });
+      return new Tensor("bool", values, dims);
+    }
+    case "BYTES": {
+      const values = flat.map((v, i) => {
+        if (typeof v !== "string") throw bad(name, `${at(i)} must be a string`);
+        return v;
+      });
+      return new Tensor("string", values, dims);
+    }
+    default: {
+      const range = INTEGER_RANGE[datatype];
+      if (!range) throw bad(name, `datatype ${datatype} is not supported`);
+      const ints = flat.map((v, i) => {
+        if (typeof v !== "number" || !Number.isSafeInteger(v)) throw bad(name, `${at(i)} must be an integer`);
+        const big = BigInt(v);
+        if (big < range[0] || big > range[1])
+          throw bad(name, `${at(i)} = ${v} is out of range for ${datatype}`);
+        return v;
+      });
+      if (type === "int64") return new Tensor("int64", BigInt64Array.from(ints, BigInt), dims);
+      if (type === "uint64") return new Tensor("uint64", BigUint64Array.from(ints, BigInt), dims);
+      const Ctor = {
+        uint8: Uint8Array,
+        uint16: Uint16Array,
+        uint32: Uint32Array,
+        int8: Int8Array,
+        int16: Int16Array,
+        int32: Int32Array,
+      }[type as "uint8"];
+      return new Tensor(type as "uint8", Ctor.from(ints), dims);
+    }
+  }
+}
+
+/**
+ * Converts an output tensor to protocol JSON. 64-bit integers become JSON numbers: exact up to 2^53, which is
+ * what every JSON client can parse anyway.
+ */
+export function fromOrtTensor(name: string, tensor: Tensor): JsonTensor {
+  const datatype = oipDatatypeOf(tensor.type);
+  if (!datatype) {
+    throw new EdgeMLError(
+      "model_unavailable",
+      `output '${name}' has type ${tensor.type}, which the protocol cannot carry`,
+    );
+  }
+  const shape = tensor.dims.map(Number);
+  let data: (number | boolean | string)[];
+  const raw = tensor.data;
+  if (datatype === "BOOL") data = Array.from(raw as Uint8Array, (v) => v !== 0);
+  else if (datatype === "BYTES") data = [...(raw as string[])];
+  else if (datatype === "FP16") {
+    if (!float16Array)
+      throw new EdgeMLError("model_unavailable", "FP16 outputs need a runtime with Float16Array");
+    const bits = raw as Uint16Array;
+    data = Array.from(new float16Array(bits.buffer, bits.byteOffset, bits.length));
+  } else if (datatype === "INT64" || datatype === "UINT64") data = Array.from(raw as BigInt64Array, Number);
+  else data = Array.from(raw as Float64Array);
+  return { name, datatype, shape, data };
+}

@@ -1,0 +1,102 @@
+import { z } from "@hono/zod-openapi";
+import { OIP_DATATYPES } from "../inference/datatypes.js";
+
+/** Model names travel in URLs and blob paths, so they are restricted to what is safe in both. */
+export const ModelNameSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/,
+    "model names are 1-128 of A-Z a-z 0-9 _ . - and start with a letter or digit",
+  )
+  .openapi({ example: "sk_gbr" });
+
+/** Versions are assigned by the registry: 1, 2, 3, ... in registration order. */
+export const VersionSchema = z
+  .string()
+  .regex(/^[1-9][0-9]{0,9}$/, "versions are positive integers such as 1 or 12")
+  .openapi({ example: "1" });
+
+export const DatatypeSchema = z.enum(OIP_DATATYPES).openapi({ example: "FP32" });
+
+export const TensorSpecSchema = z
+  .object({
+    name: z.string(),
+    datatype: DatatypeSchema,
+    shape: z.array(z.number().int()).describe("-1 marks a dynamic dimension"),
+  })
+  .openapi("TensorMetadata");
+
+/** A tensor in the protocol's JSON form. `data` is flat row-major; nested arrays are accepted and flattened. */
+export const JsonTensorSchema = z
+  .object({
+    name: z.string().min(1),
+    shape: z.array(z.number().int().nonnegative()).max(16),
+    datatype: DatatypeSchema,
+    parameters: z.record(z.string(), z.unknown()).optional(),
+    // Elements are checked against the datatype when the tensor is built (toOrtTensor), with the element's index.
+    data: z.array(z.unknown()).openapi({
+      description: "Row-major values: numbers, booleans (BOOL) or strings (BYTES); nested arrays accepted",
+    }),
+  })
+  .openapi("Tensor");
+
+export const GoldenSchema = z
+  .object({
+    atol: z
+      .number()
+      .nonnegative()
+      .default(0)
+      .describe(
+        "Largest absolute difference accepted per element; 0 (the default) demands the exact same numbers",
+      ),
+    cases: z
+      .array(
+        z.object({
+          inputs: z.array(JsonTensorSchema).min(1),
+          outputs: z.array(JsonTensorSchema).min(1),
+        }),
+      )
+      .min(1)
+      .max(64),
+  })
+  .openapi("GoldenRows", {
+    description:
+      "Input→output rows the model must reproduce; checked at registration and whenever a version loads",
+  });
+
+export const FeatureSetSchema = z.object({ name: z.string().min(1), version: z.number().int().positive() });
+
+/** What a client may say about a model when it registers it. Everything else the registry derives. */
+export const RegistrationInputSchema = z
+  .object({
+    description: z.string().max(2_000).optional(),
+    tags: z.record(z.string().max(64), z.string().max(256)).default({}),
+    metrics: z.record(z.string().max(64), z.number()).default({}),
+    feature_set: FeatureSetSchema.optional(),
+    feature_names: z.array(z.string()).max(10_000).optional(),
+    golden: GoldenSchema.optional(),
+    report: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe("Evaluation report of the trainer, kept as given"),
+  })
+  .strict()
+  .openapi("RegistrationMetadata");
+
+export type RegistrationInput = z.input<typeof RegistrationInputSchema>;
+
+/** `metadata.json` of a version: immutable once written, like the model bytes beside it. */
+export const VersionMetadataSchema = RegistrationInputSchema.extend({
+  name: ModelNameSchema,
+  version: VersionSchema,
+  created_at: z.string().datetime(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size_bytes: z.number().int().positive(),
+  platform: z.literal("onnxruntime_onnx"),
+  signature: z.object({ inputs: z.array(TensorSpecSchema), outputs: z.array(TensorSpecSchema) }),
+  producer: z.object({ name: z.string(), version: z.string() }),
+  onnx: z.object({ ir_version: z.number().int(), opsets: z.record(z.string(), z.number().int()) }),
+}).openapi("ModelVersion");
+
+export type VersionMetadata = z.output<typeof VersionMetadataSchema>;
+export type Golden = z.output<typeof GoldenSchema>;

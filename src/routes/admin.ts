@@ -1,0 +1,276 @@
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { AppConfig } from "../config.js";
+import { EdgeMLError } from "../errors.js";
+import { RegistrationInputSchema, VersionMetadataSchema, VersionSchema } from "../registry/metadata.js";
+import type { Registry } from "../registry/registry.js";
+import { AuditEntrySchema, ModelPointersSchema } from "../storage/pointers.js";
+import { adminAuth } from "./auth.js";
+import { errorResponses, NameParams, NameVersionParams } from "./schemas.js";
+import type { AppEnv } from "./types.js";
+
+const tags = ["Model registry (admin)"];
+const security = [{ adminToken: [] }];
+const json = <T>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+/** Header carrying registration metadata with a raw `application/octet-stream` upload: JSON, or base64 of it. */
+export const METADATA_HEADER = "x-model-metadata";
+
+const ModelSummarySchema = z
+  .object({
+    name: z.string(),
+    versions: z.array(z.string()),
+    pointers: ModelPointersSchema,
+    serving: z.object({ version: z.string(), via: z.string() }).nullable(),
+  })
+  .openapi("ModelSummary");
+
+const PointerChangeSchema = z.object({ change: AuditEntrySchema, serving: ModelSummarySchema.shape.serving });
+
+function parseMetadataText(text: string, where: string): unknown {
+  const trimmed = text.trim();
+  const decoded = trimmed.startsWith("{") ? trimmed : new TextDecoder().decode(base64ToBytes(trimmed, where));
+  try {
+    return JSON.parse(decoded);
+  } catch {
+    throw new EdgeMLError("invalid_request", `${where} is not valid JSON (nor base64 of JSON)`);
+  }
+}
+
+function base64ToBytes(text: string, where: string): Uint8Array {
+  try {
+    const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+    return Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
+  } catch {
+    throw new EdgeMLError("invalid_request", `${where} is neither JSON nor base64`);
+  }
+}
+
+/** Reads an upload: raw bytes with metadata in a header, or multipart with `model` and `metadata` parts. */
+async function readUpload(c: Context<AppEnv>): Promise<{ bytes: Uint8Array; metadata: unknown }> {
+  const type = (c.req.header("content-type") ?? "").toLowerCase();
+  if (type.startsWith("application/octet-stream")) {
+    const header = c.req.header(METADATA_HEADER);
+    return {
+      bytes: new Uint8Array(await c.req.arrayBuffer()),
+      metadata: header ? parseMetadataText(header, `the ${METADATA_HEADER} header`) : {},
+    };
+  }
+  if (type.startsWith("multipart/form-data")) {
+    const form = await c.req.parseBody();
+    const model = form.model;
+    if (!(model instanceof File)) {
+      throw new EdgeMLError(
+        "invalid_request",
+        "multipart uploads need a file part named 'model' with the .onnx bytes",
+      );
+    }
+    const part = form.metadata;
+    const metadataText = part instanceof File ? await part.text() : part;
+    return {
+      bytes: new Uint8Array(await model.arrayBuffer()),
+      metadata:
+        typeof metadataText === "string" ? parseMetadataText(metadataText, "the 'metadata' part") : {},
+    };
+  }
+  throw new EdgeMLError(
+    "unsupported_media_type",
+    "upload the model as Content-Type: application/octet-stream (metadata in the X-Model-Metadata header) or multipart/form-data",
+  );
+}
+
+/** Registry administration: register versions, inspect them, move the champion and pin pointers. */
+export function registerAdminRoutes(
+  app: OpenAPIHono<AppEnv>,
+  deps: { registry: Registry; config: AppConfig },
+): void {
+  const { registry, config } = deps;
+  app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
+  app.openAPIRegistry.register("RegistrationMetadata", RegistrationInputSchema);
+  const guard = adminAuth(config.adminToken);
+  app.use("/api/ml/models", guard);
+  app.use("/api/ml/models/*", guard);
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/ml/models/{name}/versions",
+      tags,
+      security,
+      summary: "Register a new version from ONNX bytes",
+      description: `Body: the raw .onnx file as \`application/octet-stream\`, with optional registration metadata (golden rows, tags, metrics, description) as JSON, or base64 of JSON, in the \`${METADATA_HEADER}\` header. Or \`multipart/form-data\` with a \`model\` file part and a \`metadata\` JSON part (for large golden sets). The model is parsed, loaded and its golden rows checked before anything is written; versions are numbered 1, 2, 3, ...`,
+      middleware: [
+        bodyLimit({
+          maxSize: config.maxModelBytes,
+          onError: () => {
+            throw new EdgeMLError(
+              "payload_too_large",
+              `model uploads are limited to ${config.maxModelBytes} bytes`,
+            );
+          },
+        }),
+      ] as const,
+      request: {
+        params: NameParams,
+        body: {
+          required: true,
+          content: {
+            // Plain OpenAPI schemas, not zod: these bodies are read by `readUpload`, not by the JSON validator.
+            "application/octet-stream": { schema: { type: "string", format: "binary" } },
+            "multipart/form-data": {
+              schema: {
+                type: "object",
+                required: ["model"],
+                properties: {
+                  model: { type: "string", format: "binary" },
+                  metadata: { $ref: "#/components/schemas/RegistrationMetadata" },
+                },
+              },
+            },
+          },
+        },
+      },
+      responses: {
+        201: json(VersionMetadataSchema, "Registered"),
+        ...errorResponses(400, 401, 403, 409, 413, 415, 422),
+      },
+    }),
+    async (c) => {
+      const { name } = c.req.valid("param");
+      const upload = await readUpload(c);
+      if (upload.bytes.byteLength === 0) {
+        throw new EdgeMLError("invalid_onnx", "the upload is empty; send the .onnx file's bytes as the body");
+      }
+      const input = RegistrationInputSchema.safeParse(upload.metadata);
+      if (!input.success) {
+        throw new EdgeMLError("invalid_request", "the registration metadata is not valid", {
+          details: input.error.issues,
+        });
+      }
+      const meta = await registry.register(name, upload.bytes, input.data);
+      c.header("location", `/api/ml/models/${meta.name}/versions/${meta.version}`);
+      return c.json(meta, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/ml/models",
+      tags,
+      security,
+      summary: "List models, their versions and which one serves",
+      responses: {
+        200: json(z.object({ models: z.array(ModelSummarySchema) }), "Models"),
+        ...errorResponses(401, 403),
+      },
+    }),
+    async (c) => c.json({ models: await registry.listModels() }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/ml/models/{name}",
+      tags,
+      security,
+      summary: "A model: versions with metadata, pointers, the serving version and the audit log",
+      request: { params: NameParams },
+      responses: {
+        200: json(
+          ModelSummarySchema.extend({
+            metadata: z.array(VersionMetadataSchema),
+            history: z.array(AuditEntrySchema),
+          }),
+          "Model",
+        ),
+        ...errorResponses(400, 401, 403, 404),
+      },
+    }),
+    async (c) => {
+      const { name } = c.req.valid("param");
+      const [summary, metadata, history] = await Promise.all([
+        registry.getModel(name),
+        registry.versions(name),
+        registry.history(name),
+      ]);
+      return c.json({ ...summary, metadata, history }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/ml/models/{name}/versions/{version}",
+      tags,
+      security,
+      summary: "One version's metadata",
+      request: { params: NameVersionParams },
+      responses: { 200: json(VersionMetadataSchema, "Version"), ...errorResponses(400, 401, 403, 404) },
+    }),
+    async (c) => {
+      const { name, version } = c.req.valid("param");
+      return c.json(await registry.metadata(name, version), 200);
+    },
+  );
+
+  const changed = async (name: string, change: z.infer<typeof AuditEntrySchema>) => ({
+    change,
+    serving: (await registry.getModel(name)).serving,
+  });
+  const reason = z.string().max(500).optional();
+  const pointerRoute = (path: string, summary: string, body: z.ZodType) =>
+    createRoute({
+      method: "post",
+      path,
+      tags,
+      security,
+      summary,
+      request: {
+        params: NameParams,
+        body: { required: true, content: { "application/json": { schema: body } } },
+      },
+      responses: {
+        200: json(PointerChangeSchema, "Pointer changed"),
+        ...errorResponses(400, 401, 403, 404, 409),
+      },
+    });
+
+  const PromoteBody = z.object({ version: VersionSchema, reason }).strict();
+  app.openapi(
+    pointerRoute("/api/ml/models/{name}/promote", "Make a version the champion", PromoteBody),
+    async (c) => {
+      const { name } = c.req.valid("param");
+      const body = PromoteBody.parse(c.req.valid("json"));
+      return c.json(await changed(name, await registry.promote(name, body.version, body.reason)), 200);
+    },
+  );
+
+  const RollbackBody = z.object({ to: VersionSchema.optional(), reason }).strict();
+  app.openapi(
+    pointerRoute(
+      "/api/ml/models/{name}/rollback",
+      "Put the previous champion back (or the version named in `to`)",
+      RollbackBody,
+    ),
+    async (c) => {
+      const { name } = c.req.valid("param");
+      const body = RollbackBody.parse(c.req.valid("json"));
+      return c.json(await changed(name, await registry.rollback(name, body)), 200);
+    },
+  );
+
+  const PinBody = z.object({ version: VersionSchema.nullable(), reason }).strict();
+  app.openapi(
+    pointerRoute("/api/ml/models/{name}/pin", "Pin a version (it beats the champion); null unpins", PinBody),
+    async (c) => {
+      const { name } = c.req.valid("param");
+      const body = PinBody.parse(c.req.valid("json"));
+      return c.json(await changed(name, await registry.pin(name, body.version, body.reason)), 200);
+    },
+  );
+}

@@ -1,0 +1,27 @@
+import type { AppConfigInput } from "../config.js";
+
+type Env = Record<string, string | undefined>;
+
+const number = (value: string | undefined): number | undefined => {
+  if (value === undefined || value === "") return undefined;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed)) throw new Error(`edgeml: expected a number, got "${value}"`);
+  return parsed;
+};
+
+/**
+ * The app configuration from environment variables, shared by every runtime's wiring. Unset variables keep the
+ * defaults documented in src/config.ts; the app validates the result when it is built.
+ */
+export function configFromEnv(env: Env): AppConfigInput {
+  return {
+    adminToken: env.ADMIN_TOKEN || undefined,
+    inferTimeoutMs: number(env.INFER_TIMEOUT_MS),
+    sessionCacheMax: number(env.SESSION_CACHE_MAX),
+    sessionCacheMaxBytes: number(env.SESSION_CACHE_MAX_BYTES),
+    maxModelBytes: number(env.MAX_MODEL_BYTES),
+    maxInferBytes: number(env.MAX_INFER_BYTES),
+    registryListTtlMs: number(env.REGISTRY_LIST_TTL_MS),
+    bestMetric: env.BEST_METRIC || undefined,
+  };
+}

@@ -1,0 +1,30 @@
+import { resolve } from "node:path";
+import type { AppDeps } from "../../app.js";
+import { AppConfigSchema } from "../../config.js";
+import { createOrtEngine } from "../../inference/engine.js";
+import { createFsArtifactStore } from "../../storage/fs-artifacts.js";
+import { createJsonFilePointerStore } from "../../storage/json-file-pointers.js";
+import { configFromEnv } from "../env.js";
+
+/** The repository's own `models/`: the embedded registry that serves out of the box. */
+export const DEFAULT_MODELS_DIR = resolve(import.meta.dirname, "../../../models");
+
+/**
+ * Dependencies of the Node runtime on embedded defaults: models and pointers on the local disk, onnxruntime-web
+ * in this process. `MODELS_DIR` and `POINTERS_FILE` move them.
+ */
+export function nodeDeps(env: Record<string, string | undefined> = process.env): AppDeps {
+  const modelsDir = resolve(env.MODELS_DIR || DEFAULT_MODELS_DIR);
+  const config = configFromEnv(env);
+  const engineConfig = AppConfigSchema.parse(config);
+  return {
+    artifacts: createFsArtifactStore(modelsDir),
+    pointers: createJsonFilePointerStore(resolve(env.POINTERS_FILE || resolve(modelsDir, "pointers.json"))),
+    engine: createOrtEngine({
+      maxSessions: engineConfig.sessionCacheMax,
+      maxSessionBytes: engineConfig.sessionCacheMaxBytes,
+      timeoutMs: engineConfig.inferTimeoutMs,
+    }),
+    config,
+  };
+}

@@ -1,0 +1,29 @@
+import { serve } from "@hono/node-server";
+import { createApp } from "../../app.js";
+import { nodeDeps } from "./deps.js";
+
+/** `npm start`: the Node server on embedded defaults. PORT (3000) and HOST (127.0.0.1) move it. */
+const deps = nodeDeps();
+const { app, registry, config } = createApp(deps);
+const port = Number(process.env.PORT || 3000);
+const hostname = process.env.HOST || "127.0.0.1";
+
+await deps.engine.init();
+const models = await registry.listModels();
+const server = serve({ fetch: app.fetch, port, hostname }, (info) => {
+  const base = `http://${hostname === "0.0.0.0" ? "localhost" : hostname}:${info.port}`;
+  const initMs = deps.engine.stats().initMs ?? 0;
+  console.log(`edgeml listening on ${base} (onnxruntime-web ready in ${initMs.toFixed(0)} ms)`);
+  console.log(`  API docs:  ${base}/docs   (OpenAPI: ${base}/openapi.json)`);
+  for (const m of models) {
+    console.log(
+      `  model ${m.name}: versions ${m.versions.join(", ")}; serving ${m.serving?.version ?? "none"}`,
+    );
+    console.log(`    POST ${base}/v2/models/${m.name}/infer`);
+  }
+  if (!config.adminToken) console.log("  admin API disabled: set ADMIN_TOKEN to register and promote models");
+});
+
+const stop = () => server.close(() => process.exit(0));
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);

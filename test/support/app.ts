@@ -1,0 +1,91 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type AppDeps, createApp } from "../../src/app.js";
+import type { AppConfigInput } from "../../src/config.js";
+import { createOrtEngine, type InferenceEngine } from "../../src/inference/engine.js";
+import { createFsArtifactStore } from "../../src/storage/fs-artifacts.js";
+import { createJsonFilePointerStore } from "../../src/storage/json-file-pointers.js";
+import { BYO_MODELS, tempDir } from "./paths.js";
+
+export const ADMIN_TOKEN = "test-admin-token-0123456789";
+
+/** One engine per test file: onnxruntime-web initialises once per process anyway. */
+let sharedEngine: InferenceEngine | undefined;
+export function testEngine(): InferenceEngine {
+  sharedEngine ??= createOrtEngine({ maxSessions: 32, maxSessionBytes: 1 << 30, timeoutMs: 30_000 });
+  return sharedEngine;
+}
+
+export interface TestApp {
+  request: (path: string, init?: RequestInit) => Promise<Response>;
+  admin: (path: string, init?: RequestInit) => Promise<Response>;
+  deps: AppDeps;
+  dir: string;
+  cleanup: () => Promise<void>;
+  app: ReturnType<typeof createApp>;
+}
+
+/** The app on embedded adapters in a temporary directory, with an admin token set unless `config` overrides it. */
+export async function testApp(
+  config: AppConfigInput = {},
+  engine: InferenceEngine = testEngine(),
+): Promise<TestApp> {
+  const dir = await tempDir();
+  const deps: AppDeps = {
+    artifacts: createFsArtifactStore(join(dir.path, "models")),
+    pointers: createJsonFilePointerStore(join(dir.path, "pointers.json")),
+    engine,
+    config: { adminToken: ADMIN_TOKEN, ...config },
+    logError: () => {},
+  };
+  const app = createApp(deps);
+  const request = async (path: string, init?: RequestInit) => app.app.request(path, init);
+  const admin = async (path: string, init: RequestInit = {}) => {
+    const headers = new Headers(init.headers);
+    if (!headers.has("authorization")) headers.set("authorization", `Bearer ${ADMIN_TOKEN}`);
+    return request(path, { ...init, headers });
+  };
+  return { request, admin, deps, dir: dir.path, cleanup: dir.cleanup, app };
+}
+
+/** Registers ONNX bytes through the admin API; metadata goes in the X-Model-Metadata header. */
+export async function upload(
+  t: Pick<TestApp, "admin">,
+  name: string,
+  bytes: Uint8Array,
+  metadata?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return t.admin(`/api/ml/models/${name}/versions`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/octet-stream",
+      ...(metadata !== undefined && { "x-model-metadata": JSON.stringify(metadata) }),
+      ...headers,
+    },
+    body: bytes as Uint8Array<ArrayBuffer>,
+  });
+}
+
+export function postJson(t: Pick<TestApp, "request">, path: string, body: unknown): Promise<Response> {
+  return t.request(path, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+}
+
+export interface ByoCase {
+  file: string;
+  model: string;
+  input: { name: string; datatype: "FP32" | "FP64"; shape: number[]; data: number[] };
+  output_name: string;
+  expected_sklearn_predict: number[];
+  feature_names: string[];
+}
+
+export async function byoCase(file: string): Promise<{ spec: ByoCase; bytes: Uint8Array }> {
+  const spec = JSON.parse(await readFile(join(BYO_MODELS, file), "utf8")) as ByoCase;
+  const bytes = new Uint8Array(await readFile(join(BYO_MODELS, spec.model)));
+  return { spec: { ...spec, file }, bytes };
+}
