@@ -1,0 +1,271 @@
+import { readFile } from "node:fs/promises";
+import { Command, Option } from "commander";
+import { VERSION } from "../config.js";
+import type { VersionMetadata } from "../registry/metadata.js";
+import { type ApiClient, CliError, createApiClient, expectOk } from "./client.js";
+
+interface ModelSummary {
+  name: string;
+  versions: string[];
+  pointers: { champion?: string; pinned?: string };
+  serving: { version: string; via: string } | null;
+}
+interface ModelDetail extends ModelSummary {
+  metadata: VersionMetadata[];
+  history: { at: string; action: string; from: string | null; to: string | null; reason?: string }[];
+}
+
+/** Prints rows as an aligned plain-text table (console.table adds an index column and quotes). */
+function table(rows: Record<string, string | number>[]): string {
+  if (rows.length === 0) return "(none)";
+  const columns = Object.keys(rows[0] ?? {});
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
+  return [
+    line(columns),
+    line(widths.map((w) => "-".repeat(w))),
+    ...rows.map((r) => line(columns.map((c) => String(r[c] ?? "")))),
+  ].join("\n");
+}
+
+const json = (body: unknown): RequestInit => ({
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify(body),
+});
+
+function parseTags(values: string[] = []): Record<string, string> {
+  return Object.fromEntries(
+    values.map((pair) => {
+      const at = pair.indexOf("=");
+      if (at <= 0) throw new CliError(`--tag takes key=value, got "${pair}"`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  );
+}
+
+async function readJson(pathOrJson: string): Promise<unknown> {
+  const text =
+    pathOrJson.trim().startsWith("{") || pathOrJson.trim().startsWith("[")
+      ? pathOrJson
+      : await readFile(pathOrJson, "utf8");
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new CliError(`${pathOrJson.slice(0, 60)} is not JSON (nor a file holding JSON)`);
+  }
+}
+
+/** Shape of nested arrays: [[1,2],[3,4]] → [2, 2]. */
+function shapeOf(data: unknown): number[] {
+  const shape: number[] = [];
+  let level: unknown = data;
+  while (Array.isArray(level)) {
+    shape.push(level.length);
+    level = level[0];
+  }
+  return shape;
+}
+
+/** The `edgeml` command line: register, list, promote, roll back and predict, locally or against a server. */
+export function buildCli(output: (text: string) => void = (text) => console.log(text)): Command {
+  const program = new Command("edgeml")
+    .description("Manage and query the edgeml model registry")
+    .version(VERSION)
+    .addOption(
+      new Option("--url <url>", "a running edgeml server (default: the local registry, in process)").env(
+        "EDGEML_URL",
+      ),
+    )
+    .addOption(new Option("--token <token>", "admin token of that server").env("ADMIN_TOKEN"));
+  const client = (): ApiClient => createApiClient(program.opts<{ url?: string; token?: string }>());
+
+  program
+    .command("register")
+    .description("register an ONNX file as a new version of a model")
+    .argument("<file>", ".onnx file")
+    .requiredOption("-n, --name <name>", "model name")
+    .option(
+      "-g, --golden <file>",
+      "golden rows JSON ({atol?, cases:[{inputs, outputs}]}) the model must reproduce",
+    )
+    .option("-m, --metadata <file>", "registration metadata JSON (description, tags, metrics, golden, ...)")
+    .option("-t, --tag <key=value...>", "tags")
+    .option("-d, --description <text>", "description")
+    .action(
+      async (
+        file: string,
+        options: { name: string; golden?: string; metadata?: string; tag?: string[]; description?: string },
+      ) => {
+        const bytes = await readFile(file).catch(() => {
+          throw new CliError(`cannot read ${file}`);
+        });
+        const metadata = {
+          ...((options.metadata ? await readJson(options.metadata) : {}) as Record<string, unknown>),
+          ...(options.golden && { golden: await readJson(options.golden) }),
+          ...(options.tag && { tags: parseTags(options.tag) }),
+          ...(options.description && { description: options.description }),
+        };
+        const api = client();
+        const form = new FormData();
+        form.append("model", new Blob([bytes]), file);
+        form.append("metadata", JSON.stringify(metadata));
+        const meta = await expectOk<VersionMetadata>(
+          await api.request(`/api/ml/models/${encodeURIComponent(options.name)}/versions`, {
+            method: "POST",
+            body: form,
+          }),
+        );
+        output(`registered ${meta.name} version ${meta.version} in ${api.target}`);
+        output(
+          `  sha256 ${meta.sha256}, ${meta.size_bytes} bytes, producer ${meta.producer.name} ${meta.producer.version}`,
+        );
+        for (const t of meta.signature.inputs)
+          output(`  input  ${t.name}: ${t.datatype} [${t.shape.join(", ")}]`);
+        for (const t of meta.signature.outputs)
+          output(`  output ${t.name}: ${t.datatype} [${t.shape.join(", ")}]`);
+        if (meta.golden)
+          output(`  golden rows: ${meta.golden.cases.length} case(s) reproduced (atol ${meta.golden.atol})`);
+      },
+    );
+
+  program
+    .command("models")
+    .description("list models, their versions and which one serves")
+    .action(async () => {
+      const { models } = await expectOk<{ models: ModelSummary[] }>(await client().request("/api/ml/models"));
+      output(
+        table(
+          models.map((m) => ({
+            model: m.name,
+            versions: m.versions.join(","),
+            serving: m.serving ? `${m.serving.version} (${m.serving.via})` : "-",
+            champion: m.pointers.champion ?? "-",
+            pinned: m.pointers.pinned ?? "-",
+          })),
+        ),
+      );
+    });
+
+  program
+    .command("versions")
+    .description("a model's versions with their metrics, and its audit log")
+    .argument("<name>")
+    .action(async (name: string) => {
+      const model = await expectOk<ModelDetail>(
+        await client().request(`/api/ml/models/${encodeURIComponent(name)}`),
+      );
+      output(
+        table(
+          model.metadata.map((m) => ({
+            version: m.version,
+            serving: model.serving?.version === m.version ? `* ${model.serving.via}` : "",
+            created: m.created_at.slice(0, 19),
+            producer: `${m.producer.name} ${m.producer.version}`.trim(),
+            metrics: Object.entries(m.metrics)
+              .map(([k, v]) => `${k}=${Number(v.toPrecision(4))}`)
+              .join(" "),
+            sha256: m.sha256.slice(0, 12),
+          })),
+        ),
+      );
+      if (model.history.length > 0) {
+        output("\nhistory:");
+        for (const h of model.history) {
+          output(
+            `  ${h.at}  ${h.action.padEnd(8)} ${h.from ?? "-"} -> ${h.to ?? "-"}${h.reason ? `  (${h.reason})` : ""}`,
+          );
+        }
+      }
+    });
+
+  program
+    .command("promote")
+    .description("make a version the champion")
+    .argument("<name>")
+    .argument("<version>")
+    .option("-r, --reason <text>")
+    .action(async (name: string, version: string, options: { reason?: string }) => {
+      const res = await expectOk<{ serving: { version: string } }>(
+        await client().request(
+          `/api/ml/models/${encodeURIComponent(name)}/promote`,
+          json({ version, reason: options.reason }),
+        ),
+      );
+      output(`${name}: version ${version} is the champion; serving ${res.serving.version}`);
+    });
+
+  program
+    .command("rollback")
+    .description("put the previous champion back (or --to a version)")
+    .argument("<name>")
+    .option("--to <version>")
+    .option("-r, --reason <text>")
+    .action(async (name: string, options: { to?: string; reason?: string }) => {
+      const res = await expectOk<{ change: { from: string; to: string }; serving: { version: string } }>(
+        await client().request(`/api/ml/models/${encodeURIComponent(name)}/rollback`, json(options)),
+      );
+      output(`${name}: rolled back ${res.change.from} -> ${res.change.to}; serving ${res.serving.version}`);
+    });
+
+  program
+    .command("pin")
+    .description("pin a version (it beats the champion); 'none' unpins")
+    .argument("<name>")
+    .argument("<version>")
+    .option("-r, --reason <text>")
+    .action(async (name: string, version: string, options: { reason?: string }) => {
+      const res = await expectOk<{ serving: { version: string } }>(
+        await client().request(
+          `/api/ml/models/${encodeURIComponent(name)}/pin`,
+          json({ version: version === "none" ? null : version, reason: options.reason }),
+        ),
+      );
+      output(
+        `${name}: ${version === "none" ? "unpinned" : `pinned to ${version}`}; serving ${res.serving.version}`,
+      );
+    });
+
+  program
+    .command("predict")
+    .description(
+      "run a model: --data with nested rows for a one-input model, or --request with a full OIP request",
+    )
+    .argument("<name>")
+    .option("--model-version <version>", "a specific version (default: the one that serves)")
+    .option("--data <json>", "rows as nested JSON arrays, e.g. '[[0.1, 0.2, ...]]' (or a file holding them)")
+    .option("--request <json>", "an Open Inference Protocol request body (or a file holding one)")
+    .action(async (name: string, options: { modelVersion?: string; data?: string; request?: string }) => {
+      const api = client();
+      const base = `/v2/models/${encodeURIComponent(name)}${options.modelVersion ? `/versions/${options.modelVersion}` : ""}`;
+      let body: unknown;
+      if (options.request) body = await readJson(options.request);
+      else if (options.data) {
+        const data = await readJson(options.data);
+        const meta = await expectOk<{ inputs: { name: string; datatype: string }[] }>(
+          await api.request(base),
+        );
+        const [input, ...others] = meta.inputs;
+        if (!input || others.length > 0) {
+          throw new CliError(
+            `${name} has ${meta.inputs.length} inputs; use --request with a full OIP request`,
+          );
+        }
+        body = { inputs: [{ name: input.name, datatype: input.datatype, shape: shapeOf(data), data }] };
+      } else throw new CliError("give --data or --request");
+      const res = await api.request(`${base}/infer`, json(body));
+      const result = await expectOk<{
+        model_version: string;
+        outputs: { name: string; shape: number[]; data: unknown[] }[];
+      }>(res);
+      output(`${name} version ${result.model_version}:`);
+      for (const o of result.outputs)
+        output(`  ${o.name} [${o.shape.join(", ")}]: ${JSON.stringify(o.data)}`);
+    });
+
+  return program;
+}

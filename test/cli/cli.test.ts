@@ -1,0 +1,77 @@
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildCli } from "../../src/cli/index.js";
+import { BYO_MODELS, tempDir } from "../support/paths.js";
+
+/** The CLI as a person at a terminal uses it, on a local registry in a temporary directory. */
+describe("edgeml CLI on the local registry", () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  const run = async (...args: string[]) => {
+    const lines: string[] = [];
+    await buildCli((text) => lines.push(text))
+      .exitOverride()
+      .parseAsync(["node", "edgeml", ...args]);
+    return lines.join("\n");
+  };
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    process.env.MODELS_DIR = dir.path;
+    delete process.env.EDGEML_URL;
+  });
+  afterAll(async () => {
+    delete process.env.MODELS_DIR;
+    await dir.cleanup();
+  });
+
+  it("registers a model file and prints its signature", async () => {
+    const out = await run(
+      "register",
+      join(BYO_MODELS, "sk_gbr_f32.onnx"),
+      "--name",
+      "gbr",
+      "--tag",
+      "source=sklearn",
+    );
+    expect(out).toContain("registered gbr version 1");
+    expect(out).toContain("input  X: FP32 [-1, 30]");
+  });
+
+  it("registers with golden rows and refuses rows the model does not reproduce", async () => {
+    const golden = JSON.stringify({
+      cases: [
+        {
+          inputs: [{ name: "X", datatype: "FP32", shape: [1, 30], data: Array(30).fill(0) }],
+          outputs: [{ name: "variable", datatype: "FP32", shape: [1, 1], data: [123] }],
+        },
+      ],
+    });
+    await expect(
+      run("register", join(BYO_MODELS, "sk_gbr_f32.onnx"), "-n", "gbr", "--golden", golden),
+    ).rejects.toThrow(/golden_mismatch/);
+  });
+
+  it("lists models, promotes, rolls back and shows the history", async () => {
+    await run("register", join(BYO_MODELS, "sk_rf_f32.onnx"), "--name", "gbr");
+    expect(await run("models")).toMatch(/gbr\s+1,2\s+2 \(latest\)/);
+    expect(await run("promote", "gbr", "1", "--reason", "baseline")).toContain("version 1 is the champion");
+    expect(await run("promote", "gbr", "2")).toContain("serving 2");
+    expect(await run("rollback", "gbr")).toContain("rolled back 2 -> 1; serving 1");
+    const versions = await run("versions", "gbr");
+    expect(versions).toMatch(/1\s+\* champion/);
+    expect(versions).toMatch(/promote\s+- -> 1 {2}\(baseline\)/);
+    expect(await run("pin", "gbr", "2")).toContain("pinned to 2; serving 2");
+    expect(await run("pin", "gbr", "none")).toContain("unpinned; serving 1");
+  });
+
+  it("predicts from nested rows", async () => {
+    const out = await run("predict", "gbr", "--model-version", "1", "--data", JSON.stringify([Array(30).fill(0)]));
+    expect(out).toMatch(/gbr version 1:\n {2}variable \[1, 1\]: \[-?\d/);
+  });
+
+  it("reports the API's error for an unknown model", async () => {
+    await expect(run("predict", "nope", "--data", "[[1]]")).rejects.toThrow(
+      /no model named 'nope'.*model_not_found/,
+    );
+  });
+});
