@@ -4,12 +4,19 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { type AppConfig, type AppConfigInput, AppConfigSchema, VERSION } from "./config.js";
 import { EdgeMLError, type ErrorCode } from "./errors.js";
+import { createForecaster } from "./forecast/service.js";
+import { createTrainingService, type TrainingPlan } from "./forecast/training.js";
 import type { InferenceEngine } from "./inference/engine.js";
+import type { MarketDataSource } from "./market/types.js";
 import { createRegistry, type Registry } from "./registry/registry.js";
 import { registerAdminRoutes } from "./routes/admin.js";
+import { registerForecastRoutes } from "./routes/forecast.js";
 import { registerOipRoutes } from "./routes/oip.js";
 import type { AppEnv } from "./routes/types.js";
 import type { ArtifactStore } from "./storage/artifacts.js";
+import type { PredictionCache } from "./storage/cache.js";
+import { createMemoryJobStore, type JobStore } from "./storage/jobs.js";
+import { createMemoryCache } from "./storage/memory-cache.js";
 import type { PointerStore } from "./storage/pointers.js";
 
 /** Everything the app needs from its runtime. Each runtime entry builds these from its environment. */
@@ -17,6 +24,19 @@ export interface AppDeps {
   artifacts: ArtifactStore;
   pointers: PointerStore;
   engine: InferenceEngine;
+  /** Bars for forecasts and training: Yahoo Finance in production, a CSV directory offline. */
+  market: MarketDataSource;
+  /** Prediction cache; defaults to an in-process LRU. */
+  cache?: PredictionCache;
+  /** Training job state; defaults to process memory. */
+  jobs?: JobStore;
+  /** What `POST /api/ml/train` trains; defaults to DEFAULT_PLAN. */
+  trainingPlan?: Partial<TrainingPlan>;
+  /**
+   * Hands side effects (cache writes, training runs) to the runtime so they finish after the response: the edge's
+   * `waitUntil`. Defaults to letting the promise run on, with its failure logged.
+   */
+  waitUntil?: (work: Promise<unknown>) => void;
   config?: AppConfigInput;
   now?: () => Date;
   /** Where unexpected errors are reported; defaults to console.error. */
@@ -27,6 +47,8 @@ export interface App {
   app: OpenAPIHono<AppEnv>;
   registry: Registry;
   config: AppConfig;
+  forecaster: ReturnType<typeof createForecaster>;
+  training: ReturnType<typeof createTrainingService>;
 }
 
 const CODE_OF_STATUS: Partial<Record<number, ErrorCode>> = {
@@ -116,6 +138,32 @@ export function createApp(deps: AppDeps): App {
   });
   registerAdminRoutes(app, { registry, config });
 
+  const defer =
+    deps.waitUntil ??
+    ((work: Promise<unknown>) => {
+      work.catch((error) => logError(error, "background work"));
+    });
+  const forecaster = createForecaster({
+    registry,
+    market: deps.market,
+    cache: deps.cache ?? createMemoryCache(),
+    cacheTtlMs: config.cacheTtlMs,
+    timeoutMs: config.inferTimeoutMs,
+    defer,
+    warn: (message, error) =>
+      console.warn(`edgeml: ${message}:`, error instanceof Error ? error.message : error),
+    now: deps.now,
+  });
+  const training = createTrainingService({
+    market: deps.market,
+    registry,
+    jobs: deps.jobs ?? createMemoryJobStore(),
+    defer,
+    now: deps.now,
+    plan: deps.trainingPlan,
+  });
+  registerForecastRoutes(app, { forecaster, training, adminToken: config.adminToken });
+
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: {
@@ -128,5 +176,5 @@ export function createApp(deps: AppDeps): App {
   app.get("/docs", swaggerUI({ url: "/openapi.json", title: "edgeml API" }));
   app.get("/", (c) => c.redirect("/docs"));
 
-  return { app, registry, config };
+  return { app, registry, config, forecaster, training };
 }

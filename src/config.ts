@@ -27,6 +27,12 @@ export const AppConfigSchema = z.object({
     .int()
     .positive()
     .default(8 * 1024 * 1024),
+  /** How long a forecast is reused: the users' service caches predictions for 5 minutes. */
+  cacheTtlMs: z
+    .number()
+    .int()
+    .positive()
+    .default(5 * 60 * 1000),
   /** The registry listing is cached this long per process, so version resolution costs no I/O per request. */
   registryListTtlMs: z.number().int().nonnegative().default(5_000),
   /** The metric that ranks versions when no champion is set, and whether higher is better. */

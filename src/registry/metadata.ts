@@ -66,6 +66,16 @@ export const GoldenSchema = z
 
 export const FeatureSetSchema = z.object({ name: z.string().min(1), version: z.number().int().positive() });
 
+/** What a forecasting model predicts: serving reads it to fetch the right bars and turn the output into a price. */
+export const ForecastSpecSchema = z.object({
+  symbol: z.string().min(1),
+  interval: z.enum(["1d", "1h"]),
+  horizon: z.string().regex(/^[1-9][0-9]*h$/, "horizons are in hours, such as 24h"),
+  horizon_bars: z.number().int().positive(),
+  target: z.literal("log_return"),
+});
+export type ForecastSpec = z.infer<typeof ForecastSpecSchema>;
+
 /** What a client may say about a model when it registers it. Everything else the registry derives. */
 export const RegistrationInputSchema = z
   .object({
@@ -74,6 +84,7 @@ export const RegistrationInputSchema = z
     metrics: z.record(z.string().max(64), z.number()).default({}),
     feature_set: FeatureSetSchema.optional(),
     feature_names: z.array(z.string()).max(10_000).optional(),
+    forecast: ForecastSpecSchema.optional(),
     golden: GoldenSchema.optional(),
     report: z
       .record(z.string(), z.unknown())

@@ -323,6 +323,11 @@ export function createRegistry(deps: RegistryDeps) {
       );
     },
 
+    /** Names of the registered models (from the cached listing). */
+    async listModelNames(): Promise<string[]> {
+      return [...(await listAll()).keys()].sort();
+    },
+
     async listModels(): Promise<ModelSummary[]> {
       const all = await listAll();
       return Promise.all(

@@ -23,5 +23,6 @@ export function configFromEnv(env: Env): AppConfigInput {
     maxInferBytes: number(env.MAX_INFER_BYTES),
     registryListTtlMs: number(env.REGISTRY_LIST_TTL_MS),
     bestMetric: env.BEST_METRIC || undefined,
+    cacheTtlMs: number(env.PREDICTION_CACHE_TTL_MS),
   };
 }

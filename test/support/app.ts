@@ -3,9 +3,10 @@ import { join } from "node:path";
 import { type AppDeps, createApp } from "../../src/app.js";
 import type { AppConfigInput } from "../../src/config.js";
 import { createOrtEngine, type InferenceEngine } from "../../src/inference/engine.js";
+import { createCsvMarketData } from "../../src/market/csv.js";
 import { createFsArtifactStore } from "../../src/storage/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../../src/storage/json-file-pointers.js";
-import { BYO_MODELS, tempDir } from "./paths.js";
+import { BYO_MODELS, MARKET_DATA, tempDir } from "./paths.js";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 
@@ -29,14 +30,17 @@ export interface TestApp {
 export async function testApp(
   config: AppConfigInput = {},
   engine: InferenceEngine = testEngine(),
+  overrides: Partial<AppDeps> = {},
 ): Promise<TestApp> {
   const dir = await tempDir();
   const deps: AppDeps = {
+    market: createCsvMarketData({ dir: MARKET_DATA }),
     artifacts: createFsArtifactStore(join(dir.path, "models")),
     pointers: createJsonFilePointerStore(join(dir.path, "pointers.json")),
     engine,
     config: { adminToken: ADMIN_TOKEN, ...config },
     logError: () => {},
+    ...overrides,
   };
   const app = createApp(deps);
   const request = async (path: string, init?: RequestInit) => app.app.request(path, init);

@@ -2,6 +2,8 @@ import { resolve } from "node:path";
 import type { AppDeps } from "../../app.js";
 import { AppConfigSchema } from "../../config.js";
 import { createOrtEngine } from "../../inference/engine.js";
+import { createCsvMarketData } from "../../market/csv.js";
+import { createYahooMarketData } from "../../market/yahoo.js";
 import { createFsArtifactStore } from "../../storage/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../../storage/json-file-pointers.js";
 import { configFromEnv } from "../env.js";
@@ -11,7 +13,8 @@ export const DEFAULT_MODELS_DIR = resolve(import.meta.dirname, "../../../models"
 
 /**
  * Dependencies of the Node runtime on embedded defaults: models and pointers on the local disk, onnxruntime-web
- * in this process. `MODELS_DIR` and `POINTERS_FILE` move them.
+ * in this process. `MODELS_DIR` and `POINTERS_FILE` move them. Market data comes from Yahoo Finance unless
+ * `MARKET_DATA_DIR` names a directory of CSV files (offline).
  */
 export function nodeDeps(env: Record<string, string | undefined> = process.env): AppDeps {
   const modelsDir = resolve(env.MODELS_DIR || DEFAULT_MODELS_DIR);
@@ -25,6 +28,9 @@ export function nodeDeps(env: Record<string, string | undefined> = process.env):
       maxSessionBytes: engineConfig.sessionCacheMaxBytes,
       timeoutMs: engineConfig.inferTimeoutMs,
     }),
+    market: env.MARKET_DATA_DIR
+      ? createCsvMarketData({ dir: resolve(env.MARKET_DATA_DIR) })
+      : createYahooMarketData(),
     config,
   };
 }

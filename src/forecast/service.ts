@@ -1,0 +1,224 @@
+import { Tensor } from "onnxruntime-web/wasm";
+import { EdgeMLError, isEdgeMLError } from "../errors.js";
+import { computeFeatures, FEATURE_NAMES, knownFeatureSet, MIN_HISTORY } from "../features/index.js";
+import { withDeadline } from "../inference/engine.js";
+import { INTERVAL_MS, resolveSymbol, SUPPORTED_SYMBOLS } from "../market/symbols.js";
+import type { Bar, MarketDataSource } from "../market/types.js";
+import type { VersionMetadata } from "../registry/metadata.js";
+import type { Registry } from "../registry/registry.js";
+import type { PredictionCache } from "../storage/cache.js";
+import { DEFAULT_HORIZON, forecastModelName, normaliseHorizon } from "./horizon.js";
+import { createSingleFlight } from "./single-flight.js";
+
+/** One forecast, as `POST /api/ml/serve` returns it and the cache keeps it. */
+export interface Forecast {
+  prediction_id: string;
+  symbol: string;
+  horizon: string;
+  model_name: string;
+  model_version: string;
+  /** Close time of the last bar the features used: the forecast is "as of" this instant. */
+  as_of: string;
+  /** `as_of` + horizon: when the predicted price is due. */
+  target_time: string;
+  last_close: number;
+  predicted_log_return: number;
+  predicted_price: number;
+  created_at: string;
+  cached: boolean;
+}
+
+/** HIT: from the cache; MISS: computed (and cached); BYPASS: the cache was unreachable, computed uncached. */
+export type CacheStatus = "HIT" | "MISS" | "BYPASS";
+
+export interface ForecastResult {
+  forecast: Forecast;
+  cache: CacheStatus;
+}
+
+export type BatchItem =
+  | { symbol: string; ok: true; forecast: Forecast; cache: CacheStatus }
+  | { symbol: string; ok: false; error: { code: string; message: string; status: number } };
+
+export interface ForecasterDeps {
+  registry: Registry;
+  market: MarketDataSource;
+  cache: PredictionCache;
+  cacheTtlMs: number;
+  timeoutMs: number;
+  /** Runs side effects (cache writes) off the response path: `waitUntil` on the edge. */
+  defer: (work: Promise<unknown>) => void;
+  warn: (message: string, error: unknown) => void;
+  now?: () => Date;
+}
+
+/** Cache keys carry the model version and the as-of bar, so a promotion or a new bar never serves an old answer. */
+export const forecastCacheKey = (
+  meta: Pick<VersionMetadata, "name" | "version">,
+  horizon: string,
+  asOf: number,
+) => `forecast:v1:${meta.name}@${meta.version}:${horizon}:${asOf}`;
+
+/**
+ * Forecasts for the users' symbols: resolve the version, fetch bars, compute the features with the trainer's own
+ * code, run the model, cache the answer. Concurrent identical requests share one run (single flight).
+ */
+export function createForecaster(deps: ForecasterDeps) {
+  const { registry, market, cache } = deps;
+  const now = deps.now ?? (() => new Date());
+  const flights = createSingleFlight();
+
+  /** Horizons served for a symbol: the required 24h and any other that has a model. */
+  const horizonsFor = async (symbol: string): Promise<string[]> => {
+    const prefix = `${symbol}-`;
+    const names = (await registry.listModelNames()).filter((n) => n.startsWith(prefix));
+    return [...new Set([DEFAULT_HORIZON, ...names.map((n) => n.slice(prefix.length))])].filter((h) =>
+      /^\d+h$/.test(h),
+    );
+  };
+
+  const resolveModel = async (symbol: string, horizon: string): Promise<VersionMetadata> => {
+    const name = forecastModelName(symbol, horizon);
+    let meta: VersionMetadata;
+    try {
+      meta = (await registry.resolve(name)).meta;
+    } catch (error) {
+      if (isEdgeMLError(error) && error.code === "model_not_found") {
+        throw new EdgeMLError(
+          "no_model",
+          `no trained model for ${symbol} ${horizon}; run \`npm run train -- ${symbol}\` or POST /api/ml/train {"model_id":"${symbol}"}`,
+        );
+      }
+      throw error;
+    }
+    const spec = meta.forecast;
+    if (!spec || !meta.feature_set || spec.symbol !== symbol) {
+      throw new EdgeMLError(
+        "model_unavailable",
+        `${name}@${meta.version} is not a ${symbol} forecaster (no forecast spec)`,
+      );
+    }
+    if (!knownFeatureSet(meta.feature_set.name, meta.feature_set.version)) {
+      throw new EdgeMLError(
+        "model_unavailable",
+        `${name}@${meta.version} was trained on feature set ${meta.feature_set.name} v${meta.feature_set.version}, which this server does not compute; retrain it or promote another version`,
+      );
+    }
+    return meta;
+  };
+
+  const compute = async (
+    meta: VersionMetadata,
+    bars: Bar[],
+    asOf: number,
+    horizon: string,
+  ): Promise<Forecast> => {
+    const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
+    const features = computeFeatures(bars, bars.length - 1);
+    const input = meta.signature.inputs[0];
+    const output = meta.signature.outputs[0];
+    if (!input || !output || input.shape.at(-1) !== FEATURE_NAMES.length) {
+      throw new EdgeMLError(
+        "model_unavailable",
+        `${meta.name}@${meta.version} does not take ${FEATURE_NAMES.length} features`,
+      );
+    }
+    const outputs = await registry.infer(
+      meta,
+      { [input.name]: new Tensor("float64", features, [1, FEATURE_NAMES.length]) },
+      [output.name],
+      deps.timeoutMs,
+    );
+    const logReturn = Number(outputs[output.name]?.data[0]);
+    if (!Number.isFinite(logReturn)) {
+      throw new EdgeMLError("model_unavailable", `${meta.name}@${meta.version} returned ${logReturn}`);
+    }
+    const last = bars[bars.length - 1] as Bar;
+    return {
+      prediction_id: crypto.randomUUID(),
+      symbol: spec.symbol,
+      horizon,
+      model_name: meta.name,
+      model_version: meta.version,
+      as_of: new Date(asOf).toISOString(),
+      target_time: new Date(asOf + spec.horizon_bars * INTERVAL_MS[spec.interval]).toISOString(),
+      last_close: last.close,
+      predicted_log_return: logReturn,
+      predicted_price: last.close * Math.exp(logReturn),
+      created_at: now().toISOString(),
+      cached: false,
+    };
+  };
+
+  const forecastOnce = async (symbolInput: string, horizonInput: string): Promise<ForecastResult> => {
+    const symbol = resolveSymbol(symbolInput);
+    const horizon = normaliseHorizon(horizonInput, await horizonsFor(symbol));
+    const meta = await resolveModel(symbol, horizon);
+    const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
+    const bars = await market.getBars(symbol, spec.interval, { end: now(), limit: MIN_HISTORY });
+    const last = bars.at(-1);
+    if (!last || bars.length < MIN_HISTORY) {
+      throw new EdgeMLError(
+        "market_data_unavailable",
+        `${market.name} returned ${bars.length} ${spec.interval} bars of ${symbol}; a forecast needs ${MIN_HISTORY}`,
+      );
+    }
+    const asOf = last.time + INTERVAL_MS[spec.interval];
+    const key = forecastCacheKey(meta, horizon, asOf);
+
+    let cacheUp = true;
+    try {
+      const hit = await cache.get<Forecast>(key);
+      if (hit) return { forecast: { ...hit, cached: true }, cache: "HIT" };
+    } catch (error) {
+      // Fail open: a cache outage costs latency, never an answer.
+      cacheUp = false;
+      deps.warn(`prediction cache (${cache.kind}) unavailable; serving uncached`, error);
+    }
+    const forecast = await flights.run(key, async () => {
+      const computed = await compute(meta, bars, asOf, horizon);
+      if (cacheUp) {
+        deps.defer(
+          cache
+            .set(key, computed, deps.cacheTtlMs)
+            .catch((error) => deps.warn(`could not cache ${key}`, error)),
+        );
+      }
+      return computed;
+    });
+    return { forecast, cache: cacheUp ? "MISS" : "BYPASS" };
+  };
+
+  const forecast = (symbol: string, horizon: string) =>
+    withDeadline(forecastOnce(symbol, horizon), deps.timeoutMs, `the ${symbol} ${horizon} forecast`);
+
+  return {
+    forecast,
+    /** One forecast per distinct symbol, in parallel; a failing symbol is reported beside the others. */
+    async batch(symbols: readonly string[], horizon: string): Promise<BatchItem[]> {
+      const distinct = [...new Set(symbols.map((s) => s.trim().toUpperCase()))];
+      const settled = await Promise.allSettled(distinct.map((s) => forecast(s, horizon)));
+      return settled.map((result, i): BatchItem => {
+        const symbol = distinct[i] as string;
+        if (result.status === "fulfilled") return { symbol, ok: true, ...result.value };
+        const error = result.reason;
+        if (isEdgeMLError(error)) {
+          return {
+            symbol,
+            ok: false,
+            error: { code: error.code, message: error.message, status: error.status },
+          };
+        }
+        deps.warn(`batch forecast of ${symbol} failed`, error);
+        return {
+          symbol,
+          ok: false,
+          error: { code: "internal", message: "edgeml: unexpected error", status: 500 },
+        };
+      });
+    },
+    supportedSymbols: Object.keys(SUPPORTED_SYMBOLS),
+  };
+}
+
+export type Forecaster = ReturnType<typeof createForecaster>;

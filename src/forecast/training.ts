@@ -1,0 +1,213 @@
+import { EdgeMLError, isEdgeMLError } from "../errors.js";
+import { INTERVAL_MS, resolveSymbol } from "../market/symbols.js";
+import type { Interval, MarketDataSource } from "../market/types.js";
+import type { RegistrationInput, VersionMetadata } from "../registry/metadata.js";
+import type { Registry } from "../registry/registry.js";
+import type { JobStore, TrainingJob } from "../storage/jobs.js";
+import {
+  type EvaluationReport,
+  type ModelFamily,
+  type TrainedForecaster,
+  trainForecaster,
+} from "../training/forecaster.js";
+import { DEFAULT_HORIZON, forecastModelName, horizonHours } from "./horizon.js";
+
+/** What a training run trains for one symbol. The defaults are the users' product: 24h ahead from daily bars. */
+export interface TrainingPlan {
+  horizon: string;
+  interval: Interval;
+  families: ModelFamily[];
+  seed: number;
+}
+
+export const DEFAULT_PLAN: TrainingPlan = {
+  horizon: DEFAULT_HORIZON,
+  // Daily bars: Yahoo serves a decade of them (hourly only the last 730 days), and the 24h target is one bar ahead.
+  interval: "1d",
+  // The GBDT and its linear baseline: best-version selection keeps whichever beats naive on held-out data.
+  families: ["gbdt", "ridge"],
+  seed: 42,
+};
+
+export interface TrainedVersion {
+  family: ModelFamily;
+  version: string;
+  name: string;
+  report: EvaluationReport;
+}
+
+/** The registry form of a trained forecaster: metrics for ranking, the full report, golden rows, the forecast spec. */
+export function registrationOf(trained: TrainedForecaster, plan: TrainingPlan): RegistrationInput {
+  const { report } = trained;
+  const width = trained.featureNames.length;
+  const rows = trained.golden.inputs.length;
+  return {
+    description: `${report.symbol} ${plan.horizon} log-return forecaster (${report.family}), ${report.interval} bars ${report.data.first.slice(0, 10)}..${report.data.last.slice(0, 10)}`,
+    tags: { family: report.family, symbol: report.symbol, interval: report.interval, trainer: "edgeml" },
+    metrics: {
+      skill: report.test.skill,
+      mape: report.test.mape,
+      naive_mape: report.test.naiveMape,
+      r2_log_return: report.test.r2LogReturn,
+      direction_accuracy: report.test.directionAccuracy,
+      r2_price: report.test.r2Price,
+      test_rows: report.test.rows,
+    },
+    feature_set: { name: trained.featureSet.name, version: trained.featureSet.version },
+    feature_names: [...trained.featureNames],
+    forecast: {
+      symbol: report.symbol,
+      interval: report.interval,
+      horizon: plan.horizon,
+      horizon_bars: report.horizonBars,
+      target: "log_return",
+    },
+    // Exact: the trainer checked bit parity on the whole test split; a loaded artifact must give the same bits.
+    golden: {
+      atol: 0,
+      cases: [
+        {
+          inputs: [
+            { name: "features", datatype: "FP64", shape: [rows, width], data: trained.golden.inputs.flat() },
+          ],
+          outputs: [{ name: "log_return", datatype: "FP64", shape: [rows, 1], data: trained.golden.outputs }],
+        },
+      ],
+    },
+    report: report as unknown as Record<string, unknown>,
+  };
+}
+
+/**
+ * Trains every family of the plan for one symbol on the source's full history and registers each as a new version.
+ * Registration re-checks the golden rows in the serving engine, so what is registered is what serves.
+ */
+export async function trainSymbol(options: {
+  symbol: string;
+  market: MarketDataSource;
+  registry: Registry;
+  plan?: Partial<TrainingPlan>;
+  onProgress?: (message: string) => void;
+}): Promise<TrainedVersion[]> {
+  const plan = { ...DEFAULT_PLAN, ...options.plan };
+  const symbol = resolveSymbol(options.symbol);
+  const hours = horizonHours(plan.horizon);
+  const barHours = INTERVAL_MS[plan.interval] / 3_600_000;
+  if (!hours || hours % barHours !== 0) {
+    throw new EdgeMLError(
+      "invalid_request",
+      `horizon ${plan.horizon} is not a whole number of ${plan.interval} bars`,
+    );
+  }
+  const progress = options.onProgress ?? (() => {});
+  progress(`fetching ${symbol} ${plan.interval} bars from ${options.market.name}`);
+  const bars = await options.market.getBars(symbol, plan.interval);
+  const name = forecastModelName(symbol, plan.horizon);
+  const results: TrainedVersion[] = [];
+  for (const family of plan.families) {
+    progress(`training ${name} ${family} on ${bars.length} bars`);
+    const trained = await trainForecaster({
+      bars,
+      symbol,
+      interval: plan.interval,
+      horizonBars: hours / barHours,
+      family,
+      seed: plan.seed,
+    });
+    progress(`registering ${name} ${family}`);
+    const meta: VersionMetadata = await options.registry.register(
+      name,
+      trained.onnx,
+      registrationOf(trained, plan),
+    );
+    results.push({ family, version: meta.version, name, report: trained.report });
+  }
+  return results;
+}
+
+/** Runs training requests as background jobs whose state lives in a JobStore. */
+export function createTrainingService(deps: {
+  market: MarketDataSource;
+  registry: Registry;
+  jobs: JobStore;
+  defer: (work: Promise<unknown>) => void;
+  now?: () => Date;
+  plan?: Partial<TrainingPlan>;
+}) {
+  const now = deps.now ?? (() => new Date());
+  const save = (job: TrainingJob) => deps.jobs.put(job);
+
+  const execute = async (queued: TrainingJob) => {
+    const job: TrainingJob = { ...queued, state: "running", started_at: now().toISOString() };
+    // Progress writes are chained, and the final write waits for them, so a late progress never overwrites the result.
+    let writes = save(job);
+    try {
+      const versions = await trainSymbol({
+        symbol: job.model_id,
+        market: deps.market,
+        registry: deps.registry,
+        plan: deps.plan,
+        onProgress: (progress) => {
+          writes = writes.then(() => save({ ...job, progress }));
+        },
+      });
+      await writes;
+      await save({
+        ...job,
+        state: "succeeded",
+        finished_at: now().toISOString(),
+        result: {
+          versions: versions.map((v) => ({
+            name: v.name,
+            version: v.version,
+            family: v.family,
+            test: v.report.test,
+          })),
+          reports: versions.map((v) => v.report),
+        },
+      });
+    } catch (error) {
+      const known = isEdgeMLError(error);
+      await writes.catch(() => {});
+      await save({
+        ...job,
+        state: "failed",
+        finished_at: now().toISOString(),
+        error: {
+          code: known ? error.code : "internal",
+          message: known
+            ? error.message
+            : `edgeml: training failed: ${error instanceof Error ? error.message : String(error)}`,
+        },
+      });
+    }
+  };
+
+  return {
+    /** Queues training of a symbol's forecasters; the returned job has the `request_id` to poll. */
+    async start(modelId: string): Promise<TrainingJob> {
+      const symbol = resolveSymbol(modelId);
+      const job: TrainingJob = {
+        request_id: crypto.randomUUID(),
+        model_id: symbol,
+        state: "queued",
+        created_at: now().toISOString(),
+      };
+      await save(job);
+      deps.defer(execute(job));
+      return job;
+    },
+    async status(requestId: string): Promise<TrainingJob> {
+      const job = await deps.jobs.get(requestId);
+      if (!job) {
+        throw new EdgeMLError(
+          "not_found",
+          `no training request ${requestId}; POST /api/ml/train returns the request_id`,
+        );
+      }
+      return job;
+    },
+  };
+}
+
+export type TrainingService = ReturnType<typeof createTrainingService>;
