@@ -12,7 +12,7 @@ const json = <T>(schema: T, description: string) => ({
   content: { "application/json": { schema } },
 });
 
-const Symbol = z.string().min(1).max(16).openapi({ example: "BTC" });
+const SymbolId = z.string().min(1).max(16).openapi({ example: "BTC" });
 const Horizon = z.string().min(1).max(8).openapi({ example: "24h" });
 
 export const ForecastSchema = z
@@ -60,7 +60,7 @@ export function registerForecastRoutes(
         body: {
           required: true,
           content: {
-            "application/json": { schema: z.object({ symbol: Symbol, horizon: Horizon.default("24h") }) },
+            "application/json": { schema: z.object({ symbol: SymbolId, horizon: Horizon.default("24h") }) },
           },
         },
       },
@@ -92,7 +92,7 @@ export function registerForecastRoutes(
           required: true,
           content: {
             "application/json": {
-              schema: z.object({ symbols: z.array(Symbol).min(1).max(20), horizon: Horizon.default("24h") }),
+              schema: z.object({ symbols: z.array(SymbolId).min(1).max(20), horizon: Horizon.default("24h") }),
             },
           },
         },
@@ -121,7 +121,7 @@ export function registerForecastRoutes(
         body: {
           required: true,
           content: {
-            "application/json": { schema: z.object({ model_id: Symbol.describe("The symbol: BTC or ETH") }) },
+            "application/json": { schema: z.object({ model_id: SymbolId.describe("The symbol: BTC or ETH") }) },
           },
         },
       },
