@@ -42,6 +42,18 @@ export interface RegistryDeps {
   now?: () => Date;
 }
 
+function storeUnavailable(error: unknown): EdgeMLError {
+  if (error instanceof EdgeMLError) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new EdgeMLError(
+    "model_unavailable",
+    `the model store is unreachable (${reason}); try again shortly`,
+    {
+      cause: error,
+    },
+  );
+}
+
 /** How many times a registration re-reads the versions after losing a race for a version number. */
 const PUBLISH_ATTEMPTS = 20;
 
@@ -96,11 +108,17 @@ export function createRegistry(deps: RegistryDeps) {
 
   const listAll = async (): Promise<Map<string, string[]>> => {
     if (listing && Date.now() - listing.at < config.registryListTtlMs) return listing.models;
-    const names = await artifacts.listModels();
-    const entries = await Promise.all(
-      names.map(async (name) => [name, (await artifacts.listVersions(name)).sort(byVersion)] as const),
-    );
-    listing = { at: Date.now(), models: new Map(entries) };
+    try {
+      const names = await artifacts.listModels();
+      const entries = await Promise.all(
+        names.map(async (name) => [name, (await artifacts.listVersions(name)).sort(byVersion)] as const),
+      );
+      listing = { at: Date.now(), models: new Map(entries) };
+    } catch (error) {
+      // Stale if error: versions are immutable, so the last listing is still true, only perhaps incomplete.
+      // Models already loaded keep serving through a store outage; with no listing at all, the outage shows.
+      if (!listing) throw storeUnavailable(error);
+    }
     return listing.models;
   };
   const invalidate = () => {
@@ -111,7 +129,9 @@ export function createRegistry(deps: RegistryDeps) {
     const versions = (await listAll()).get(name);
     if (versions && versions.length > 0) return versions;
     // The listing may be stale (another instance registered it): ask the store before saying 404.
-    const fresh = (await artifacts.listVersions(name)).sort(byVersion);
+    const fresh = (
+      await artifacts.listVersions(name).catch((error) => Promise.reject(storeUnavailable(error)))
+    ).sort(byVersion);
     if (fresh.length === 0) {
       throw new EdgeMLError(
         "model_not_found",
@@ -126,7 +146,9 @@ export function createRegistry(deps: RegistryDeps) {
     const key = `${name}@${version}`;
     const cached = metadataCache.get(key);
     if (cached) return cached;
-    const text = await artifacts.getMetadata(name, version);
+    const text = await artifacts
+      .getMetadata(name, version)
+      .catch((error) => Promise.reject(storeUnavailable(error)));
     if (text === null) {
       await versionsOf(name);
       throw new EdgeMLError("version_not_found", `model '${name}' has no version ${version}`);
@@ -170,7 +192,9 @@ export function createRegistry(deps: RegistryDeps) {
   };
 
   const loader = (meta: VersionMetadata) => async (): Promise<Uint8Array> => {
-    const bytes = await artifacts.getModel(meta.name, meta.version);
+    const bytes = await artifacts
+      .getModel(meta.name, meta.version)
+      .catch((error) => Promise.reject(storeUnavailable(error)));
     if (!bytes)
       throw new EdgeMLError(
         "model_unavailable",
