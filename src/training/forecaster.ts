@@ -1,0 +1,258 @@
+/**
+ * The one entry point of training: bars in, an ONNX forecaster and its evaluation out. Every reported metric comes
+ * from running the exported ONNX bytes in onnxruntime-web on the held-out test split, and the run fails unless ORT
+ * reproduces the in-memory model bit for bit on every test row.
+ */
+import { EdgeMLError } from "../errors.js";
+import { FEATURE_NAMES, FEATURE_SET, type FeatureSet, featureMatrix } from "../features/index.js";
+import { INTERVAL_MS, isoTime } from "../market/symbols.js";
+import type { Bar, Interval } from "../market/types.js";
+import { type ForecastMetrics, forecastMetrics, rankImportance } from "./evaluate.js";
+import { GBDT_DEFAULTS, type GbdtParams, predictGbdt, trainGbdt } from "./gbdt.js";
+import { exportGbdt, exportRidge } from "./onnx/export.js";
+import { ortVersion, runForecaster } from "./onnx/runtime.js";
+import { predictRidge, RIDGE_DEFAULTS, type RidgeParams, trainRidge } from "./ridge.js";
+import { chronologicalSplit, type RowRange, type SplitOptions } from "./split.js";
+
+export type ModelFamily = "gbdt" | "ridge";
+
+export interface TrainForecasterInput {
+  /** Contiguous bars at `interval`, ascending (e.g. from a MarketDataSource). */
+  bars: readonly Bar[];
+  symbol: string;
+  interval: Interval;
+  /** Forecast horizon in bars (24 for 24h on hourly bars, 1 on daily bars). */
+  horizonBars: number;
+  family: ModelFamily;
+  /** Seeds row subsampling (GBDT); same bars + seed + params = byte-identical ONNX. */
+  seed: number;
+  /** Overrides of GBDT_DEFAULTS or RIDGE_DEFAULTS, by family; a key of the other family is rejected. */
+  params?: Partial<Omit<GbdtParams, "seed">> | Partial<RidgeParams>;
+  /** Split fractions and embargo; defaults 70/15/15 with an embargo of the horizon. */
+  split?: SplitOptions;
+}
+
+export interface SplitSummary {
+  rows: number;
+  /** As-of time of the first and last row (ISO 8601). */
+  first: string;
+  last: string;
+}
+
+export interface EvaluationReport {
+  symbol: string;
+  interval: Interval;
+  horizonBars: number;
+  family: ModelFamily;
+  seed: number;
+  /** Every parameter in force (defaults included), the seed aside: pass it back as `params` to retrain the same model. */
+  params: Omit<GbdtParams, "seed"> | RidgeParams;
+  featureSet: FeatureSet;
+  target: "log_return";
+  /** The bars trained on: count and open time of the first and last. */
+  data: { bars: number; first: string; last: string };
+  splits: { train: SplitSummary; validation: SplitSummary; test: SplitSummary; embargoRows: number };
+  /** Metrics on the test split, computed from the exported ONNX model's outputs. */
+  test: ForecastMetrics;
+  /** Gain importance (GBDT) or |standardised coefficient| (ridge), summing to 1, largest first. */
+  featureImportance: { feature: string; importance: number }[];
+  importanceKind: "gain" | "abs_standardized_coefficient";
+  /** What early stopping / validation chose, and the validation MSE of the kept model. */
+  model: { trees?: number; alpha?: number; validationLoss: number };
+  /** Wall time of fitting the model (not features, export or evaluation). */
+  trainingTimeMs: number;
+  /** The runtime that produced the test metrics and the parity check. */
+  evaluatedWith: string;
+  parity: { rows: number; bitExact: true };
+}
+
+export interface TrainedForecaster {
+  onnx: Uint8Array;
+  /** Hex sha256 of `onnx`, for the registry's integrity check. */
+  sha256: string;
+  report: EvaluationReport;
+  /** Eight test rows and the ONNX outputs for them, to check a loaded artifact against. */
+  golden: { inputs: number[][]; outputs: number[] };
+  featureSet: FeatureSet;
+  featureNames: readonly string[];
+}
+
+const GOLDEN_ROWS = 8;
+
+export async function trainForecaster(input: TrainForecasterInput): Promise<TrainedForecaster> {
+  const { bars, symbol, interval, horizonBars, family, seed } = input;
+  checkBars(bars, interval);
+  if (family !== "gbdt" && family !== "ridge") {
+    throw new EdgeMLError(
+      "invalid_request",
+      `unknown model family ${JSON.stringify(family)}; use "gbdt" or "ridge"`,
+    );
+  }
+  if (!Number.isInteger(seed))
+    throw new EdgeMLError("invalid_request", `seed must be an integer, got ${seed}`);
+  const overrides = checkParams(family, input.params ?? {});
+
+  const matrix = featureMatrix(bars, horizonBars);
+  const split = chronologicalSplit(matrix.X.length, horizonBars, input.split);
+  const rowsOf = (range: RowRange) => ({
+    X: matrix.X.slice(range.start, range.end),
+    y: matrix.y.slice(range.start, range.end),
+  });
+  const train = rowsOf(split.train);
+  const validation = rowsOf(split.validation);
+  const test = rowsOf(split.test);
+
+  const meta = {
+    featureSet: FEATURE_SET,
+    featureNames: FEATURE_NAMES,
+    symbol,
+    interval,
+    horizonBars,
+    description: `${symbol} ${interval} log-return forecaster, ${horizonBars}-bar horizon (${family}), trained on ${isoTime(matrix.times[split.train.start] as number)} .. ${isoTime(matrix.times[split.train.end - 1] as number)}`,
+  };
+  const started = performance.now();
+  let onnx: Uint8Array;
+  let predict: (x: Float64Array) => number;
+  let params: Omit<GbdtParams, "seed"> | RidgeParams;
+  let importance: ArrayLike<number>;
+  let modelSummary: EvaluationReport["model"];
+  let trainingTimeMs: number;
+  if (family === "gbdt") {
+    const model = trainGbdt(train, { ...overrides, seed }, validation);
+    trainingTimeMs = performance.now() - started;
+    onnx = exportGbdt(model, meta);
+    predict = (x) => predictGbdt(model, x);
+    const { seed: _seed, ...rest } = model.params;
+    params = rest;
+    importance = model.featureGain;
+    modelSummary = {
+      trees: model.trees.length,
+      validationLoss: model.validationLoss[model.trees.length] as number,
+    };
+  } else {
+    const model = trainRidge(train, overrides, validation);
+    trainingTimeMs = performance.now() - started;
+    onnx = exportRidge(model, meta);
+    predict = (x) => predictRidge(model, x);
+    params = model.params;
+    importance = model.standardizedWeights;
+    modelSummary = {
+      alpha: model.alpha,
+      validationLoss: model.validationLoss[model.params.alphas.indexOf(model.alpha)] as number,
+    };
+  }
+
+  const outputs = await runForecaster(onnx, test.X, FEATURE_NAMES.length);
+  for (let i = 0; i < outputs.length; i++) {
+    const expected = predict(test.X[i] as Float64Array);
+    if (!Object.is(outputs[i], expected)) {
+      throw new EdgeMLError(
+        "internal",
+        `exported ${family} model disagrees with the trained one on test row ${i}: onnxruntime ${outputs[i]} vs ${expected}; do not ship it`,
+        { details: { row: i, onnxruntime: outputs[i], trained: expected } },
+      );
+    }
+  }
+
+  const metrics = forecastMetrics(outputs, {
+    y: test.y,
+    closes: matrix.closes.slice(split.test.start, split.test.end),
+    targetCloses: matrix.targetCloses.slice(split.test.start, split.test.end),
+  });
+  const summary = (range: RowRange): SplitSummary => ({
+    rows: range.end - range.start,
+    first: isoTime(matrix.times[range.start] as number),
+    last: isoTime(matrix.times[range.end - 1] as number),
+  });
+  const goldenIndex = Array.from({ length: Math.min(GOLDEN_ROWS, test.X.length) }, (_, k) =>
+    Math.round((k * (test.X.length - 1)) / Math.max(1, GOLDEN_ROWS - 1)),
+  );
+
+  const report: EvaluationReport = {
+    symbol,
+    interval,
+    horizonBars,
+    family,
+    seed,
+    params,
+    featureSet: FEATURE_SET,
+    target: "log_return",
+    data: {
+      bars: bars.length,
+      first: isoTime((bars[0] as Bar).time),
+      last: isoTime((bars[bars.length - 1] as Bar).time),
+    },
+    splits: {
+      train: summary(split.train),
+      validation: summary(split.validation),
+      test: summary(split.test),
+      embargoRows: split.embargoRows,
+    },
+    test: metrics,
+    featureImportance: rankImportance(FEATURE_NAMES, importance),
+    importanceKind: family === "gbdt" ? "gain" : "abs_standardized_coefficient",
+    model: modelSummary,
+    trainingTimeMs,
+    evaluatedWith: `onnxruntime-web ${ortVersion()} (wasm, 1 thread)`,
+    parity: { rows: outputs.length, bitExact: true },
+  };
+  return {
+    onnx,
+    sha256: await sha256Hex(onnx),
+    report,
+    golden: {
+      inputs: goldenIndex.map((i) => Array.from(test.X[i] as Float64Array)),
+      outputs: goldenIndex.map((i) => outputs[i] as number),
+    },
+    featureSet: FEATURE_SET,
+    featureNames: FEATURE_NAMES,
+  };
+}
+
+function checkBars(bars: readonly Bar[], interval: Interval): void {
+  const step = INTERVAL_MS[interval];
+  if (step === undefined)
+    throw new EdgeMLError("invalid_request", `unsupported interval ${JSON.stringify(interval)}`);
+  for (let i = 0; i < bars.length; i++) {
+    const bar = bars[i] as Bar;
+    for (const field of ["open", "high", "low", "close"] as const) {
+      if (!(bar[field] > 0 && Number.isFinite(bar[field]))) {
+        throw new EdgeMLError(
+          "market_data_unavailable",
+          `bar ${isoTime(bar.time)} has ${field} ${bar[field]}; prices must be positive numbers`,
+        );
+      }
+    }
+    if (!(bar.volume >= 0 && Number.isFinite(bar.volume))) {
+      throw new EdgeMLError("market_data_unavailable", `bar ${isoTime(bar.time)} has volume ${bar.volume}`);
+    }
+    const prev = bars[i - 1];
+    if (prev && bar.time - prev.time !== step) {
+      // Lagged features count bars, not hours: a missing bar would silently stretch every window across it.
+      throw new EdgeMLError(
+        "market_data_unavailable",
+        `bars must be contiguous at ${interval}: ${isoTime(prev.time)} is followed by ${isoTime(bar.time)}; train on a gap-free range`,
+      );
+    }
+  }
+}
+
+const GBDT_KEYS = new Set(Object.keys(GBDT_DEFAULTS).filter((key) => key !== "seed"));
+const RIDGE_KEYS = new Set(Object.keys(RIDGE_DEFAULTS));
+
+function checkParams(family: ModelFamily, params: object): Record<string, unknown> {
+  const allowed = family === "gbdt" ? GBDT_KEYS : RIDGE_KEYS;
+  const unknown = Object.keys(params).filter((key) => !allowed.has(key));
+  if (unknown.length > 0) {
+    throw new EdgeMLError(
+      "invalid_request",
+      `unknown ${family} parameter(s) ${unknown.join(", ")}; allowed: ${[...allowed].join(", ")}${family === "gbdt" ? " (the seed is its own argument)" : ""}`,
+    );
+  }
+  return params as Record<string, unknown>;
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
