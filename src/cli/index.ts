@@ -3,6 +3,7 @@ import { Command, Option } from "commander";
 import { VERSION } from "../config.js";
 import type { VersionMetadata } from "../registry/metadata.js";
 import { type ApiClient, CliError, createApiClient, expectOk } from "./client.js";
+import { table } from "./table.js";
 
 interface ModelSummary {
   name: string;
@@ -13,23 +14,6 @@ interface ModelSummary {
 interface ModelDetail extends ModelSummary {
   metadata: VersionMetadata[];
   history: { at: string; action: string; from: string | null; to: string | null; reason?: string }[];
-}
-
-/** Prints rows as an aligned plain-text table (console.table adds an index column and quotes). */
-function table(rows: Record<string, string | number>[]): string {
-  if (rows.length === 0) return "(none)";
-  const columns = Object.keys(rows[0] ?? {});
-  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? "").length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-      .join("  ")
-      .trimEnd();
-  return [
-    line(columns),
-    line(widths.map((w) => "-".repeat(w))),
-    ...rows.map((r) => line(columns.map((c) => String(r[c] ?? "")))),
-  ].join("\n");
 }
 
 const json = (body: unknown): RequestInit => ({

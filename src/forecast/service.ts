@@ -163,7 +163,16 @@ export function createForecaster(deps: ForecasterDeps) {
         `${market.name} returned ${bars.length} ${spec.interval} bars of ${symbol}; a forecast needs ${MIN_HISTORY}`,
       );
     }
-    const asOf = last.time + INTERVAL_MS[spec.interval];
+    // The features' windows count bars; a missing bar (Yahoo drops null bars) would silently stretch them.
+    const step = INTERVAL_MS[spec.interval];
+    const gap = bars.findIndex((bar, i) => i > 0 && bar.time - (bars[i - 1] as Bar).time !== step);
+    if (gap > 0) {
+      throw new EdgeMLError(
+        "market_data_unavailable",
+        `${market.name} has a gap in the ${spec.interval} bars of ${symbol} before ${new Date((bars[gap] as Bar).time).toISOString()}; the features need ${MIN_HISTORY} consecutive bars`,
+      );
+    }
+    const asOf = last.time + step;
     const key = forecastCacheKey(meta, horizon, asOf);
 
     let cacheUp = true;

@@ -177,6 +177,26 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
       }
     });
 
+    it("market data unavailable: a gap in the recent bars → 503, never features over stretched windows", async () => {
+      const csv = createCsvMarketData({ dir: MARKET_DATA });
+      const gappy = {
+        name: "gappy",
+        getBars: async (...args: Parameters<typeof csv.getBars>) =>
+          (await csv.getBars(...args)).filter((_, i, all) => i !== all.length - 10),
+      };
+      const app = createApp({ ...t.deps, market: gappy });
+      const res = await app.app.request("/api/ml/serve", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ symbol: "BTC" }),
+      });
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({
+        code: "market_data_unavailable",
+        error: expect.stringContaining("gap"),
+      });
+    });
+
     it("a model trained on a feature set this server does not compute is refused", async () => {
       const other = await testApp();
       try {

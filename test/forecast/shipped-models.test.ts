@@ -1,0 +1,60 @@
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { createCsvMarketData } from "../../src/market/csv.js";
+import { INTERVAL_MS } from "../../src/market/symbols.js";
+import { VersionMetadataSchema } from "../../src/registry/metadata.js";
+import { createFsArtifactStore } from "../../src/storage/fs-artifacts.js";
+import { type EvaluationReport, trainForecaster } from "../../src/training/forecaster.js";
+import { MARKET_DATA, REPO_ROOT } from "../support/paths.js";
+
+/**
+ * The models that ship in models/ are exactly what the trainer produces: retraining each from its report (same
+ * bars, family, seed and parameters) gives the same bytes, and trainForecaster itself fails unless onnxruntime-web
+ * reproduces the in-memory model bit for bit on the whole test split.
+ */
+const modelsDir = join(REPO_ROOT, "models");
+const store = createFsArtifactStore(modelsDir);
+const shipped = readdirSync(modelsDir, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .flatMap((d) =>
+    readdirSync(join(modelsDir, d.name))
+      .filter((v) => /^\d+$/.test(v))
+      .map((v) => [d.name, v] as const),
+  );
+
+describe("shipped models", () => {
+  it("ship BTC and ETH 24h forecasters", () => {
+    const names = new Set(shipped.map(([name]) => name));
+    expect(names).toEqual(new Set(["BTC-24h", "ETH-24h"]));
+  });
+
+  it.each(shipped)(
+    "%s@%s is reproduced bit for bit by the trainer from real market data",
+    async (name, version) => {
+      const meta = VersionMetadataSchema.parse(
+        JSON.parse((await store.getMetadata(name, version)) ?? "null"),
+      );
+      const report = meta.report as unknown as EvaluationReport;
+      const market = createCsvMarketData({ dir: MARKET_DATA });
+      const bars = await market.getBars(report.symbol, report.interval, {
+        end: new Date(Date.parse(report.data.last) + INTERVAL_MS[report.interval]),
+      });
+      expect(bars.length).toBe(report.data.bars);
+      const retrained = await trainForecaster({
+        bars,
+        symbol: report.symbol,
+        interval: report.interval,
+        horizonBars: report.horizonBars,
+        family: report.family,
+        seed: report.seed,
+        params: report.params,
+      });
+      expect(retrained.report.parity).toEqual({ rows: report.test.rows, bitExact: true });
+      expect(retrained.sha256).toBe(meta.sha256);
+      expect(retrained.report.test).toEqual(report.test);
+      const bytes = await store.getModel(name, version);
+      expect(Buffer.from(bytes ?? []).equals(Buffer.from(retrained.onnx))).toBe(true);
+    },
+  );
+});
