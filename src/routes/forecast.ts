@@ -92,7 +92,10 @@ export function registerForecastRoutes(
           required: true,
           content: {
             "application/json": {
-              schema: z.object({ symbols: z.array(SymbolId).min(1).max(20), horizon: Horizon.default("24h") }),
+              schema: z.object({
+                symbols: z.array(SymbolId).min(1).max(20),
+                horizon: Horizon.default("24h"),
+              }),
             },
           },
         },
@@ -121,7 +124,9 @@ export function registerForecastRoutes(
         body: {
           required: true,
           content: {
-            "application/json": { schema: z.object({ model_id: SymbolId.describe("The symbol: BTC or ETH") }) },
+            "application/json": {
+              schema: z.object({ model_id: SymbolId.describe("The symbol: BTC or ETH") }),
+            },
           },
         },
       },

@@ -65,7 +65,14 @@ describe("edgeml CLI on the local registry", () => {
   });
 
   it("predicts from nested rows", async () => {
-    const out = await run("predict", "gbr", "--model-version", "1", "--data", JSON.stringify([Array(30).fill(0)]));
+    const out = await run(
+      "predict",
+      "gbr",
+      "--model-version",
+      "1",
+      "--data",
+      JSON.stringify([Array(30).fill(0)]),
+    );
     expect(out).toMatch(/gbr version 1:\n {2}variable \[1, 1\]: \[-?\d/);
   });
 
