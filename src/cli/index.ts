@@ -11,6 +11,28 @@ interface ModelSummary {
   pointers: { champion?: string; pinned?: string };
   serving: { version: string; via: string } | null;
 }
+/** The part of the trainer's EvaluationReport the CLI prints. */
+interface ReportView {
+  interval: string;
+  test: {
+    r2LogReturn: number;
+    mape: number;
+    naiveMape: number;
+    skill: number;
+    directionAccuracy: number;
+    r2Price: number;
+    naiveR2Price: number;
+  };
+  data: { bars: number; first: string; last: string };
+  splits: Record<"train" | "validation" | "test", { rows: number; first: string; last: string }> & {
+    embargoRows: number;
+  };
+  featureImportance: { feature: string; importance: number }[];
+  importanceKind: string;
+  trainingTimeMs: number;
+  evaluatedWith: string;
+}
+
 interface ModelDetail extends ModelSummary {
   metadata: VersionMetadata[];
   history: { at: string; action: string; from: string | null; to: string | null; reason?: string }[];
@@ -165,6 +187,58 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
           );
         }
       }
+    });
+
+  program
+    .command("report")
+    .description(
+      "a version's evaluation report: held-out metrics beside the naive forecast, importance, data",
+    )
+    .argument("<name>")
+    .argument("[version]", "default: the version that serves")
+    .action(async (name: string, version: string | undefined) => {
+      const api = client();
+      const model = await expectOk<ModelDetail>(
+        await api.request(`/api/ml/models/${encodeURIComponent(name)}`),
+      );
+      const wanted = version ?? model.serving?.version;
+      const meta = model.metadata.find((m) => m.version === wanted);
+      if (!meta) throw new CliError(`${name} has no version ${wanted}`);
+      const report = meta.report as ReportView | undefined;
+      output(`${name}@${meta.version}  ${meta.description ?? ""}`.trimEnd());
+      if (!report?.test) {
+        output("  no evaluation report (registered without one); metrics:");
+        for (const [k, v] of Object.entries(meta.metrics)) output(`    ${k}: ${v}`);
+        return;
+      }
+      const t = report.test;
+      const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+      output(
+        table([
+          { metric: "R² on log return", value: t.r2LogReturn.toFixed(4) },
+          { metric: "MAPE (price)", value: `${t.mape.toFixed(3)}%` },
+          { metric: "naive MAPE (no change)", value: `${t.naiveMape.toFixed(3)}%` },
+          { metric: "skill = 1 − MAPE / naive", value: pct(t.skill) },
+          { metric: "direction accuracy", value: pct(t.directionAccuracy) },
+          {
+            metric: "R² on price (≈1 for any model)",
+            value: `${t.r2Price.toFixed(4)} (naive ${t.naiveR2Price.toFixed(4)})`,
+          },
+        ]),
+      );
+      const s = report.splits;
+      output(
+        `data: ${report.data.bars} ${report.interval} bars ${report.data.first.slice(0, 10)} .. ${report.data.last.slice(0, 10)}`,
+      );
+      output(
+        `rows: train ${s.train.rows}, validation ${s.validation.rows}, test ${s.test.rows} (${s.test.first.slice(0, 10)} .. ${s.test.last.slice(0, 10)}), embargo ${s.embargoRows}`,
+      );
+      output(
+        `training time: ${Math.round(report.trainingTimeMs)} ms; evaluated with ${report.evaluatedWith}`,
+      );
+      output(`top features (${report.importanceKind}):`);
+      for (const f of report.featureImportance.slice(0, 8))
+        output(`  ${f.feature.padEnd(16)} ${pct(f.importance)}`);
     });
 
   program

@@ -1,7 +1,11 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../../src/app.js";
 import { buildCli } from "../../src/cli/index.js";
-import { BYO_MODELS, tempDir } from "../support/paths.js";
+import { trainSymbol } from "../../src/forecast/training.js";
+import { createCsvMarketData } from "../../src/market/csv.js";
+import { nodeDeps } from "../../src/runtime/node/deps.js";
+import { BYO_MODELS, MARKET_DATA, tempDir } from "../support/paths.js";
 
 /** The CLI as a person at a terminal uses it, on a local registry in a temporary directory. */
 describe("edgeml CLI on the local registry", () => {
@@ -74,6 +78,23 @@ describe("edgeml CLI on the local registry", () => {
       JSON.stringify([Array(30).fill(0)]),
     );
     expect(out).toMatch(/gbr version 1:\n {2}variable \[1, 1\]: \[-?\d/);
+  });
+
+  it("prints a trained version's evaluation report beside the naive forecast", async () => {
+    const { registry } = createApp({ ...nodeDeps({ MODELS_DIR: dir.path }), logError: () => {} });
+    const market = createCsvMarketData({ dir: MARKET_DATA });
+    await trainSymbol({ symbol: "BTC", market, registry, plan: { families: ["ridge"] } });
+    const out = await run("report", "BTC-24h");
+    expect(out).toContain("BTC-24h@1");
+    expect(out).toMatch(/MAPE \(price\)\s+\d+\.\d{3}%/);
+    expect(out).toMatch(/naive MAPE \(no change\)\s+\d+\.\d{3}%/);
+    expect(out).toMatch(/skill = 1 − MAPE \/ naive\s+-?\d+\.\d{2}%/);
+    expect(out).toMatch(/rows: train \d+, validation \d+, test \d+/);
+    expect(out).toContain("top features (abs_standardized_coefficient)");
+  });
+
+  it("says so when a version has no evaluation report", async () => {
+    expect(await run("report", "gbr", "1")).toContain("no evaluation report");
   });
 
   it("reports the API's error for an unknown model", async () => {
