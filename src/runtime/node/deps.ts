@@ -6,23 +6,29 @@ import { createCsvMarketData } from "../../market/csv.js";
 import { createYahooMarketData } from "../../market/yahoo.js";
 import { createFsArtifactStore } from "../../storage/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../../storage/json-file-pointers.js";
+import { adaptersFromEnv } from "../adapters.js";
 import { configFromEnv } from "../env.js";
 
 /** The repository's own `models/`: the embedded registry that serves out of the box. */
 export const DEFAULT_MODELS_DIR = resolve(import.meta.dirname, "../../../models");
 
 /**
- * Dependencies of the Node runtime on embedded defaults: models and pointers on the local disk, onnxruntime-web
- * in this process. `MODELS_DIR` and `POINTERS_FILE` move them. Market data comes from Yahoo Finance unless
+ * Dependencies of the Node runtime: onnxruntime-web in this process; storage on the production services whose
+ * variables are set (see adaptersFromEnv), on embedded defaults otherwise: models and pointers on the local disk
+ * (`MODELS_DIR` and `POINTERS_FILE` move them), cache and jobs in memory. Market data comes from Yahoo Finance unless
  * `MARKET_DATA_DIR` names a directory of CSV files (offline).
  */
 export function nodeDeps(env: Record<string, string | undefined> = process.env): AppDeps {
   const modelsDir = resolve(env.MODELS_DIR || DEFAULT_MODELS_DIR);
   const config = configFromEnv(env);
   const engineConfig = AppConfigSchema.parse(config);
+  const adapters = adaptersFromEnv(env, {
+    artifacts: () => createFsArtifactStore(modelsDir),
+    pointers: () =>
+      createJsonFilePointerStore(resolve(env.POINTERS_FILE || resolve(modelsDir, "pointers.json"))),
+  });
   return {
-    artifacts: createFsArtifactStore(modelsDir),
-    pointers: createJsonFilePointerStore(resolve(env.POINTERS_FILE || resolve(modelsDir, "pointers.json"))),
+    ...adapters,
     engine: createOrtEngine({
       maxSessions: engineConfig.sessionCacheMax,
       maxSessionBytes: engineConfig.sessionCacheMaxBytes,
