@@ -13,13 +13,32 @@ type PointerDocument = z.infer<typeof DocumentSchema>;
 
 /**
  * Pointers in one JSON file `{ models: { name: pointers }, audit: [...] }`, rewritten whole through a temporary
- * file and rename(2), so a reader never sees half a document. Writes in one process are serialised; the file is read
- * on every `get` so a CLI's change is seen by a running server at once.
+ * file and rename(2), so a reader never sees half a document. Writes in one process are serialised.
+ *
+ * Reads are cached for `cacheTtlMs` (default 1 s): reading and parsing the file on every request cost ~45% of an
+ * infer request's CPU (docs/benchmarks.md). This process's own writes are seen at once; another process's (the CLI
+ * changing a running server's pointers) within the TTL.
  */
-export function createJsonFilePointerStore(path: string): PointerStore {
+export function createJsonFilePointerStore(
+  path: string,
+  options: { cacheTtlMs?: number } = {},
+): PointerStore {
+  const cacheTtlMs = options.cacheTtlMs ?? 1_000;
   let writes: Promise<unknown> = Promise.resolve();
+  let cached: { at: number; doc: Promise<PointerDocument> } | undefined;
 
-  const read = async (): Promise<PointerDocument> => {
+  const read = (): Promise<PointerDocument> => {
+    if (cached && Date.now() - cached.at < cacheTtlMs) return cached.doc;
+    const doc = readFresh();
+    cached = { at: Date.now(), doc };
+    // A failed read is not cached: the next call tries the file again.
+    doc.catch(() => {
+      if (cached?.doc === doc) cached = undefined;
+    });
+    return doc;
+  };
+
+  const readFresh = async (): Promise<PointerDocument> => {
     let text: string;
     try {
       text = await readFile(path, "utf8");
@@ -40,23 +59,24 @@ export function createJsonFilePointerStore(path: string): PointerStore {
   return {
     kind: "json-file",
     async get(model) {
-      return (await read()).models[model] ?? {};
+      return structuredClone((await read()).models[model] ?? {});
     },
     set(model, pointers, entry) {
       const write = writes.then(async () => {
-        const doc = await read();
+        const doc = await readFresh();
         doc.models[model] = pointers;
         doc.audit.push(entry);
         await mkdir(dirname(path), { recursive: true });
         const temporary = `${path}.${randomUUID()}.tmp`;
         await writeFile(temporary, `${JSON.stringify(doc, null, 2)}\n`);
         await rename(temporary, path);
+        cached = { at: Date.now(), doc: Promise.resolve(doc) };
       });
       writes = write.catch(() => {});
       return write;
     },
     async history(model) {
-      return (await read()).audit.filter((entry) => entry.model === model);
+      return structuredClone((await readFresh()).audit.filter((entry) => entry.model === model));
     },
   };
 }
