@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { Command, Option } from "commander";
 import { VERSION } from "../config.js";
 import type { VersionMetadata } from "../registry/metadata.js";
+import type { EvaluationReport } from "../training/forecaster.js";
 import { type ApiClient, CliError, createApiClient, expectOk } from "./client.js";
 import { table } from "./table.js";
 
@@ -11,28 +12,6 @@ interface ModelSummary {
   pointers: { champion?: string; pinned?: string };
   serving: { version: string; via: string } | null;
 }
-/** The part of the trainer's EvaluationReport the CLI prints. */
-interface ReportView {
-  interval: string;
-  test: {
-    r2LogReturn: number;
-    mape: number;
-    naiveMape: number;
-    skill: number;
-    directionAccuracy: number;
-    r2Price: number;
-    naiveR2Price: number;
-  };
-  data: { bars: number; first: string; last: string };
-  splits: Record<"train" | "validation" | "test", { rows: number; first: string; last: string }> & {
-    embargoRows: number;
-  };
-  featureImportance: { feature: string; importance: number }[];
-  importanceKind: string;
-  trainingTimeMs: number;
-  evaluatedWith: string;
-}
-
 interface ModelDetail extends ModelSummary {
   metadata: VersionMetadata[];
   history: { at: string; action: string; from: string | null; to: string | null; reason?: string }[];
@@ -204,7 +183,7 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
       const wanted = version ?? model.serving?.version;
       const meta = model.metadata.find((m) => m.version === wanted);
       if (!meta) throw new CliError(`${name} has no version ${wanted}`);
-      const report = meta.report as ReportView | undefined;
+      const report = meta.report as EvaluationReport | undefined;
       output(`${name}@${meta.version}  ${meta.description ?? ""}`.trimEnd());
       if (!report?.test) {
         output("  no evaluation report (registered without one); metrics:");
