@@ -5,7 +5,15 @@ import type { InferenceEngine } from "../../src/inference/engine.js";
 import { createCsvMarketData } from "../../src/market/csv.js";
 import { createYahooMarketData } from "../../src/market/yahoo.js";
 import type { PredictionCache } from "../../src/storage/cache.js";
-import { ADMIN_TOKEN, postJson, type TestApp, testApp, testEngine, upload } from "../support/app.js";
+import { createMemoryCache } from "../../src/storage/memory-cache.js";
+import {
+  ADMIN_TOKEN,
+  postJson,
+  type TestApp,
+  testApp,
+  testEngine,
+  upload,
+} from "../support/app.js";
 import { MARKET_DATA, tempDir } from "../support/paths.js";
 
 /** Counts engine runs, to prove coalescing: the behaviour users pay for, not a timing. */
@@ -62,7 +70,8 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
   });
 
   it("100 concurrent identical calls run the model once", async () => {
-    const fresh = createApp({ ...t.deps, engine });
+    // An empty cache of its own, so that every call misses whatever adapters the suite runs on.
+    const fresh = createApp({ ...t.deps, engine, cache: createMemoryCache() });
     const call = () =>
       postJson({ request: async (p, i) => fresh.app.request(p, i) }, "/api/ml/serve", { symbol: "BTC" });
     // Load and verify the version first: its golden rows are engine runs too.

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
 import { createOrtEngine, type InferenceEngine } from "../../src/inference/engine.js";
-import { postJson, type TestApp, testApp, upload } from "../support/app.js";
+import { onEmbeddedAdapters, postJson, type TestApp, testApp, upload } from "../support/app.js";
 import { elementwiseModel } from "../support/onnx-models.js";
 
 const add = elementwiseModel({ op: "Add", elem: "FP64", shape: ["batch", 1] });
@@ -16,6 +16,12 @@ const golden = {
     },
   ],
 };
+/**
+ * Tests that tamper with the files on disk run on the embedded adapters only; the production-adapters run tampers
+ * with the blob instead (test/storage/resilience.test.ts).
+ */
+const onDisk = it.runIf(onEmbeddedAdapters);
+
 const infer = (t: Pick<TestApp, "request">) =>
   postJson(t, "/v2/models/m/infer", { inputs: [{ name: "x", datatype: "FP64", shape: [1, 1], data: [3] }] });
 
@@ -33,7 +39,7 @@ describe("a version serves only while it verifies", () => {
   });
   afterEach(() => t.cleanup());
 
-  it("bytes that no longer match the sha256 in the metadata are never served", async () => {
+  onDisk("bytes that no longer match the sha256 in the metadata are never served", async () => {
     await writeFile(join(t.dir, "models/m/1/model.onnx"), mul);
     const res = await infer(reopen(t, freshEngine()));
     expect(res.status).toBe(503);
@@ -42,7 +48,7 @@ describe("a version serves only while it verifies", () => {
     expect(body.error).toContain("failed its integrity check");
   });
 
-  it("a version whose golden rows no longer reproduce is never served", async () => {
+  onDisk("a version whose golden rows no longer reproduce is never served", async () => {
     // Rewrite bytes and sha256 consistently: only the golden rows can notice.
     const path = join(t.dir, "models/m/1/metadata.json");
     const meta = JSON.parse(await readFile(path, "utf8"));
@@ -62,7 +68,7 @@ describe("a version serves only while it verifies", () => {
     expect((await res.json()).outputs[0].data).toEqual([6]);
   });
 
-  it("the model readiness endpoint reports a version that fails verification as 503", async () => {
+  onDisk("the model readiness endpoint reports a version that fails verification as 503", async () => {
     await writeFile(join(t.dir, "models/m/1/model.onnx"), mul);
     expect((await reopen(t, freshEngine()).request("/v2/models/m/ready")).status).toBe(503);
   });

@@ -6,9 +6,32 @@ import { createOrtEngine, type InferenceEngine } from "../../src/inference/engin
 import { createCsvMarketData } from "../../src/market/csv.js";
 import { createFsArtifactStore } from "../../src/storage/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../../src/storage/json-file-pointers.js";
+import { productionAdapters } from "../storage/support/production-adapters.js";
 import { BYO_MODELS, MARKET_DATA, tempDir } from "./paths.js";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
+
+/**
+ * The one switch of the production-adapters run (vitest project `production-adapters`, `npm run
+ * test:production-adapters`): with EDGEML_ADAPTERS=production, testApp wires Vercel Blob, Edge Config and Upstash
+ * Redis against the local servers instead of files and memory. The same tests run on both.
+ */
+export const ADAPTERS: "embedded" | "production" =
+  process.env.EDGEML_ADAPTERS === "production" ? "production" : "embedded";
+/** For the few tests that reach into the embedded adapters' files on disk: `it.runIf(onEmbeddedAdapters)(…)`. */
+export const onEmbeddedAdapters = ADAPTERS === "embedded";
+
+/** The storage ports of a test app: files under `dir`, or the production adapters in a namespace of their own. */
+function storage(dir: string): Pick<AppDeps, "artifacts" | "pointers" | "cache" | "jobs"> {
+  if (ADAPTERS === "embedded") {
+    return {
+      artifacts: createFsArtifactStore(join(dir, "models")),
+      pointers: createJsonFilePointerStore(join(dir, "pointers.json")),
+    };
+  }
+  const { artifacts, pointers, cache, jobs } = productionAdapters();
+  return { artifacts, pointers, cache, jobs };
+}
 
 /** One engine per test file: onnxruntime-web initialises once per process anyway. */
 let sharedEngine: InferenceEngine | undefined;
@@ -26,7 +49,10 @@ export interface TestApp {
   app: ReturnType<typeof createApp>;
 }
 
-/** The app on embedded adapters in a temporary directory, with an admin token set unless `config` overrides it. */
+/**
+ * The app on embedded adapters in a temporary directory (or, in the production-adapters run, on the production
+ * adapters in a namespace of their own), with an admin token set unless `config` overrides it.
+ */
 export async function testApp(
   config: AppConfigInput = {},
   engine: InferenceEngine = testEngine(),
@@ -35,8 +61,7 @@ export async function testApp(
   const dir = await tempDir();
   const deps: AppDeps = {
     market: createCsvMarketData({ dir: MARKET_DATA }),
-    artifacts: createFsArtifactStore(join(dir.path, "models")),
-    pointers: createJsonFilePointerStore(join(dir.path, "pointers.json")),
+    ...storage(dir.path),
     engine,
     config: { adminToken: ADMIN_TOKEN, ...config },
     logError: () => {},

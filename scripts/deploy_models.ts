@@ -1,0 +1,246 @@
+/**
+ * `npm run deploy:models [-- --dry-run] [--models-dir models]`: publishes the embedded registry to production.
+ *
+ * 1. Every version in models/ (`<name>/<version>/{model.onnx,metadata.json}`) is uploaded to Vercel Blob, unless
+ *    Blob already has that version with the same sha256 (skipped). A version that exists in Blob with *different*
+ *    bytes is reported as a conflict and left alone: versions are immutable; register the model as a new version.
+ * 2. The pointers of models/pointers.json (champion, pin, canary weights) are written to Edge Config for each model
+ *    whose production pointers differ, with an audit entry saying the deploy made the change.
+ *
+ * Idempotent: a second run uploads nothing and changes nothing. `--dry-run` prints the plan and writes nothing.
+ * Needs BLOB_READ_WRITE_TOKEN, EDGE_CONFIG, and for writes VERCEL_API_TOKEN (+ EDGE_CONFIG_ID, VERCEL_TEAM_ID as
+ * for the app: see docs/production-adapters.md). Exit code 1 when anything conflicted or failed.
+ */
+import { readdir, readFile } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { sha256Hex } from "../src/registry/registry.js";
+import { adaptersFromEnv } from "../src/runtime/adapters.js";
+import { DEFAULT_MODELS_DIR } from "../src/runtime/node/deps.js";
+import type { ArtifactStore } from "../src/storage/artifacts.js";
+import {
+  type AuditEntry,
+  type ModelPointers,
+  ModelPointersSchema,
+  type PointerStore,
+} from "../src/storage/pointers.js";
+import { failCli, isMain } from "./dev/lib/cli";
+
+type Env = Record<string, string | undefined>;
+
+export interface DeployOptions {
+  modelsDir: string;
+  env: Env;
+  dryRun?: boolean;
+  log?: (line: string) => void;
+  now?: () => Date;
+}
+
+export interface DeployReport {
+  uploaded: string[];
+  skipped: string[];
+  conflicts: string[];
+  pointersChanged: string[];
+  pointersUnchanged: string[];
+  errors: string[];
+}
+
+const VERSION_DIR = /^[1-9][0-9]*$/;
+const PointerFileSchema = z.object({ models: z.record(z.string(), ModelPointersSchema).default({}) });
+const MetadataDigestSchema = z.object({ sha256: z.string() });
+
+interface LocalVersion {
+  name: string;
+  version: string;
+  dir: string;
+}
+
+async function localVersions(modelsDir: string): Promise<LocalVersion[]> {
+  const found: LocalVersion[] = [];
+  const entries = await readdir(modelsDir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") throw new Error(`edgeml: no models directory at ${modelsDir}`);
+    throw error;
+  });
+  for (const model of entries.filter((e) => e.isDirectory() && !e.name.startsWith("."))) {
+    const versions = await readdir(join(modelsDir, model.name), { withFileTypes: true });
+    for (const v of versions.filter((e) => e.isDirectory() && VERSION_DIR.test(e.name))) {
+      found.push({ name: model.name, version: v.name, dir: join(modelsDir, model.name, v.name) });
+    }
+  }
+  return found.sort((a, b) => a.name.localeCompare(b.name) || Number(a.version) - Number(b.version));
+}
+
+async function localPointers(modelsDir: string): Promise<Record<string, ModelPointers>> {
+  let text: string;
+  try {
+    text = await readFile(join(modelsDir, "pointers.json"), "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return {};
+    throw error;
+  }
+  return PointerFileSchema.parse(JSON.parse(text)).models;
+}
+
+/** Pointers as a canonical string: key order (of the canary weights too) does not make a difference. */
+const canonical = (p: ModelPointers) =>
+  JSON.stringify([p.champion ?? null, p.pinned ?? null, Object.entries(p.canary ?? {}).sort()]);
+
+function describePointers(p: ModelPointers): string {
+  const parts = [
+    `champion ${p.champion ?? "-"}`,
+    ...(p.pinned ? [`pinned ${p.pinned}`] : []),
+    ...(p.canary && Object.keys(p.canary).length > 0 ? [`canary ${JSON.stringify(p.canary)}`] : []),
+  ];
+  return parts.join(", ");
+}
+
+/** The audit entry of a deploy's change: the champion's move if it moved, else the pin's. */
+function auditEntryFor(model: string, from: ModelPointers, to: ModelPointers, at: Date): AuditEntry {
+  const reason = "npm run deploy:models (models/pointers.json)";
+  if (from.champion !== to.champion) {
+    return {
+      at: at.toISOString(),
+      model,
+      action: "promote",
+      from: from.champion ?? null,
+      to: to.champion ?? null,
+      reason,
+    };
+  }
+  return {
+    at: at.toISOString(),
+    model,
+    action: to.pinned ? "pin" : "unpin",
+    from: from.pinned ?? null,
+    to: to.pinned ?? null,
+    reason,
+  };
+}
+
+/** Uploads the versions, then sets the pointers; see the file's comment. Never throws for one version's failure. */
+export async function deployModels(options: DeployOptions): Promise<DeployReport> {
+  const log = options.log ?? console.log;
+  const now = options.now ?? (() => new Date());
+  const dryRun = options.dryRun ?? false;
+  const missing = (variable: string) => () => {
+    throw new Error(`edgeml: ${variable} is required to deploy models (see docs/production-adapters.md)`);
+  };
+  // Fresh reads: the deploy compares against what Edge Config holds now, not a few seconds ago.
+  const env = { ...options.env, EDGE_CONFIG_CACHE_TTL_MS: "0" };
+  const { artifacts, pointers } = adaptersFromEnv(env, {
+    artifacts: missing("BLOB_READ_WRITE_TOKEN"),
+    pointers: missing("EDGE_CONFIG"),
+  }) as { artifacts: ArtifactStore; pointers: PointerStore };
+  if (!dryRun && !options.env.VERCEL_API_TOKEN?.trim()) missing("VERCEL_API_TOKEN (to write Edge Config)")();
+
+  const report: DeployReport = {
+    uploaded: [],
+    skipped: [],
+    conflicts: [],
+    pointersChanged: [],
+    pointersUnchanged: [],
+    errors: [],
+  };
+  const verb = (done: string, planned: string) => (dryRun ? planned : done);
+  const where = relative(process.cwd(), options.modelsDir) || ".";
+  log(
+    `${dryRun ? "plan" : "deploy"}: ${where}/ → Vercel Blob (${artifacts.kind}) and Edge Config (${pointers.kind})`,
+  );
+
+  const inBlob = new Set<string>();
+  for (const local of await localVersions(options.modelsDir)) {
+    const key = `${local.name}@${local.version}`;
+    try {
+      const [bytes, metadata] = await Promise.all([
+        readFile(join(local.dir, "model.onnx")),
+        readFile(join(local.dir, "metadata.json"), "utf8"),
+      ]);
+      const model = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const sha256 = await sha256Hex(model);
+      const declared = MetadataDigestSchema.safeParse(JSON.parse(metadata));
+      if (!declared.success || declared.data.sha256 !== sha256) {
+        throw new Error(`its metadata.json does not carry the sha256 of its model.onnx (${sha256})`);
+      }
+      const remote = await artifacts.getMetadata(local.name, local.version);
+      if (remote !== null) {
+        const remoteSha = MetadataDigestSchema.safeParse(JSON.parse(remote));
+        if (remoteSha.success && remoteSha.data.sha256 === sha256) {
+          report.skipped.push(key);
+          inBlob.add(key);
+          log(`  skip      ${key}  already in Blob (sha256 ${sha256.slice(0, 12)}…)`);
+        } else {
+          report.conflicts.push(key);
+          log(
+            `  CONFLICT  ${key}  Blob holds other bytes (sha256 ${remoteSha.success ? remoteSha.data.sha256.slice(0, 12) : "?"}…, local ${sha256.slice(0, 12)}…); versions are immutable: register the local model as a new version`,
+          );
+        }
+        continue;
+      }
+      if (!dryRun) await artifacts.publish(local.name, local.version, { model, metadata });
+      report.uploaded.push(key);
+      inBlob.add(key);
+      log(
+        `  ${verb("uploaded", "upload").padEnd(8)}  ${key}  ${(model.byteLength / 1024).toFixed(1)} KB, sha256 ${sha256.slice(0, 12)}…`,
+      );
+    } catch (error) {
+      report.errors.push(key);
+      log(`  ERROR     ${key}  ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  for (const [model, wanted] of Object.entries(await localPointers(options.modelsDir))) {
+    try {
+      const referenced = [wanted.champion, wanted.pinned, ...Object.keys(wanted.canary ?? {})].filter(
+        (v): v is string => v !== undefined,
+      );
+      const absent = referenced.filter((v) => !inBlob.has(`${model}@${v}`));
+      if (absent.length > 0) {
+        report.errors.push(model);
+        log(`  ERROR     pointers of ${model} name versions not deployed to Blob: ${absent.join(", ")}`);
+        continue;
+      }
+      const current = await pointers.get(model);
+      if (canonical(current) === canonical(wanted)) {
+        report.pointersUnchanged.push(model);
+        log(`  unchanged pointers of ${model}: ${describePointers(wanted)}`);
+        continue;
+      }
+      if (!dryRun) await pointers.set(model, wanted, auditEntryFor(model, current, wanted, now()));
+      report.pointersChanged.push(model);
+      log(
+        `  ${verb("set", "would set")} pointers of ${model}: ${describePointers(current)} → ${describePointers(wanted)}`,
+      );
+    } catch (error) {
+      report.errors.push(model);
+      log(`  ERROR     pointers of ${model}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  log(
+    `${dryRun ? "plan" : "done"}: ${report.uploaded.length} ${verb("uploaded", "to upload")}, ${report.skipped.length} already in Blob, ${report.pointersChanged.length} pointer ${verb("changes", "changes to make")}, ${report.conflicts.length} conflicts, ${report.errors.length} errors`,
+  );
+  return report;
+}
+
+if (isMain(import.meta.url)) {
+  const { values } = parseArgs({
+    options: {
+      "dry-run": { type: "boolean", default: false },
+      "models-dir": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log("usage: npm run deploy:models -- [--dry-run] [--models-dir models]");
+    process.exit(0);
+  }
+  deployModels({
+    modelsDir: resolve(values["models-dir"] ?? process.env.MODELS_DIR ?? DEFAULT_MODELS_DIR),
+    env: process.env,
+    dryRun: values["dry-run"],
+  }).then(
+    (report) => process.exit(report.conflicts.length + report.errors.length > 0 ? 1 : 0),
+    (error: unknown) => failCli("deploy:models", error),
+  );
+}

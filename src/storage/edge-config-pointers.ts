@@ -1,0 +1,324 @@
+import { createClient } from "@vercel/edge-config";
+import { z } from "zod";
+import { EdgeMLError } from "../errors.js";
+import {
+  type AuditEntry,
+  AuditEntrySchema,
+  type ModelPointers,
+  ModelPointersSchema,
+  type PointerStore,
+} from "./pointers.js";
+import { withTimeout } from "./timeout.js";
+
+/** Defaults of the Edge Config pointer store, each with why. */
+export const EDGE_CONFIG_DEFAULTS = {
+  /** Key namespace: `<keyPrefix>_pointers_<model>`. Lets one Edge Config hold several deployments. */
+  keyPrefix: "edgeml",
+  /**
+   * Reads are served from process memory this long. Version resolution reads the pointers on every request; Edge
+   * Config reads are cheap but not free (and billed), and a promotion reaching every instance within a few seconds
+   * is what Edge Config's own propagation offers anyway. The instance that writes sees its write at once.
+   */
+  cacheTtlMs: 5_000,
+  /** Audit entries kept per model. Each is ~150 bytes: 200 are ~30 KB, within the 64 KB of a Pro plan's Edge Config. */
+  auditLimit: 200,
+  /** Edge Config reads are served from the region; past this, the last known pointers serve. */
+  readTimeoutMs: 2_000,
+  /** A write goes to the Vercel API (one region, with propagation): slower, and rare. */
+  writeTimeoutMs: 10_000,
+  apiBase: "https://api.vercel.com",
+} as const;
+
+/** Vercel's rule for Edge Config item keys. */
+const KEY_PATTERN = /^[\w-]+$/;
+const MAX_KEY_LENGTH = 256;
+
+export interface EdgeConfigWriteTarget {
+  /** `ecfg_…`: the Edge Config's id (the read connection string carries it too). */
+  id: string;
+  /** A Vercel REST API token allowed to write the Edge Config. */
+  token: string;
+  /** The team that owns the Edge Config, when it is not the token's personal account. */
+  teamId?: string;
+  /** Default `https://api.vercel.com`; the local emulator serves the same API at its own URL. */
+  apiBase?: string;
+}
+
+export interface EdgeConfigPointerStoreOptions {
+  /** The read connection string (`EDGE_CONFIG`): `https://edge-config.vercel.com/ecfg_…?token=…`. */
+  connectionString: string;
+  /** Where writes go; without it the store is read-only and `set` fails with a message saying what is missing. */
+  write?: EdgeConfigWriteTarget;
+  /** Key namespace (`[\w-]+`); default `edgeml`. */
+  keyPrefix?: string;
+  /** How long a read is reused; default 5 s. 0 reads Edge Config on every call (still falling back when down). */
+  cacheTtlMs?: number;
+  /** Audit entries kept per model; default 200. */
+  auditLimit?: number;
+  readTimeoutMs?: number;
+  writeTimeoutMs?: number;
+  /** The fetch of REST writes; reads use `@vercel/edge-config`'s own. */
+  fetch?: typeof fetch;
+  /** Clock of the read cache, in ms. */
+  now?: () => number;
+}
+
+const OptionsSchema = z.object({
+  connectionString: z.string().min(1, "EDGE_CONFIG (the read connection string) is required"),
+  keyPrefix: z
+    .string()
+    .regex(KEY_PATTERN, "keyPrefix must match ^[\\w-]+$ (Edge Config's rule for keys)")
+    .max(64),
+  cacheTtlMs: z.number().int().nonnegative(),
+  auditLimit: z.number().int().positive(),
+  readTimeoutMs: z.number().int().positive(),
+  writeTimeoutMs: z.number().int().positive(),
+  write: z
+    .object({
+      id: z.string().regex(/^ecfg_[\w-]+$/, "the Edge Config id starts with ecfg_"),
+      token: z.string().min(1, "a Vercel API token is required to write"),
+      teamId: z.string().min(1).optional(),
+      apiBase: z.string().url().optional(),
+    })
+    .optional(),
+});
+
+/**
+ * Model names (`[A-Za-z0-9][A-Za-z0-9_.-]*`) as Edge Config key parts (`[A-Za-z0-9_-]`), one to one:
+ * `_` is written `__` and `.` is written `_d`; every other character is kept. So `BTC-24h` stays `BTC-24h`,
+ * `sk_gbr` becomes `sk__gbr` and `sk.gbr` becomes `sk_dgbr`. A key that would pass Edge Config's 256-character limit
+ * uses `_h` + the sha256 of the name instead (no escaped name contains `_h`, so the two forms cannot collide).
+ */
+export async function edgeConfigKeyPart(model: string, room = MAX_KEY_LENGTH): Promise<string> {
+  const escaped = model.replace(/[_.]/g, (c) => (c === "_" ? "__" : "_d"));
+  if (escaped.length <= room) return escaped;
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(model));
+  return `_h${Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** The two keys of a model: its pointers and its audit log. */
+export async function edgeConfigKeys(
+  model: string,
+  keyPrefix: string = EDGE_CONFIG_DEFAULTS.keyPrefix,
+): Promise<{ pointers: string; audit: string }> {
+  const longest = `${keyPrefix}_pointers_`.length;
+  const part = await edgeConfigKeyPart(model, MAX_KEY_LENGTH - longest);
+  return { pointers: `${keyPrefix}_pointers_${part}`, audit: `${keyPrefix}_audit_${part}` };
+}
+
+export type EdgeConfigItemOperation =
+  | { operation: "upsert" | "create" | "update"; key: string; value: unknown }
+  | { operation: "delete"; key: string };
+
+/**
+ * `PATCH {apiBase}/v1/edge-config/{id}/items[?teamId=]`: the Vercel REST API's one write of Edge Config items,
+ * all-or-nothing. Rejects with the API's own error message.
+ */
+export async function patchEdgeConfigItems(
+  target: EdgeConfigWriteTarget,
+  items: EdgeConfigItemOperation[],
+  options: { fetch?: typeof fetch; signal?: AbortSignal } = {},
+): Promise<void> {
+  const base = (target.apiBase ?? EDGE_CONFIG_DEFAULTS.apiBase).replace(/\/+$/, "");
+  const url = new URL(`${base}/v1/edge-config/${encodeURIComponent(target.id)}/items`);
+  if (target.teamId) url.searchParams.set("teamId", target.teamId);
+  const response = await (options.fetch ?? fetch)(url, {
+    method: "PATCH",
+    headers: { authorization: `Bearer ${target.token}`, "content-type": "application/json" },
+    body: JSON.stringify({ items }),
+    signal: options.signal,
+  });
+  if (response.ok) {
+    await response.body?.cancel();
+    return;
+  }
+  const text = await response.text().catch(() => "");
+  let message = text.slice(0, 300);
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: string } };
+    if (parsed.error?.message) message = parsed.error.message;
+  } catch {
+    // not JSON: keep the text
+  }
+  throw new EdgeConfigWriteError(response.status, message);
+}
+
+/** The Vercel API refused or failed a write; `status` tells a retryable outage (5xx) from a refusal (4xx). */
+export class EdgeConfigWriteError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(`edgeml: the Vercel API answered ${status} to an Edge Config write: ${message}`);
+    this.name = "EdgeConfigWriteError";
+    this.status = status;
+  }
+}
+
+interface Cached<T> {
+  value: T;
+  at: number;
+}
+
+/**
+ * Version pointers in Vercel Edge Config. Two items per model (names: `edgeConfigKeys`): `<prefix>_pointers_<model>`
+ * holds the ModelPointers and `<prefix>_audit_<model>` the last `auditLimit` audit entries, oldest first.
+ *
+ * Reads go through `@vercel/edge-config` and are kept in process memory for `cacheTtlMs` (default 5 s). When Edge
+ * Config cannot be reached, the last pointers this process read keep serving, however old: a promotion that cannot
+ * be seen is better than an outage. A model this process never read while Edge Config is down fails with a 503.
+ *
+ * Writes go through the Vercel REST API (a PATCH of both items at once) and update this process's cache, so its
+ * next read sees them; other instances see them when their cache expires. Writes from one process are serialised;
+ * two instances writing the same model at once may lose an audit entry (Edge Config offers no compare-and-set).
+ */
+export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOptions): PointerStore {
+  const parsed = OptionsSchema.safeParse({
+    keyPrefix: EDGE_CONFIG_DEFAULTS.keyPrefix,
+    cacheTtlMs: EDGE_CONFIG_DEFAULTS.cacheTtlMs,
+    auditLimit: EDGE_CONFIG_DEFAULTS.auditLimit,
+    readTimeoutMs: EDGE_CONFIG_DEFAULTS.readTimeoutMs,
+    writeTimeoutMs: EDGE_CONFIG_DEFAULTS.writeTimeoutMs,
+    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    fetch: undefined,
+    now: undefined,
+  });
+  if (!parsed.success) {
+    throw new Error(
+      `edgeml: invalid Edge Config pointer store options: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    );
+  }
+  const config = parsed.data;
+  const now = options.now ?? Date.now;
+  // Any options object turns off the client's default week-long stale-if-error: staleness is decided here, where
+  // it is visible and bounded to what this process itself read. No development SWR cache either: reads are fresh.
+  const client = createClient(options.connectionString, {
+    staleIfError: false,
+    disableDevelopmentCache: true,
+    cache: "no-store",
+  });
+  const cache = new Map<string, Cached<unknown>>();
+  const inflight = new Map<string, Promise<unknown>>();
+  let writes: Promise<unknown> = Promise.resolve();
+
+  const unreachable = (error: unknown, what: string) =>
+    new EdgeMLError(
+      "model_unavailable",
+      `Edge Config is unreachable and ${what} was never read by this instance (${error instanceof Error ? error.message : String(error)}); try again shortly`,
+      { cause: error },
+    );
+
+  const fetchItem = (key: string, consistent = false): Promise<unknown> =>
+    withTimeout(
+      client.get(key, consistent ? { consistentRead: true } : undefined),
+      config.readTimeoutMs,
+      `Edge Config (read ${key})`,
+    );
+
+  /** The item, from memory while fresh; from Edge Config otherwise, falling back to the last value read. */
+  const read = async <T>(key: string, parse: (value: unknown) => T, what: string): Promise<T> => {
+    const cached = cache.get(key) as Cached<T> | undefined;
+    if (cached && now() - cached.at < config.cacheTtlMs) return cached.value;
+    let pending = inflight.get(key) as Promise<T> | undefined;
+    if (!pending) {
+      // One read per key at a time: a burst of requests after expiry costs Edge Config one call.
+      pending = fetchItem(key).then(
+        (value) => {
+          const fresh = parse(value);
+          cache.set(key, { value: fresh, at: now() });
+          return fresh;
+        },
+        (error) => {
+          const last = cache.get(key) as Cached<T> | undefined;
+          if (last) return last.value;
+          throw unreachable(error, what);
+        },
+      );
+      inflight.set(key, pending);
+      pending.then(
+        () => inflight.delete(key),
+        () => inflight.delete(key),
+      );
+    }
+    return pending;
+  };
+
+  const parsePointers = (model: string) => (value: unknown) => {
+    if (value === undefined || value === null) return {};
+    const result = ModelPointersSchema.safeParse(value);
+    if (!result.success) {
+      throw new EdgeMLError(
+        "internal",
+        `the Edge Config pointers of '${model}' are not valid: ${result.error.message}; fix them in Edge Config`,
+      );
+    }
+    return result.data;
+  };
+  const parseAudit = (model: string) => (value: unknown) => {
+    if (value === undefined || value === null) return [];
+    const result = z.array(AuditEntrySchema).safeParse(value);
+    if (!result.success) {
+      throw new EdgeMLError(
+        "internal",
+        `the Edge Config audit log of '${model}' is not valid: ${result.error.message}`,
+      );
+    }
+    return result.data;
+  };
+
+  return {
+    kind: "edge-config",
+    async get(model) {
+      const keys = await edgeConfigKeys(model, config.keyPrefix);
+      return structuredClone(await read(keys.pointers, parsePointers(model), `the pointers of '${model}'`));
+    },
+    async history(model) {
+      const keys = await edgeConfigKeys(model, config.keyPrefix);
+      return structuredClone(await read(keys.audit, parseAudit(model), `the audit log of '${model}'`));
+    },
+    set(model, pointers: ModelPointers, entry: AuditEntry) {
+      const write = writes.then(async () => {
+        const target = config.write;
+        if (!target) {
+          throw new EdgeMLError(
+            "internal",
+            "Edge Config pointers are read-only here: set EDGE_CONFIG_ID and VERCEL_API_TOKEN to promote, roll back or pin",
+          );
+        }
+        const keys = await edgeConfigKeys(model, config.keyPrefix);
+        try {
+          // The audit log is appended to: read it fresh (consistentRead bypasses Edge Config's caches).
+          const audit = parseAudit(model)(await fetchItem(keys.audit, true));
+          const nextAudit = [...audit, entry].slice(-config.auditLimit);
+          const nextPointers = ModelPointersSchema.parse(pointers);
+          await withTimeout(
+            (signal) =>
+              patchEdgeConfigItems(
+                target,
+                [
+                  { operation: "upsert", key: keys.pointers, value: nextPointers },
+                  { operation: "upsert", key: keys.audit, value: nextAudit },
+                ],
+                { fetch: options.fetch, signal },
+              ),
+            config.writeTimeoutMs,
+            "the Vercel API (Edge Config write)",
+          );
+          const at = now();
+          cache.set(keys.pointers, { value: nextPointers, at });
+          cache.set(keys.audit, { value: nextAudit, at });
+        } catch (error) {
+          if (error instanceof EdgeMLError) throw error;
+          if (error instanceof EdgeConfigWriteError && error.status < 500 && error.status !== 429) {
+            throw new EdgeMLError("internal", error.message.replace(/^edgeml: /, ""), { cause: error });
+          }
+          throw new EdgeMLError(
+            "model_unavailable",
+            `could not write the pointers of '${model}' to Edge Config (${error instanceof Error ? error.message : String(error)}); the change may not have taken effect: check the model's pointers and try again`,
+            { cause: error },
+          );
+        }
+      });
+      writes = write.catch(() => {});
+      return write;
+    },
+  };
+}

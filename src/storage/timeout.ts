@@ -1,0 +1,35 @@
+/** A remote store that has not answered in time: thrown by `withTimeout`, treated by callers like any outage. */
+export class StoreTimeoutError extends Error {
+  constructor(what: string, ms: number) {
+    super(`edgeml: ${what} did not answer within ${ms} ms`);
+    this.name = "StoreTimeoutError";
+  }
+}
+
+/**
+ * Settles with `work`, or rejects with a StoreTimeoutError after `ms`, aborting `controller` (if given) so the
+ * request underneath stops too. A frozen server must cost a caller a bounded wait, never a hang.
+ */
+export async function withTimeout<T>(
+  work: Promise<T> | ((signal: AbortSignal) => Promise<T>),
+  ms: number,
+  what: string,
+): Promise<T> {
+  const controller = new AbortController();
+  const running = typeof work === "function" ? work(controller.signal) : work;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new StoreTimeoutError(what, ms);
+      controller.abort(error);
+      reject(error);
+    }, ms);
+  });
+  try {
+    return await Promise.race([running, deadline]);
+  } finally {
+    clearTimeout(timer);
+    // The loser of the race may still reject later (aborted, or the server answered an error): not unhandled.
+    running.catch(() => {});
+  }
+}

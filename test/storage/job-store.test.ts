@@ -1,0 +1,65 @@
+import { Redis } from "@upstash/redis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RedisServerHandle, startRedisServer } from "../../scripts/dev/redis-server";
+import { startUpstashBridge, type UpstashBridgeHandle } from "../../scripts/dev/upstash-bridge";
+import { createMemoryJobStore } from "../../src/storage/jobs.js";
+import { createUpstashJobStore, JOB_TTL_SECONDS } from "../../src/storage/upstash-jobs.js";
+import { jobStoreContract } from "./job-store.contract.js";
+import { eventually } from "./support/eventually.js";
+
+let redisServer: RedisServerHandle;
+let bridge: UpstashBridgeHandle;
+beforeAll(async () => {
+  redisServer = await startRedisServer();
+  bridge = await startUpstashBridge({ redisUrl: redisServer.url, token: "test-token" });
+});
+afterAll(async () => {
+  await bridge?.close();
+  await redisServer?.stop();
+});
+
+const client = () => new Redis({ url: bridge.url, token: bridge.token });
+const freshPrefix = () => `t${crypto.randomUUID().slice(0, 8)}:`;
+
+jobStoreContract("process memory (embedded)", async () => ({ store: createMemoryJobStore() }));
+
+jobStoreContract("Upstash Redis (@upstash/redis → Upstash REST bridge → redis-server)", async () => ({
+  store: createUpstashJobStore(client(), { prefix: freshPrefix() }),
+}));
+
+describe("Upstash jobs", () => {
+  const job = {
+    request_id: "7b1f6c1e-9f0a-4d2e-8a51-3f4c2b1d0e9a",
+    model_id: "BTC",
+    state: "queued" as const,
+    created_at: "2026-01-01T00:00:00.000Z",
+  };
+
+  it("keeps a job a day: one key per job with a 24 h expiry", async () => {
+    const prefix = freshPrefix();
+    await createUpstashJobStore(client(), { prefix }).put(job);
+    const ttl = await client().ttl(`${prefix}job:${job.request_id}`);
+    expect(ttl).toBeGreaterThan(JOB_TTL_SECONDS - 60);
+    expect(ttl).toBeLessThanOrEqual(JOB_TTL_SECONDS);
+  });
+
+  it("an outage is a 503 with a message, not a missing job", async () => {
+    const jobs = createUpstashJobStore(client(), { prefix: freshPrefix() });
+    await redisServer.kill();
+    try {
+      await expect(jobs.get(job.request_id)).rejects.toMatchObject({ code: "not_ready", status: 503 });
+      await expect(jobs.put(job)).rejects.toMatchObject({ code: "not_ready" });
+    } finally {
+      await redisServer.restart();
+      await eventually(async () => bridge.redisReady(), "the bridge reconnects");
+    }
+  });
+
+  it("a stored value that is not a job is reported, not returned", async () => {
+    const prefix = freshPrefix();
+    await client().set(`${prefix}job:${job.request_id}`, JSON.stringify({ state: "exploded" }));
+    await expect(createUpstashJobStore(client(), { prefix }).get(job.request_id)).rejects.toThrow(
+      /stored state of training job .* is not valid/,
+    );
+  });
+});

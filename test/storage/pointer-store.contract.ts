@@ -1,0 +1,107 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { AuditEntry, PointerStore } from "../../src/storage/pointers.js";
+import type { Subject } from "./artifact-store.contract.js";
+
+export interface PointerSubject extends Subject<PointerStore> {
+  /** Another instance over the same backend, as another process would open it (reads not cached). */
+  sibling: () => PointerStore;
+}
+
+let clock = Date.parse("2026-01-01T00:00:00Z");
+const entry = (
+  model: string,
+  action: AuditEntry["action"],
+  from: string | null,
+  to: string | null,
+  reason?: string,
+) => {
+  clock += 1_000;
+  return {
+    at: new Date(clock).toISOString(),
+    model,
+    action,
+    from,
+    to,
+    ...(reason !== undefined && { reason }),
+  } satisfies AuditEntry;
+};
+
+/** The behaviour every PointerStore adapter must have (src/storage/pointers.ts). */
+export function pointerStoreContract(name: string, make: () => Promise<PointerSubject>): void {
+  describe(`PointerStore contract: ${name}`, () => {
+    let subject: PointerSubject;
+    let store: PointerStore;
+    beforeEach(async () => {
+      subject = await make();
+      store = subject.store;
+    });
+    afterEach(async () => {
+      await subject.cleanup?.();
+    });
+
+    it("a model never written has no pointers and no history", async () => {
+      expect(await store.get("m")).toEqual({});
+      expect(await store.history("m")).toEqual([]);
+    });
+
+    it("reads back the pointers that were set: champion, pin and canary weights", async () => {
+      const pointers = { champion: "3", pinned: "2", canary: { "4": 0.1, "5": 0.05 } };
+      await store.set("m", pointers, entry("m", "promote", null, "3"));
+      expect(await store.get("m")).toEqual(pointers);
+    });
+
+    it("replaces a model's pointers rather than merging them", async () => {
+      await store.set("m", { champion: "1", pinned: "2" }, entry("m", "pin", null, "2"));
+      await store.set("m", { champion: "3" }, entry("m", "unpin", "2", null));
+      expect(await store.get("m")).toEqual({ champion: "3" });
+    });
+
+    it("keeps the audit log oldest first, each entry as written", async () => {
+      const written = [
+        entry("m", "promote", null, "1", "first"),
+        entry("m", "promote", "1", "2"),
+        entry("m", "rollback", "2", "1", "regression"),
+        entry("m", "pin", null, "4"),
+      ];
+      for (const e of written) await store.set("m", { champion: e.to ?? undefined }, e);
+      expect(await store.history("m")).toEqual(written);
+    });
+
+    it("keeps every change of concurrent writes from one instance, in call order", async () => {
+      const written = ["1", "2", "3", "4", "5"].map((v, i) =>
+        entry("m", "promote", i === 0 ? null : String(i), v),
+      );
+      await Promise.all(written.map((e) => store.set("m", { champion: e.to ?? undefined }, e)));
+      expect(await store.history("m")).toEqual(written);
+      expect(await store.get("m")).toEqual({ champion: "5" });
+    });
+
+    it("keeps models apart, including names that differ only by '.', '_' and '-'", async () => {
+      const names = ["m", "M", "m.x", "m_x", "m-x", "m_dx", "m__x", "m.x.y"];
+      for (const [i, model] of names.entries()) {
+        await store.set(model, { champion: String(i + 1) }, entry(model, "promote", null, String(i + 1)));
+      }
+      for (const [i, model] of names.entries()) {
+        expect(await store.get(model)).toEqual({ champion: String(i + 1) });
+        expect((await store.history(model)).map((e) => [e.model, e.to])).toEqual([[model, String(i + 1)]]);
+      }
+    });
+
+    it("another instance over the same backend sees the writes", async () => {
+      const e = entry("m", "promote", null, "7");
+      await store.set("m", { champion: "7" }, e);
+      const other = subject.sibling();
+      expect(await other.get("m")).toEqual({ champion: "7" });
+      expect(await other.history("m")).toEqual([e]);
+    });
+
+    it("hands out copies: changing a returned object changes nothing stored", async () => {
+      await store.set("m", { champion: "1" }, entry("m", "promote", null, "1"));
+      const read = await store.get("m");
+      read.champion = "9";
+      (await store.history("m")).push(entry("m", "pin", null, "9"));
+      expect(await store.get("m")).toEqual({ champion: "1" });
+      expect(await store.history("m")).toHaveLength(1);
+    });
+  });
+}
