@@ -150,6 +150,7 @@ export function adaptersFromEnv(env: Env, embedded: EmbeddedFallback): Adapters 
 }
 
 /** One line per port naming its adapter, for start-up logs. */
-export function describeAdapters(adapters: Adapters): string {
-  return `artifacts: ${adapters.artifacts.kind}, pointers: ${adapters.pointers.kind}, cache: ${adapters.cache.kind}, jobs: ${adapters.jobs.kind}`;
+export function describeAdapters(adapters: Partial<Record<keyof Adapters, { kind: string }>>): string {
+  const kind = (port: keyof Adapters) => adapters[port]?.kind ?? "memory";
+  return `artifacts: ${kind("artifacts")}, pointers: ${kind("pointers")}, cache: ${kind("cache")}, jobs: ${kind("jobs")}`;
 }

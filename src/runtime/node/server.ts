@@ -1,9 +1,11 @@
 import { serve } from "@hono/node-server";
 import { createApp } from "../../app.js";
+import { describeAdapters } from "../adapters.js";
 import { nodeDeps } from "./deps.js";
 
 /** `npm start`: the Node server on embedded defaults. PORT (3000) and HOST (127.0.0.1) move it. */
 const deps = nodeDeps();
+
 const { app, registry, config } = createApp(deps);
 const port = Number(process.env.PORT || 3000);
 const hostname = process.env.HOST || "127.0.0.1";
@@ -15,6 +17,7 @@ const server = serve({ fetch: app.fetch, port, hostname }, (info) => {
   const initMs = deps.engine.stats().initMs ?? 0;
   console.log(`edgeml listening on ${base} (onnxruntime-web ready in ${initMs.toFixed(0)} ms)`);
   console.log(`  API docs:  ${base}/docs   (OpenAPI: ${base}/openapi.json)`);
+  console.log(`  storage:   ${describeAdapters(deps)}; market data: ${deps.market.name}`);
   for (const m of models) {
     console.log(
       `  model ${m.name}: versions ${m.versions.join(", ")}; serving ${m.serving?.version ?? "none"}`,
