@@ -152,7 +152,10 @@ export function registerForecastRoutes(
         "State of a training request: queued, running, succeeded (with the reports) or failed (with the error)",
       request: { query: z.object({ request_id: z.string().uuid() }) },
       responses: {
-        200: json(TrainingJobSchema.openapi("TrainingJob"), "The job"),
+        // Rebuilt here: TrainingJobSchema comes from plain zod, and only schemas created after @hono/zod-openapi has
+        // extended zod have `.openapi`, which depends on the entry's import order (the edge bundles import the
+        // storage adapters first).
+        200: json(z.object(TrainingJobSchema.shape).openapi("TrainingJob"), "The job"),
         ...errorResponses(400, 404),
       },
     }),

@@ -6,14 +6,7 @@ import { createCsvMarketData } from "../../src/market/csv.js";
 import { createYahooMarketData } from "../../src/market/yahoo.js";
 import type { PredictionCache } from "../../src/storage/cache.js";
 import { createMemoryCache } from "../../src/storage/memory-cache.js";
-import {
-  ADMIN_TOKEN,
-  postJson,
-  type TestApp,
-  testApp,
-  testEngine,
-  upload,
-} from "../support/app.js";
+import { ADMIN_TOKEN, postJson, type TestApp, testApp, testEngine, upload } from "../support/app.js";
 import { MARKET_DATA, tempDir } from "../support/paths.js";
 
 /** Counts engine runs, to prove coalescing: the behaviour users pay for, not a timing. */

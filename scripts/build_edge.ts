@@ -1,0 +1,53 @@
+/**
+ * `npm run build:edge`: builds what the edge platforms deploy.
+ *
+ * 1. Copies `ort-wasm-simd-threaded.wasm` of the installed onnxruntime-web into wasm/ (not committed: it must match
+ *    the installed JS glue byte for byte).
+ * 2. Bundles the edge entries with the embedded registry (models/ or MODELS_DIR, and its pointers.json or
+ *    POINTERS_FILE) into dist/vercel/edge.js (exported by api/[[...route]].ts) and dist/workerd/worker.js (the
+ *    Cloudflare Worker, with the wasm copied beside it for wrangler).
+ * 3. Creates dist/static/, the deployment's (empty) static output: without one, Vercel would publish the
+ *    repository's files.
+ *
+ * Vercel runs it as `vercel-build` before it traces each function; wrangler as its build command.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, join, relative, resolve } from "node:path";
+import { gzipSync } from "node:zlib";
+import { bundleEdge, type EdgeTarget, OUTPUTS } from "./edge/bundle.js";
+import {
+  copyOrtWasm,
+  DEFAULT_MODELS_DIR,
+  DIST,
+  REPO_ROOT,
+  readRegistryDir,
+  WASM_NAME,
+} from "./edge/embed.js";
+
+const modelsDir = resolve(process.env.MODELS_DIR || DEFAULT_MODELS_DIR);
+const wasm = await copyOrtWasm();
+console.log(
+  `wasm: ${wasm.copied ? "copied to" : "up to date:"} ${relative(REPO_ROOT, wasm.path)} (${(wasm.bytes / 1e6).toFixed(2)} MB)`,
+);
+
+const registry = await readRegistryDir(modelsDir, process.env.POINTERS_FILE || undefined);
+const versions = Object.values(registry.models).reduce((n, v) => n + Object.keys(v).length, 0);
+console.log(
+  `embedded registry: ${versions} version(s) of ${Object.keys(registry.models).length} model(s) from ${registry.source}`,
+);
+if (versions === 0)
+  console.log("  (none: the edge serves what the production stores hold; `npm run train` adds models)");
+
+for (const target of ["vercel", "workerd"] as EdgeTarget[]) {
+  const code = await bundleEdge(target, { registry });
+  const { file } = OUTPUTS[target];
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, code);
+  const kb = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
+  console.log(
+    `${target}: ${relative(REPO_ROOT, file)} (${kb(code.length)}, ${kb(gzipSync(code).length)} gzip)`,
+  );
+}
+await copyOrtWasm(join(dirname(OUTPUTS.workerd.file), WASM_NAME));
+await mkdir(join(DIST, "static"), { recursive: true });
+await writeFile(join(DIST, "static/robots.txt"), "User-agent: *\nDisallow: /\n");

@@ -1,0 +1,51 @@
+import { precompiledWasm } from "../../../wasm/loader.js";
+import type { AppDeps } from "../../app.js";
+import { AppConfigSchema } from "../../config.js";
+import { createOrtEngine } from "../../inference/engine.js";
+import { createYahooMarketData } from "../../market/yahoo.js";
+import { adaptersFromEnv } from "../adapters.js";
+import { configFromEnv } from "../env.js";
+import {
+  createEmbeddedArtifactStore,
+  createEmbeddedPointerStore,
+  type EmbeddedRegistry,
+} from "./embedded.js";
+
+export interface EdgeDepsOptions {
+  /** The environment's variables: `process.env` on Vercel Edge (see vercelEdgeEnv), the `env` binding on workerd. */
+  env: Record<string, string | undefined>;
+  /** `ort-wasm-simd-threaded.wasm`, precompiled by the platform. */
+  wasm: WebAssembly.Module;
+  /** The registry generated from `models/` at build time; serves unless Blob / Edge Config are configured. */
+  embedded: EmbeddedRegistry;
+  /** Where the app hands side effects: the edge handler's waitUntil bridge. */
+  defer: (work: Promise<unknown>) => void;
+}
+
+/**
+ * Dependencies of an edge runtime (Vercel Edge, workerd): no file system, no compiling wasm from bytes. Storage
+ * comes from adaptersFromEnv (Vercel Blob, Edge Config, Upstash Redis, all over fetch) with the embedded registry
+ * as the fallback; market data from Yahoo Finance over fetch; onnxruntime-web from the precompiled module.
+ */
+export function edgeDeps(options: EdgeDepsOptions): AppDeps {
+  const { env, embedded } = options;
+  const config = configFromEnv(env);
+  // An invalid setting is reported by createApp, with every issue named; the engine takes the defaults meanwhile.
+  const engineConfig = AppConfigSchema.safeParse(config).data ?? AppConfigSchema.parse({});
+  const adapters = adaptersFromEnv(env, {
+    artifacts: () => createEmbeddedArtifactStore(embedded),
+    pointers: () => createEmbeddedPointerStore(embedded),
+  });
+  return {
+    ...adapters,
+    engine: createOrtEngine({
+      maxSessions: engineConfig.sessionCacheMax,
+      maxSessionBytes: engineConfig.sessionCacheMaxBytes,
+      timeoutMs: engineConfig.inferTimeoutMs,
+      initialize: precompiledWasm(options.wasm),
+    }),
+    market: createYahooMarketData(),
+    waitUntil: options.defer,
+    config,
+  };
+}

@@ -1,0 +1,109 @@
+import { Hono } from "hono";
+import { timingSafeEqual } from "hono/utils/buffer";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { type AppDeps, createApp } from "../../app.js";
+import { ERROR_STATUS, type ErrorCode } from "../../errors.js";
+import { createTrainingService } from "../../forecast/training.js";
+import { createMemoryJobStore, type TrainingJob } from "../../storage/jobs.js";
+
+/** The path Vercel cron calls (vercel.json `crons`), served by this Node function. */
+export const CRON_PATH = "/api/train";
+
+/** What the daily run retrains: every symbol the users forecast. */
+export const CRON_SYMBOLS = ["BTC", "ETH"] as const;
+
+export interface TrainFunctionOptions {
+  deps: AppDeps;
+  /** `CRON_SECRET`: Vercel sends it as `Authorization: Bearer <secret>`. Unset refuses every call. */
+  cronSecret: string | undefined;
+  /** When set, training cannot work in this deployment (say, no writable store); the cron answers 503 with it. */
+  trainingUnavailable?: string;
+  symbols?: readonly string[];
+}
+
+function unauthorized(message: string): Response {
+  return Response.json(
+    { error: `edgeml: ${message}`, code: "unauthorized" },
+    {
+      status: 401,
+      headers: { "www-authenticate": 'Bearer realm="edgeml cron"', "cache-control": "no-store" },
+    },
+  );
+}
+
+/** Whether `header` is exactly `Bearer <secret>`, compared in constant time (hashes first, as hono's helper does). */
+export async function isCronAuthorized(
+  header: string | undefined,
+  secret: string | undefined,
+): Promise<boolean> {
+  if (!secret || header === undefined) return false;
+  return timingSafeEqual(header, `Bearer ${secret}`);
+}
+
+/**
+ * The training function (Vercel Node.js runtime, api/train.ts). `GET /api/train` is the daily cron: with the right
+ * bearer token it retrains BTC and ETH, one after the other, within the request (the function's maxDuration bounds
+ * it), records each run as a training job, and answers with the jobs: 200 when all succeeded, else the status of
+ * the first failure's code. The `user-agent: vercel-cron/1.0` of Vercel's calls is logged, not required: it is no
+ * secret, and an operator may re-run the job with the token.
+ *
+ * Anything else is the full app on Node, so that `POST /api/ml/train` and its status, routed here by vercel.json,
+ * train where training belongs rather than in an edge isolate.
+ */
+export function createTrainFunction(options: TrainFunctionOptions): Hono {
+  const jobs = options.deps.jobs ?? createMemoryJobStore();
+  const built = createApp({ ...options.deps, jobs });
+  /** A training service whose runs this request awaits (overlapping cron calls each await their own). */
+  const trainingForThisRequest = () => {
+    const runs: Promise<unknown>[] = [];
+    const service = createTrainingService({
+      market: options.deps.market,
+      registry: built.registry,
+      jobs,
+      defer: (work) => {
+        runs.push(work);
+      },
+      now: options.deps.now,
+      plan: options.deps.trainingPlan,
+    });
+    return { service, settled: () => Promise.allSettled(runs.splice(0)) };
+  };
+  const symbols = options.symbols ?? CRON_SYMBOLS;
+
+  const app = new Hono();
+  app.get(CRON_PATH, async (c) => {
+    if (!options.cronSecret) {
+      console.error("edgeml: cron call refused: CRON_SECRET is not set in this deployment");
+      return unauthorized("the cron endpoint is disabled: set CRON_SECRET in the project's environment");
+    }
+    if (!(await isCronAuthorized(c.req.header("authorization"), options.cronSecret))) {
+      return unauthorized("the cron endpoint needs `Authorization: Bearer $CRON_SECRET`");
+    }
+    if (options.trainingUnavailable) {
+      return c.json({ error: `edgeml: ${options.trainingUnavailable}`, code: "not_ready" }, 503);
+    }
+    const started = new Date().toISOString();
+    const training = trainingForThisRequest();
+    const finished: TrainingJob[] = [];
+    for (const symbol of symbols) {
+      const job = await training.service.start(symbol);
+      await training.settled();
+      finished.push(await training.service.status(job.request_id));
+    }
+    const failed = finished.find((job) => job.state !== "succeeded");
+    const code = failed?.error?.code;
+    const status: ContentfulStatusCode = !failed
+      ? 200
+      : code && Object.hasOwn(ERROR_STATUS, code)
+        ? ERROR_STATUS[code as ErrorCode]
+        : 500;
+    console.log(
+      `edgeml: cron training ${failed ? "failed" : "succeeded"} (${c.req.header("user-agent") ?? "no user-agent"}): ${finished.map((j) => `${j.model_id} ${j.state}`).join(", ")}`,
+    );
+    return c.json({ started_at: started, finished_at: new Date().toISOString(), jobs: finished }, status, {
+      "cache-control": "no-store",
+    });
+  });
+  app.all("*", (c) => built.app.fetch(c.req.raw));
+  return app;
+}

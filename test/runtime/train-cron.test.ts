@@ -1,0 +1,116 @@
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { AppDeps } from "../../src/app.js";
+import { createCsvMarketData } from "../../src/market/csv.js";
+import { CRON_PATH, createTrainFunction, isCronAuthorized } from "../../src/runtime/vercel/train.js";
+import { createFsArtifactStore } from "../../src/storage/fs-artifacts.js";
+import { createMemoryJobStore } from "../../src/storage/jobs.js";
+import { createJsonFilePointerStore } from "../../src/storage/json-file-pointers.js";
+import { testEngine } from "../support/app.js";
+import { MARKET_DATA, tempDir } from "../support/paths.js";
+
+const SECRET = "cron-secret-0123456789abcdef";
+const ADMIN_TOKEN = "cron-suite-admin-token-0123";
+
+/** A Vercel cron call: GET, Vercel's user agent, and the bearer token when given. */
+const cron = (authorization?: string): RequestInit => ({
+  method: "GET",
+  headers: { "user-agent": "vercel-cron/1.0", ...(authorization !== undefined && { authorization }) },
+});
+
+describe("the training function: Vercel cron at GET /api/train", () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let deps: AppDeps;
+  beforeAll(async () => {
+    dir = await tempDir("edgeml-cron-");
+    deps = {
+      artifacts: createFsArtifactStore(join(dir.path, "models")),
+      pointers: createJsonFilePointerStore(join(dir.path, "pointers.json")),
+      engine: testEngine(),
+      market: createCsvMarketData({ dir: MARKET_DATA }),
+      jobs: createMemoryJobStore(),
+      config: { adminToken: ADMIN_TOKEN },
+      logError: () => {},
+    };
+  });
+  afterAll(() => dir.cleanup());
+
+  it.each([
+    ["without a token", undefined],
+    ["with a wrong token", `Bearer ${SECRET}x`],
+    ["with the secret but not as a bearer token", SECRET],
+    ["with an empty bearer", "Bearer "],
+  ])("answers 401 %s, and trains nothing", async (_, authorization) => {
+    const app = createTrainFunction({ deps, cronSecret: SECRET });
+    const response = await app.request(CRON_PATH, cron(authorization));
+    expect(response.status).toBe(401);
+    expect(response.headers.get("www-authenticate")).toBe('Bearer realm="edgeml cron"');
+    expect(await response.json()).toEqual({
+      error: "edgeml: the cron endpoint needs `Authorization: Bearer $CRON_SECRET`",
+      code: "unauthorized",
+    });
+    expect(await deps.artifacts.listModels()).toEqual([]);
+  });
+
+  it("answers 401 to every call when CRON_SECRET is not set, whatever the token", async () => {
+    for (const secret of [undefined, ""]) {
+      const app = createTrainFunction({ deps, cronSecret: secret });
+      for (const authorization of [undefined, "Bearer ", "Bearer undefined"]) {
+        const response = await app.request(CRON_PATH, cron(authorization));
+        expect(response.status).toBe(401);
+        expect((await response.json()).error).toMatch(/disabled: set CRON_SECRET/);
+      }
+    }
+  });
+
+  it("compares the token in constant time (hono's timingSafeEqual), exactly", async () => {
+    expect(await isCronAuthorized(`Bearer ${SECRET}`, SECRET)).toBe(true);
+    expect(await isCronAuthorized(`bearer ${SECRET}`, SECRET)).toBe(false);
+    expect(await isCronAuthorized(`Bearer ${SECRET} `, SECRET)).toBe(false);
+    expect(await isCronAuthorized(undefined, SECRET)).toBe(false);
+    expect(await isCronAuthorized("Bearer ", "")).toBe(false);
+  });
+
+  it("answers 503 with the reason when this deployment cannot store what it trains", async () => {
+    const app = createTrainFunction({ deps, cronSecret: SECRET, trainingUnavailable: "no writable store" });
+    const response = await app.request(CRON_PATH, cron(`Bearer ${SECRET}`));
+    expect(response.status).toBe(503);
+    expect(await response.json()).toEqual({ error: "edgeml: no writable store", code: "not_ready" });
+  });
+
+  it("with the right token, retrains BTC and ETH, registers the versions and records the jobs", async () => {
+    const app = createTrainFunction({ deps, cronSecret: SECRET });
+    const response = await app.request(CRON_PATH, cron(`Bearer ${SECRET}`));
+    expect(response.status).toBe(200);
+    const body = await response.json();
+    expect(body.jobs.map((j: { model_id: string; state: string }) => [j.model_id, j.state])).toEqual([
+      ["BTC", "succeeded"],
+      ["ETH", "succeeded"],
+    ]);
+    expect((await deps.artifacts.listModels()).sort()).toEqual(["BTC-24h", "ETH-24h"]);
+    expect((await deps.artifacts.listVersions("BTC-24h")).sort()).toEqual(["1", "2"]);
+
+    // The jobs are the app's training jobs: the status route (routed to this function by vercel.json) reports them.
+    const status = await app.request(`/api/ml/train/status?request_id=${body.jobs[0].request_id}`);
+    expect(status.status).toBe(200);
+    expect(await status.json()).toMatchObject({ model_id: "BTC", state: "succeeded" });
+  });
+
+  it("serves the rest of the app on Node, so POST /api/ml/train trains here rather than on the edge", async () => {
+    const app = createTrainFunction({ deps, cronSecret: SECRET });
+    const response = await app.request("/api/ml/train", {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify({ model_id: "ETH" }),
+    });
+    expect(response.status).toBeLessThan(300);
+    const { request_id } = await response.json();
+    let state = "queued";
+    for (let i = 0; i < 200 && (state === "queued" || state === "running"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      state = (await (await app.request(`/api/ml/train/status?request_id=${request_id}`)).json()).state;
+    }
+    expect(state).toBe("succeeded");
+    expect((await app.request("/v2/health/live")).status).toBe(200);
+  });
+});
