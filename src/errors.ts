@@ -21,6 +21,7 @@ export const ERROR_STATUS = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   golden_mismatch: 422,
+  inference_failed: 422,
   no_model: 503,
   model_unavailable: 503,
   market_data_unavailable: 503,

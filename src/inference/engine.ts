@@ -220,7 +220,20 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
             // A run whose deadline passed while it queued is not started: nobody is waiting for it.
             if (cancelled) return {};
             runs += 1;
-            return entry.session.run(feeds, outputs ?? entry.session.outputNames);
+            try {
+              return await entry.session.run(feeds, outputs ?? entry.session.outputNames);
+            } catch (error) {
+              // The inputs passed the signature checks, so what fails here is the model on these values (a
+              // Reshape that does not fit the batch, say): the client's request, not the server, is what to change.
+              const reason = error instanceof Error ? error.message : String(error);
+              throw new EdgeMLError(
+                "inference_failed",
+                `onnxruntime could not run ${key} on this input: ${reason}`,
+                {
+                  cause: error,
+                },
+              );
+            }
           });
           queue = turn.catch(() => {});
           return await turn;

@@ -30,6 +30,9 @@ export function elementCount(shape: readonly number[]): number {
 // Float16Array is new (V8 13.x); runtimes without it cannot carry FP16 and say so.
 const float16Array = typeof Float16Array === "undefined" ? undefined : Float16Array;
 
+/** Largest finite value of each float type (FP32 and FP16 round anything beyond the half-ulp above it to Infinity). */
+const FLOAT_MAX = { FP16: 65_504, FP32: 3.4028234663852886e38, FP64: Number.MAX_VALUE } as const;
+
 function bad(name: string, message: string): EdgeMLError {
   return new EdgeMLError("invalid_tensor", `input '${name}': ${message}`);
 }
@@ -52,8 +55,11 @@ export function toOrtTensor(name: string, datatype: OipDatatype, shape: number[]
     case "FP64":
     case "FP16": {
       const values = new Float64Array(flat.length);
+      const max = FLOAT_MAX[datatype];
       flat.forEach((v, i) => {
         if (typeof v !== "number" || !Number.isFinite(v)) throw bad(name, `${at(i)} must be a finite number`);
+        // Past the type's largest finite value the conversion would silently turn the number into Infinity.
+        if (Math.abs(v) > max) throw bad(name, `${at(i)} = ${v} is out of range for ${datatype}`);
         values[i] = v;
       });
       if (datatype === "FP64") return new Tensor("float64", values, dims);

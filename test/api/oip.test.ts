@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
 import { postJson, type TestApp, testApp, testEngine, upload } from "../support/app.js";
-import { elementwiseModel, twoByTwoModel } from "../support/onnx-models.js";
+import { elementwiseModel, reshapeToTwoModel, twoByTwoModel } from "../support/onnx-models.js";
 
 /** The Open Inference Protocol v2 REST surface, as KServe's OpenAPI file of the protocol describes it. */
 describe("Open Inference Protocol v2", () => {
@@ -19,6 +19,7 @@ describe("Open Inference Protocol v2", () => {
       ["add-fp16", elementwiseModel({ op: "Add", elem: "FP16", shape: ["batch", 2] })],
       ["fixed", elementwiseModel({ op: "Add", elem: "FP32", shape: [2, 2] })],
       ["two", twoByTwoModel()],
+      ["reshape", reshapeToTwoModel()],
     ];
     for (const [name, bytes] of models) expect((await upload(t, name, bytes)).status).toBe(201);
   });
@@ -99,6 +100,20 @@ describe("Open Inference Protocol v2", () => {
       ["a negative UINT8", "id-uint8", "UINT8", [-1, 0, 0, 1], /out of range for UINT8/],
       ["null in FP64", "add-fp64", "FP64", [null, 0, 0, 1], /element 0 must be a finite number/],
       ["an object in FP32", "add-fp32", "FP32", [{}, 0, 0, 1], /element 0 must be a finite number/],
+      [
+        "a number beyond FP32's range",
+        "add-fp32",
+        "FP32",
+        [0, 1e39, 0, 1],
+        /element 1 = 1e\+39 is out of range for FP32/,
+      ],
+      [
+        "a number beyond FP16's range",
+        "add-fp16",
+        "FP16",
+        [0, 0, 70000, 1],
+        /element 2 = 70000 is out of range for FP16/,
+      ],
     ])("rejects %s with 400", async (_label, model, datatype, data, message) => {
       const res = await postJson(t, `/v2/models/${model}/infer`, {
         inputs: [{ name: "x", datatype, shape: [2, 2], data }],
@@ -150,6 +165,29 @@ describe("Open Inference Protocol v2", () => {
       expect(res.status).toBe(400);
       expect((await res.json()).error).toContain("expects [2, 2]");
     });
+    it("a model that cannot compute a well-formed input answers 422 inference_failed, not 500", async () => {
+      const ok = await postJson(t, "/v2/models/reshape/infer", {
+        inputs: [{ name: "x", datatype: "FP32", shape: [2], data: [1, 2] }],
+      });
+      expect(ok.status).toBe(200);
+      const res = await postJson(t, "/v2/models/reshape/infer", {
+        inputs: [{ name: "x", datatype: "FP32", shape: [3], data: [1, 2, 3] }],
+      });
+      expect(res.status).toBe(422);
+      expect(await res.json()).toMatchObject({
+        code: "inference_failed",
+        error: expect.stringContaining("onnxruntime could not run reshape@1 on this input"),
+      });
+      // The engine serves on afterwards.
+      expect(
+        (
+          await postJson(t, "/v2/models/reshape/infer", {
+            inputs: [{ name: "x", datatype: "FP32", shape: [2], data: [3, 4] }],
+          })
+        ).status,
+      ).toBe(200);
+    });
+
     it("rejects a missing input", async () => {
       const res = await postJson(t, "/v2/models/two/infer", { inputs: [a] });
       expect(res.status).toBe(400);

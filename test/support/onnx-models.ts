@@ -78,3 +78,19 @@ export function twoByTwoModel(): Uint8Array {
     },
   }).finish();
 }
+
+/** `y = Reshape(x, [2])` with x of any length: valid for 2 elements, an onnxruntime error for any other count. */
+export function reshapeToTwoModel(): Uint8Array {
+  return onnx.ModelProto.encode({
+    irVersion: 8,
+    producerName: "edgeml-tests",
+    opsetImport: [{ domain: "", version: 13 }],
+    graph: {
+      name: "reshape_to_two",
+      node: [{ opType: "Reshape", input: ["x", "shape"], output: ["y"] }],
+      initializer: [{ name: "shape", dataType: T.INT64, dims: [1], int64Data: [2] }],
+      input: [{ name: "x", type: { tensorType: { elemType: T.FLOAT, shape: shapeOf(["n"]) } } }],
+      output: [{ name: "y", type: { tensorType: { elemType: T.FLOAT, shape: shapeOf([2]) } } }],
+    },
+  }).finish();
+}
