@@ -15,9 +15,11 @@ import { registerOipRoutes } from "./routes/oip.js";
 import type { AppEnv } from "./routes/types.js";
 import type { ArtifactStore } from "./storage/artifacts.js";
 import type { PredictionCache } from "./storage/cache.js";
+import { type Counters, createMemoryCounters } from "./storage/counters.js";
 import { createMemoryJobStore, type JobStore } from "./storage/jobs.js";
 import { createMemoryCache } from "./storage/memory-cache.js";
 import type { PointerStore } from "./storage/pointers.js";
+import { createUsageTracker } from "./tracking/usage.js";
 
 /** Everything the app needs from its runtime. Each runtime entry builds these from its environment. */
 export interface AppDeps {
@@ -30,6 +32,8 @@ export interface AppDeps {
   cache?: PredictionCache;
   /** Training job state; defaults to process memory. */
   jobs?: JobStore;
+  /** Usage counters per model version; default process memory. */
+  counters?: Counters;
   /** What `POST /api/ml/train` trains; defaults to DEFAULT_PLAN. */
   trainingPlan?: Partial<TrainingPlan>;
   /**
@@ -121,8 +125,18 @@ export function createApp(deps: AppDeps): App {
     c.json({ error: `edgeml: no route ${c.req.method} ${c.req.path}; see /docs`, code: "not_found" }, 404),
   );
 
+  const defer =
+    deps.waitUntil ??
+    ((work: Promise<unknown>) => {
+      work.catch((error) => logError(error, "background work"));
+    });
+  const warn = (message: string, error: unknown) =>
+    console.warn(`edgeml: ${message}:`, error instanceof Error ? error.message : error);
+  const usage = createUsageTracker({ counters: deps.counters ?? createMemoryCounters(), defer, warn });
+
   registerOipRoutes(app, {
     registry,
+    usage,
     config,
     serverVersion: VERSION,
     ready: async () => {
@@ -136,13 +150,8 @@ export function createApp(deps: AppDeps): App {
       }
     },
   });
-  registerAdminRoutes(app, { registry, config });
+  registerAdminRoutes(app, { registry, config, usage });
 
-  const defer =
-    deps.waitUntil ??
-    ((work: Promise<unknown>) => {
-      work.catch((error) => logError(error, "background work"));
-    });
   const forecaster = createForecaster({
     registry,
     market: deps.market,
@@ -150,8 +159,8 @@ export function createApp(deps: AppDeps): App {
     cacheTtlMs: config.cacheTtlMs,
     timeoutMs: config.inferTimeoutMs,
     defer,
-    warn: (message, error) =>
-      console.warn(`edgeml: ${message}:`, error instanceof Error ? error.message : error),
+    warn,
+    usage,
     now: deps.now,
   });
   const training = createTrainingService({

@@ -7,6 +7,7 @@ import type { Bar, MarketDataSource } from "../market/types.js";
 import type { VersionMetadata } from "../registry/metadata.js";
 import type { Registry } from "../registry/registry.js";
 import type { PredictionCache } from "../storage/cache.js";
+import type { UsageTracker } from "../tracking/usage.js";
 import { DEFAULT_HORIZON, forecastModelName, normaliseHorizon } from "./horizon.js";
 import { createSingleFlight } from "./single-flight.js";
 
@@ -49,6 +50,7 @@ export interface ForecasterDeps {
   /** Runs side effects (cache writes) off the response path: `waitUntil` on the edge. */
   defer: (work: Promise<unknown>) => void;
   warn: (message: string, error: unknown) => void;
+  usage: UsageTracker;
   now?: () => Date;
 }
 
@@ -198,8 +200,19 @@ export function createForecaster(deps: ForecasterDeps) {
     return { forecast, cache: cacheUp ? "MISS" : "BYPASS" };
   };
 
-  const forecast = (symbol: string, horizon: string) =>
-    withDeadline(forecastOnce(symbol, horizon), deps.timeoutMs, `the ${symbol} ${horizon} forecast`);
+  const forecast = async (symbol: string, horizon: string) => {
+    const result = await withDeadline(
+      forecastOnce(symbol, horizon),
+      deps.timeoutMs,
+      `the ${symbol} ${horizon} forecast`,
+    );
+    const { model_name, model_version } = result.forecast;
+    deps.usage.record(model_name, model_version, {
+      forecasts: 1,
+      [`cache_${result.cache.toLowerCase()}`]: 1,
+    });
+    return result;
+  };
 
   return {
     forecast,

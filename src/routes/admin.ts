@@ -6,6 +6,7 @@ import { EdgeMLError } from "../errors.js";
 import { RegistrationInputSchema, VersionMetadataSchema, VersionSchema } from "../registry/metadata.js";
 import type { Registry } from "../registry/registry.js";
 import { AuditEntrySchema, ModelPointersSchema } from "../storage/pointers.js";
+import { USAGE_EVENTS, type UsageTracker } from "../tracking/usage.js";
 import { adminAuth } from "./auth.js";
 import { errorResponses, NameParams, NameVersionParams } from "./schemas.js";
 import type { AppEnv } from "./types.js";
@@ -86,9 +87,9 @@ async function readUpload(c: Context<AppEnv>): Promise<{ bytes: Uint8Array; meta
 /** Registry administration: register versions, inspect them, move the champion and pin pointers. */
 export function registerAdminRoutes(
   app: OpenAPIHono<AppEnv>,
-  deps: { registry: Registry; config: AppConfig },
+  deps: { registry: Registry; config: AppConfig; usage: UsageTracker },
 ): void {
-  const { registry, config } = deps;
+  const { registry, config, usage } = deps;
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
   app.openAPIRegistry.register("RegistrationMetadata", RegistrationInputSchema);
   const guard = adminAuth(config.adminToken);
@@ -185,6 +186,15 @@ export function registerAdminRoutes(
           ModelSummarySchema.extend({
             metadata: z.array(VersionMetadataSchema),
             history: z.array(AuditEntrySchema),
+            usage: z
+              .object({
+                available: z.boolean(),
+                versions: z.record(
+                  z.string(),
+                  z.object(Object.fromEntries(USAGE_EVENTS.map((e) => [e, z.number()]))),
+                ),
+              })
+              .describe("Requests served per version since the counters began (all instances on Upstash)"),
           }),
           "Model",
         ),
@@ -198,7 +208,7 @@ export function registerAdminRoutes(
         registry.versions(name),
         registry.history(name),
       ]);
-      return c.json({ ...summary, metadata, history }, 200);
+      return c.json({ ...summary, metadata, history, usage: await usage.read(name, summary.versions) }, 200);
     },
   );
 

@@ -5,6 +5,7 @@ import { EdgeMLError } from "../errors.js";
 import { feedsFor, outputsFor } from "../inference/request.js";
 import { fromOrtTensor } from "../inference/tensors.js";
 import type { Registry, Resolved } from "../registry/registry.js";
+import type { UsageTracker } from "../tracking/usage.js";
 import {
   errorResponses,
   InferRequestSchema,
@@ -23,6 +24,7 @@ const json = <T>(schema: T, description: string) => ({
 
 export interface OipDeps {
   registry: Registry;
+  usage: UsageTracker;
   config: AppConfig;
   /** Whether the runtime is up and the stores answer; backs /v2/health/ready. */
   ready: () => Promise<boolean>;
@@ -189,6 +191,7 @@ export function registerOipRoutes(app: OpenAPIHono<AppEnv>, deps: OipDeps): void
     const feeds = feedsFor(meta.signature, body.inputs);
     const outputNames = outputsFor(meta.signature, body.outputs);
     const outputs = await registry.infer(meta, feeds, outputNames);
+    deps.usage.record(meta.name, meta.version, { inferences: 1, rows: body.inputs[0]?.shape[0] ?? 1 });
     return {
       model_name: meta.name,
       model_version: meta.version,

@@ -4,11 +4,13 @@ import { z } from "zod";
 import type { ArtifactStore } from "../storage/artifacts.js";
 import { createBlobArtifactStore } from "../storage/blob-artifacts.js";
 import type { PredictionCache } from "../storage/cache.js";
+import { type Counters, createMemoryCounters } from "../storage/counters.js";
 import { createEdgeConfigPointerStore } from "../storage/edge-config-pointers.js";
 import { createMemoryJobStore, type JobStore } from "../storage/jobs.js";
 import { createMemoryCache } from "../storage/memory-cache.js";
 import type { PointerStore } from "../storage/pointers.js";
 import { createUpstashCache } from "../storage/upstash-cache.js";
+import { createUpstashCounters } from "../storage/upstash-counters.js";
 import { createUpstashJobStore } from "../storage/upstash-jobs.js";
 
 type Env = Record<string, string | undefined>;
@@ -19,6 +21,7 @@ export interface Adapters {
   pointers: PointerStore;
   cache: PredictionCache;
   jobs: JobStore;
+  counters: Counters;
 }
 
 /** What the runtime offers when a production service is not configured: the embedded adapters it can run. */
@@ -102,7 +105,7 @@ export function parseAdapterEnv(env: Env): AdapterEnv {
  * The storage adapters from the environment: each port gets its production adapter when that service's
  * variables are present, its embedded one otherwise.
  *
- * - `UPSTASH_REDIS_REST_URL` + `UPSTASH_REDIS_REST_TOKEN` → prediction cache and training jobs in Upstash Redis
+ * - `UPSTASH_REDIS_REST_URL` + `UPSTASH_REDIS_REST_TOKEN` → prediction cache, training jobs and usage counters in Upstash Redis
  *   (`UPSTASH_KEY_PREFIX`, default `edgeml:`; `UPSTASH_TIMEOUT_MS`, default 1000); otherwise process memory.
  * - `EDGE_CONFIG` → version pointers read from Edge Config; writes (promote, rollback, pin) through the Vercel API
  *   with `VERCEL_API_TOKEN`, to `EDGE_CONFIG_ID` (default: the id in `EDGE_CONFIG`), `VERCEL_TEAM_ID` (optional),
@@ -146,11 +149,12 @@ export function adaptersFromEnv(env: Env, embedded: EmbeddedFallback): Adapters 
       : embedded.pointers(),
     cache: redis ? createUpstashCache(redis, upstash) : createMemoryCache(),
     jobs: redis ? createUpstashJobStore(redis, upstash) : createMemoryJobStore(),
+    counters: redis ? createUpstashCounters(redis, upstash) : createMemoryCounters(),
   };
 }
 
 /** One line per port naming its adapter, for start-up logs. */
 export function describeAdapters(adapters: Partial<Record<keyof Adapters, { kind: string }>>): string {
   const kind = (port: keyof Adapters) => adapters[port]?.kind ?? "memory";
-  return `artifacts: ${kind("artifacts")}, pointers: ${kind("pointers")}, cache: ${kind("cache")}, jobs: ${kind("jobs")}`;
+  return `artifacts: ${kind("artifacts")}, pointers: ${kind("pointers")}, cache: ${kind("cache")}, jobs: ${kind("jobs")}, counters: ${kind("counters")}`;
 }

@@ -22,15 +22,15 @@ export const ADAPTERS: "embedded" | "production" =
 export const onEmbeddedAdapters = ADAPTERS === "embedded";
 
 /** The storage ports of a test app: files under `dir`, or the production adapters in a namespace of their own. */
-function storage(dir: string): Pick<AppDeps, "artifacts" | "pointers" | "cache" | "jobs"> {
+function storage(dir: string): Pick<AppDeps, "artifacts" | "pointers" | "cache" | "jobs" | "counters"> {
   if (ADAPTERS === "embedded") {
     return {
       artifacts: createFsArtifactStore(join(dir, "models")),
       pointers: createJsonFilePointerStore(join(dir, "pointers.json")),
     };
   }
-  const { artifacts, pointers, cache, jobs } = productionAdapters();
-  return { artifacts, pointers, cache, jobs };
+  const { artifacts, pointers, cache, jobs, counters } = productionAdapters();
+  return { artifacts, pointers, cache, jobs, counters };
 }
 
 /** One engine per test file: onnxruntime-web initialises once per process anyway. */

@@ -1,0 +1,69 @@
+import type { Counters } from "../storage/counters.js";
+
+/** What is counted per model version. */
+export const USAGE_EVENTS = [
+  /** OIP infer requests answered with outputs. */
+  "inferences",
+  /** Rows (first input dimension) those requests carried. */
+  "rows",
+  /** Forecasts answered, cached or not. */
+  "forecasts",
+  "cache_hit",
+  "cache_miss",
+  "cache_bypass",
+] as const;
+export type UsageEvent = (typeof USAGE_EVENTS)[number];
+export type Usage = Record<UsageEvent, number>;
+
+const key = (model: string, version: string, event: UsageEvent) => `usage:${model}@${version}:${event}`;
+
+/**
+ * Usage per model version, counted off the response path: each record is handed to `defer` (the edge's
+ * `waitUntil`), and a counter store that fails is warned about, never surfaced to the client.
+ */
+export function createUsageTracker(deps: {
+  counters: Counters;
+  defer: (work: Promise<unknown>) => void;
+  warn: (message: string, error: unknown) => void;
+}) {
+  return {
+    record(model: string, version: string, events: Partial<Usage>): void {
+      const amounts = Object.fromEntries(
+        Object.entries(events)
+          .filter(([, by]) => by)
+          .map(([event, by]) => [key(model, version, event as UsageEvent), by as number]),
+      );
+      deps.defer(
+        deps.counters
+          .increment(amounts)
+          .catch((error) => deps.warn(`could not count usage of ${model}@${version}`, error)),
+      );
+    },
+    /** Usage of each version; all zeros when the counter store cannot be read (say so in `available`). */
+    async read(
+      model: string,
+      versions: readonly string[],
+    ): Promise<{ available: boolean; versions: Record<string, Usage> }> {
+      const keys = versions.flatMap((v) => USAGE_EVENTS.map((e) => key(model, v, e)));
+      let values: Record<string, number> = {};
+      let available = true;
+      try {
+        values = await deps.counters.read(keys);
+      } catch (error) {
+        available = false;
+        deps.warn(`could not read usage of ${model}`, error);
+      }
+      return {
+        available,
+        versions: Object.fromEntries(
+          versions.map((v) => [
+            v,
+            Object.fromEntries(USAGE_EVENTS.map((e) => [e, values[key(model, v, e)] ?? 0])) as Usage,
+          ]),
+        ),
+      };
+    },
+  };
+}
+
+export type UsageTracker = ReturnType<typeof createUsageTracker>;
