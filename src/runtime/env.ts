@@ -1,4 +1,5 @@
-import type { AppConfigInput } from "../config.js";
+import { type AppConfigInput, AppConfigSchema } from "../config.js";
+import { createOrtEngine, type InferenceEngine, type RuntimeInitializer } from "../inference/engine.js";
 
 type Env = Record<string, string | undefined>;
 
@@ -25,4 +26,18 @@ export function configFromEnv(env: Env): AppConfigInput {
     bestMetric: env.BEST_METRIC || undefined,
     cacheTtlMs: number(env.PREDICTION_CACHE_TTL_MS),
   };
+}
+
+/**
+ * The inference engine sized by the configuration. An invalid setting is reported by createApp, with every issue
+ * named; the engine takes the defaults meanwhile rather than throwing a second, partial message first.
+ */
+export function engineFromConfig(config: AppConfigInput, initialize?: RuntimeInitializer): InferenceEngine {
+  const settings = AppConfigSchema.safeParse(config).data ?? AppConfigSchema.parse({});
+  return createOrtEngine({
+    maxSessions: settings.sessionCacheMax,
+    maxSessionBytes: settings.sessionCacheMaxBytes,
+    timeoutMs: settings.inferTimeoutMs,
+    initialize,
+  });
 }

@@ -1,26 +1,13 @@
-import { Redis } from "@upstash/redis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RedisServerHandle, startRedisServer } from "../../scripts/dev/redis-server";
-import { startUpstashBridge, type UpstashBridgeHandle } from "../../scripts/dev/upstash-bridge";
+import { describe, expect, it } from "vitest";
 import { createMemoryCounters } from "../../src/storage/counters.js";
 import { createUpstashCounters } from "../../src/storage/upstash-counters.js";
 import { countersContract } from "./counters.contract.js";
 import { eventually } from "./support/eventually.js";
+import { useLocalUpstash } from "./support/upstash.js";
 
-let redisServer: RedisServerHandle;
-let bridge: UpstashBridgeHandle;
-beforeAll(async () => {
-  redisServer = await startRedisServer();
-  bridge = await startUpstashBridge({ redisUrl: redisServer.url, token: "test-token" });
-});
-afterAll(async () => {
-  await bridge?.close();
-  await redisServer?.stop();
-});
-
-/** The real client as production builds it (auto-pipelining on, base64 responses). */
-const client = () => new Redis({ url: bridge.url, token: bridge.token });
-const freshPrefix = () => `t${crypto.randomUUID().slice(0, 8)}:`;
+const upstash = useLocalUpstash();
+const client = () => upstash.client();
+const freshPrefix = () => upstash.freshPrefix();
 
 countersContract("process memory (embedded)", async () => ({ store: createMemoryCounters() }));
 
@@ -33,7 +20,7 @@ describe("Upstash counters: keys, pipelining and outages", () => {
     const prefix = freshPrefix();
     const counters = createUpstashCounters(client(), { prefix });
     await counters.increment({ "usage:m@1:rows": 64, "usage:m@1:inferences": 1 });
-    const raw = new Redis({ url: bridge.url, token: bridge.token });
+    const raw = upstash.client();
     expect(
       await raw.mget(`${prefix}counter:usage:m@1:rows`, `${prefix}counter:usage:m@1:inferences`),
     ).toEqual([64, 1]);
@@ -42,12 +29,12 @@ describe("Upstash counters: keys, pipelining and outages", () => {
   it("redis-server killed: increments and reads reject promptly; back up: counting resumes", async () => {
     const counters = createUpstashCounters(client(), { prefix: freshPrefix() });
     await counters.increment({ k: 1 });
-    await redisServer.kill();
+    await upstash.redisServer.kill();
     try {
       await expect(counters.increment({ k: 1 })).rejects.toThrow();
       await expect(counters.read(["k"])).rejects.toThrow();
     } finally {
-      await redisServer.restart();
+      await upstash.redisServer.restart();
     }
     await eventually(
       async () => (await counters.read(["k"]).catch(() => null)) !== null,

@@ -1,25 +1,13 @@
-import { Redis } from "@upstash/redis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RedisServerHandle, startRedisServer } from "../../scripts/dev/redis-server";
-import { startUpstashBridge, type UpstashBridgeHandle } from "../../scripts/dev/upstash-bridge";
+import { describe, expect, it } from "vitest";
 import { createMemoryJobStore } from "../../src/storage/jobs.js";
 import { createUpstashJobStore, JOB_TTL_SECONDS } from "../../src/storage/upstash-jobs.js";
 import { jobStoreContract } from "./job-store.contract.js";
 import { eventually } from "./support/eventually.js";
+import { useLocalUpstash } from "./support/upstash.js";
 
-let redisServer: RedisServerHandle;
-let bridge: UpstashBridgeHandle;
-beforeAll(async () => {
-  redisServer = await startRedisServer();
-  bridge = await startUpstashBridge({ redisUrl: redisServer.url, token: "test-token" });
-});
-afterAll(async () => {
-  await bridge?.close();
-  await redisServer?.stop();
-});
-
-const client = () => new Redis({ url: bridge.url, token: bridge.token });
-const freshPrefix = () => `t${crypto.randomUUID().slice(0, 8)}:`;
+const upstash = useLocalUpstash();
+const client = () => upstash.client();
+const freshPrefix = () => upstash.freshPrefix();
 
 jobStoreContract("process memory (embedded)", async () => ({ store: createMemoryJobStore() }));
 
@@ -45,13 +33,13 @@ describe("Upstash jobs", () => {
 
   it("an outage is a 503 with a message, not a missing job", async () => {
     const jobs = createUpstashJobStore(client(), { prefix: freshPrefix() });
-    await redisServer.kill();
+    await upstash.redisServer.kill();
     try {
       await expect(jobs.get(job.request_id)).rejects.toMatchObject({ code: "not_ready", status: 503 });
       await expect(jobs.put(job)).rejects.toMatchObject({ code: "not_ready" });
     } finally {
-      await redisServer.restart();
-      await eventually(async () => bridge.redisReady(), "the bridge reconnects");
+      await upstash.redisServer.restart();
+      await eventually(async () => upstash.bridge.redisReady(), "the bridge reconnects");
     }
   });
 

@@ -1,26 +1,13 @@
-import { Redis } from "@upstash/redis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RedisServerHandle, startRedisServer } from "../../scripts/dev/redis-server";
-import { startUpstashBridge, type UpstashBridgeHandle } from "../../scripts/dev/upstash-bridge";
+import { describe, expect, it } from "vitest";
 import { createMemoryCache } from "../../src/storage/memory-cache.js";
 import { createUpstashCache } from "../../src/storage/upstash-cache.js";
 import { predictionCacheContract } from "./prediction-cache.contract.js";
 import { eventually } from "./support/eventually.js";
+import { useLocalUpstash } from "./support/upstash.js";
 
-let redisServer: RedisServerHandle;
-let bridge: UpstashBridgeHandle;
-beforeAll(async () => {
-  redisServer = await startRedisServer();
-  bridge = await startUpstashBridge({ redisUrl: redisServer.url, token: "test-token" });
-});
-afterAll(async () => {
-  await bridge?.close();
-  await redisServer?.stop();
-});
-
-/** The real client as production builds it (auto-pipelining on, base64 responses). */
-const client = () => new Redis({ url: bridge.url, token: bridge.token });
-const freshPrefix = () => `t${crypto.randomUUID().slice(0, 8)}:`;
+const upstash = useLocalUpstash();
+const client = () => upstash.client();
+const freshPrefix = () => upstash.freshPrefix();
 
 predictionCacheContract("in-process LRU (embedded)", async () => ({ store: createMemoryCache() }));
 
@@ -33,7 +20,7 @@ describe("Upstash cache: keys, expiry and outages", () => {
     const prefix = freshPrefix();
     const cache = createUpstashCache(client(), { prefix });
     await cache.set("forecast:v1:BTC-24h@2:24h:1", { p: 1.5 }, 60_000);
-    const raw = new Redis({ url: bridge.url, token: bridge.token, automaticDeserialization: false });
+    const raw = upstash.client({ automaticDeserialization: false });
     expect(await raw.get(`${prefix}cache:forecast:v1:BTC-24h@2:24h:1`)).toBe('{"p":1.5}');
     const pttl = await raw.pttl(`${prefix}cache:forecast:v1:BTC-24h@2:24h:1`);
     expect(pttl).toBeGreaterThan(0);
@@ -43,12 +30,12 @@ describe("Upstash cache: keys, expiry and outages", () => {
   it("redis-server killed: calls reject (so the forecast serves uncached); back up: caching works again", async () => {
     const cache = createUpstashCache(client(), { prefix: freshPrefix() });
     await cache.set("k", { v: 1 }, 60_000);
-    await redisServer.kill();
+    await upstash.redisServer.kill();
     try {
       await expect(cache.get("k")).rejects.toThrow();
       await expect(cache.set("k", { v: 2 }, 60_000)).rejects.toThrow();
     } finally {
-      await redisServer.restart();
+      await upstash.redisServer.restart();
     }
     // A restarted redis-server without persistence is empty: a miss, then the cache fills again.
     await eventually(
@@ -62,7 +49,7 @@ describe("Upstash cache: keys, expiry and outages", () => {
   it("a frozen redis-server fails a call after the timeout instead of hanging it", async () => {
     const cache = createUpstashCache(client(), { prefix: freshPrefix(), timeoutMs: 200 });
     await cache.set("k", { v: 1 }, 60_000);
-    const pid = redisServer.pid as number;
+    const pid = upstash.redisServer.pid as number;
     process.kill(pid, "SIGSTOP");
     try {
       await expect(cache.get("k")).rejects.toThrow(/did not answer within 200 ms/);

@@ -1,10 +1,8 @@
 import { precompiledWasm } from "../../../wasm/loader.js";
 import type { AppDeps } from "../../app.js";
-import { AppConfigSchema } from "../../config.js";
-import { createOrtEngine } from "../../inference/engine.js";
 import { createYahooMarketData } from "../../market/yahoo.js";
 import { adaptersFromEnv } from "../adapters.js";
-import { configFromEnv } from "../env.js";
+import { configFromEnv, engineFromConfig } from "../env.js";
 import {
   createEmbeddedArtifactStore,
   createEmbeddedPointerStore,
@@ -30,20 +28,13 @@ export interface EdgeDepsOptions {
 export function edgeDeps(options: EdgeDepsOptions): AppDeps {
   const { env, embedded } = options;
   const config = configFromEnv(env);
-  // An invalid setting is reported by createApp, with every issue named; the engine takes the defaults meanwhile.
-  const engineConfig = AppConfigSchema.safeParse(config).data ?? AppConfigSchema.parse({});
   const adapters = adaptersFromEnv(env, {
     artifacts: () => createEmbeddedArtifactStore(embedded),
     pointers: () => createEmbeddedPointerStore(embedded),
   });
   return {
     ...adapters,
-    engine: createOrtEngine({
-      maxSessions: engineConfig.sessionCacheMax,
-      maxSessionBytes: engineConfig.sessionCacheMaxBytes,
-      timeoutMs: engineConfig.inferTimeoutMs,
-      initialize: precompiledWasm(options.wasm),
-    }),
+    engine: engineFromConfig(config, precompiledWasm(options.wasm)),
     market: createYahooMarketData(),
     waitUntil: options.defer,
     config,

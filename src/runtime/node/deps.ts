@@ -1,13 +1,11 @@
 import { resolve } from "node:path";
 import type { AppDeps } from "../../app.js";
-import { AppConfigSchema } from "../../config.js";
-import { createOrtEngine } from "../../inference/engine.js";
 import { createCsvMarketData } from "../../market/csv.js";
 import { createYahooMarketData } from "../../market/yahoo.js";
 import { createFsArtifactStore } from "../../storage/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../../storage/json-file-pointers.js";
 import { adaptersFromEnv } from "../adapters.js";
-import { configFromEnv } from "../env.js";
+import { configFromEnv, engineFromConfig } from "../env.js";
 
 /** The repository's own `models/`: the embedded registry that serves out of the box. */
 export const DEFAULT_MODELS_DIR = resolve(import.meta.dirname, "../../../models");
@@ -21,7 +19,6 @@ export const DEFAULT_MODELS_DIR = resolve(import.meta.dirname, "../../../models"
 export function nodeDeps(env: Record<string, string | undefined> = process.env): AppDeps {
   const modelsDir = resolve(env.MODELS_DIR || DEFAULT_MODELS_DIR);
   const config = configFromEnv(env);
-  const engineConfig = AppConfigSchema.parse(config);
   const adapters = adaptersFromEnv(env, {
     artifacts: () => createFsArtifactStore(modelsDir),
     pointers: () =>
@@ -29,11 +26,7 @@ export function nodeDeps(env: Record<string, string | undefined> = process.env):
   });
   return {
     ...adapters,
-    engine: createOrtEngine({
-      maxSessions: engineConfig.sessionCacheMax,
-      maxSessionBytes: engineConfig.sessionCacheMaxBytes,
-      timeoutMs: engineConfig.inferTimeoutMs,
-    }),
+    engine: engineFromConfig(config),
     market: env.MARKET_DATA_DIR
       ? createCsvMarketData({ dir: resolve(env.MARKET_DATA_DIR) })
       : createYahooMarketData(),
