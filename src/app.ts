@@ -43,6 +43,11 @@ export interface AppDeps {
   waitUntil?: (work: Promise<unknown>) => void;
   config?: AppConfigInput;
   now?: () => Date;
+  /**
+   * Base URL serving `swagger-ui-dist/swagger-ui.css` and `swagger-ui-bundle.js` for the docs page; default the
+   * jsDelivr CDN. The Node server serves them itself (offline docs).
+   */
+  docsAssetsUrl?: string;
   /** Where unexpected errors are reported; defaults to console.error. */
   logError?: (error: unknown, context: string) => void;
 }
@@ -182,7 +187,7 @@ export function createApp(deps: AppDeps): App {
         "ONNX model serving on the edge: the Open Inference Protocol v2 (KServe/Triton REST) and a versioned model registry.",
     },
   });
-  app.get("/docs", swaggerUI({ url: "/openapi.json", title: "edgeml API" }));
+  app.get("/docs", swaggerUI({ url: "/openapi.json", title: "edgeml API", baseUrl: deps.docsAssetsUrl }));
   app.get("/", (c) => c.redirect("/docs"));
 
   return { app, registry, config, forecaster, training };

@@ -2,11 +2,12 @@ import { serve } from "@hono/node-server";
 import { createApp } from "../../app.js";
 import { describeAdapters } from "../adapters.js";
 import { nodeDeps } from "./deps.js";
+import { DOCS_ASSETS_BASE, serveDocsAssets } from "./docs-assets.js";
 
 /** `npm start`: the Node server on embedded defaults. PORT (3000) and HOST (127.0.0.1) move it. */
 const deps = nodeDeps();
-
-const { app, registry, config } = createApp(deps);
+const { app, registry, config } = createApp({ ...deps, docsAssetsUrl: DOCS_ASSETS_BASE });
+serveDocsAssets(app);
 const port = Number(process.env.PORT || 3000);
 const hostname = process.env.HOST || "127.0.0.1";
 

@@ -1,0 +1,36 @@
+import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import type { Env, Hono } from "hono";
+
+/** Where the docs page finds Swagger UI when the Node server serves it: `<base>/swagger-ui-dist/<file>`. */
+export const DOCS_ASSETS_BASE = "/docs/assets";
+
+const FILES = {
+  "swagger-ui.css": "text/css; charset=utf-8",
+  "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+} as const;
+
+/**
+ * Serves the two Swagger UI files the docs page loads from the installed swagger-ui-dist, so `/docs` works with no
+ * network (the edge runtimes keep the CDN: 1.5 MB of UI has no place in a size-limited function). Only these two
+ * files are served, read once and kept in memory.
+ */
+export function serveDocsAssets<E extends Env>(app: Hono<E>): void {
+  const dist = dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
+  const cache = new Map<string, Promise<Buffer>>();
+  app.get(`${DOCS_ASSETS_BASE}/swagger-ui-dist/:file`, async (c) => {
+    const file = c.req.param("file");
+    const type = FILES[file as keyof typeof FILES];
+    if (!type) return c.notFound();
+    let body = cache.get(file);
+    if (!body) {
+      body = readFile(join(dist, file));
+      cache.set(file, body);
+    }
+    return c.body(new Uint8Array(await body), 200, {
+      "content-type": type,
+      "cache-control": "public, max-age=86400",
+    });
+  });
+}
