@@ -41,13 +41,14 @@ describe("npm start", () => {
 
   it("serves the shipped models on embedded defaults and says where", async () => {
     // PORT 0: the OS picks a free port; the banner says which.
-    server = run("src/runtime/node/server.ts", { PORT: "0", HOST: "127.0.0.1" });
+    server = run("src/runtime/node/server.ts", { PORT: "0", HOST: "127.0.0.1", ADMIN_TOKEN: "" });
     const output = collect(server);
     const base = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no banner:\n${output.text()}`)), 30_000);
       server?.stdout?.on("data", () => {
         const match = /edgeml listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output.text());
-        if (match?.[1] && output.text().includes("ETH-24h")) {
+        // The banner's last line: the whole banner has arrived (stdout comes in chunks).
+        if (match?.[1] && output.text().includes("admin API disabled")) {
           clearTimeout(timer);
           resolve(match[1]);
         }
