@@ -11,7 +11,7 @@
  * Medians are printed as a table and written to the "## Cold start" section of docs/benchmarks.md (the rest of the
  * file is kept).
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { bundleEdge, edgeRuntimeScript, OUTPUTS } from "../scripts/edge/bundle.js";
@@ -23,12 +23,12 @@ import { createCsvMarketData } from "../src/market/csv.js";
 import { createFsArtifactStore } from "../src/storage/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../src/storage/json-file-pointers.js";
 import type { ProbeResult } from "./cold-start/probe.js";
+import { writeDocSection } from "./doc-section.js";
 import { loadCase, MARKET_DATA, median, REPO_ROOT, runChild } from "./support.js";
 
 const SAMPLES = Number(process.argv[2] ?? 5);
 const MODEL = "sk_gbr";
 const COMMAND = "npm run bench:cold-start";
-const DOC = join(REPO_ROOT, "docs", "benchmarks.md");
 const SECTION = "## Cold start";
 
 interface Sample {
@@ -183,30 +183,6 @@ function section(results: { runtime: string; samples: Sample[] }[], seconds: num
   ].join("\n");
 }
 
-/** Replaces the "## Cold start" section (up to the next "## " heading), keeping everything else in the file. */
-async function writeDoc(body: string): Promise<void> {
-  // Read right before writing: another benchmark may have rewritten its section since this one started.
-  let text: string;
-  try {
-    text = await readFile(DOC, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    text = "# Benchmarks\n\nMeasured numbers, with the command that reproduces each table.\n";
-  }
-  const lines = text.split("\n");
-  const start = lines.findIndex((line) => line.trim() === SECTION);
-  const replacement = body.split("\n");
-  if (start === -1) {
-    await writeFile(DOC, `${text.replace(/\n+$/, "")}\n\n${replacement.join("\n")}\n`);
-    return;
-  }
-  let end = lines.findIndex((line, i) => i > start && /^## /.test(line));
-  if (end === -1) end = lines.length;
-  const after = lines.slice(end);
-  const merged = [...lines.slice(0, start), ...replacement, ...(after.length > 0 ? ["", ...after] : [])];
-  await writeFile(DOC, `${merged.join("\n").replace(/\n+$/, "")}\n`);
-}
-
 const started = performance.now();
 const work = await mkdtemp(join(tmpdir(), "edgeml-cold-start-"));
 try {
@@ -246,7 +222,7 @@ try {
 
   const text = section(results, (performance.now() - started) / 1000);
   console.log(text);
-  await writeDoc(text);
+  await writeDocSection(SECTION, text);
   log(
     `wrote the "${SECTION}" section of docs/benchmarks.md in ${((performance.now() - started) / 1000).toFixed(0)} s`,
   );

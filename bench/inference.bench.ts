@@ -10,10 +10,10 @@
  * runs in its own process (bench/server.ts) so that autocannon, here, does not share its event loop.
  */
 import { type ChildProcess, fork } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
+import { writeDocSection } from "./doc-section.js";
 import type { ServerMessage } from "./server.js";
 import {
   type ColdResult,
@@ -33,7 +33,6 @@ const COLD_STARTS = 5;
 const MEASURE_ROUNDS = 3;
 const HTTP = { connections: 10, seconds: 10, warmupSeconds: 2 } as const;
 const COMMAND = "npm run bench";
-const DOC = join(REPO_ROOT, "docs", "benchmarks.md");
 const SECTION = "## Inference";
 
 const log = (line: string) => console.error(`bench: ${line}`);
@@ -589,38 +588,13 @@ function section(r: RuntimeNumbers, http: HttpResult[], inferRuns: number): stri
   ].join("\n");
 }
 
-/** Replaces the "## Inference" section (up to the next "## " heading), keeping everything else in the file. */
-async function writeDoc(body: string): Promise<void> {
-  // Read right before writing: another section of this file may have been written since the bench started.
-  let text: string;
-  try {
-    text = await readFile(DOC, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    text = "# Benchmarks\n\nMeasured numbers, with the command that reproduces each table.\n";
-  }
-  const lines = text.split("\n");
-  const start = lines.findIndex((line) => line.trim() === SECTION);
-  const replacement = body.replace(/\n+$/, "").split("\n");
-  if (start === -1) {
-    const head = text.replace(/\n+$/, "");
-    await writeFile(DOC, `${head}\n\n${replacement.join("\n")}\n`);
-    return;
-  }
-  let end = lines.findIndex((line, i) => i > start && /^## /.test(line));
-  if (end === -1) end = lines.length;
-  const after = lines.slice(end);
-  const merged = [...lines.slice(0, start), ...replacement, ...(after.length > 0 ? ["", ...after] : [])];
-  await writeFile(DOC, `${merged.join("\n").replace(/\n+$/, "")}\n`);
-}
-
 const started = performance.now();
 console.log(`# edgeml inference benchmark\n\nCommand: \`${COMMAND}\`\n`);
 const runtimes = await measureRuntimes();
 const http = await measureHttp();
 const body = section(runtimes, http.results, http.inferRuns);
 console.log(`\n${body}`);
-await writeDoc(body);
+await writeDocSection(SECTION, body);
 log(
   `wrote the "${SECTION}" section of docs/benchmarks.md in ${fixed((performance.now() - started) / 1000, 0)} s`,
 );

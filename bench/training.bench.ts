@@ -8,7 +8,7 @@
  * it is /usr/bin/python3); it is timed with one OpenMP thread, like our single-threaded trainer, and with all cores.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { join, resolve } from "node:path";
 import { FEATURE_NAMES, featureMatrix } from "../src/features/index.js";
@@ -17,7 +17,6 @@ import { type GbdtParams, predictGbdt, trainGbdt } from "../src/training/gbdt.js
 
 const REPO_ROOT = resolve(import.meta.dirname, "..");
 const MARKET_DATA = process.env.MARKET_DATA_DIR ?? resolve(REPO_ROOT, "../shared/data/market");
-const DOC = join(REPO_ROOT, "docs", "benchmarks.md");
 const SECTION = "## Training";
 const COMMAND = "npx tsx bench/training.bench.ts";
 const HORIZON = 24;
@@ -56,6 +55,8 @@ mse = float(np.mean((model.predict(X) - y) ** 2))
 import sklearn
 print(sklearn.__version__, ",".join(str(t) for t in times), mse)
 `;
+
+import { writeDocSection } from "./doc-section.js";
 
 function findPython(): string | undefined {
   for (const python of ["/usr/bin/python3", "python3"]) {
@@ -171,24 +172,5 @@ const body = [
 ].join("\n");
 
 console.log(`\n${table.join("\n")}\n`);
-await writeSection(body);
+await writeDocSection(SECTION, body);
 log(`wrote the "${SECTION}" section of docs/benchmarks.md`);
-
-/** Replaces this benchmark's section of docs/benchmarks.md (up to the next "## " heading), keeping the rest. */
-async function writeSection(section: string): Promise<void> {
-  const text = await readFile(DOC, "utf8").catch(() => "# Benchmarks\n");
-  const lines = text.split("\n");
-  const start = lines.findIndex((line) => line.trim() === SECTION);
-  const replacement = section.replace(/\n+$/, "").split("\n");
-  if (start === -1) {
-    await writeFile(DOC, `${text.replace(/\n+$/, "")}\n\n${replacement.join("\n")}\n`);
-    return;
-  }
-  const next = lines.findIndex((line, i) => i > start && /^## /.test(line));
-  const merged = [
-    ...lines.slice(0, start),
-    ...replacement,
-    ...(next === -1 ? [] : ["", ...lines.slice(next)]),
-  ];
-  await writeFile(DOC, `${merged.join("\n").replace(/\n+$/, "")}\n`);
-}
