@@ -106,22 +106,46 @@ export function createRegistry(deps: RegistryDeps) {
   const verified = new Map<string, Promise<void>>();
   let listing: { at: number; models: Map<string, string[]> } | undefined;
 
-  const listAll = async (): Promise<Map<string, string[]>> => {
-    if (listing && Date.now() - listing.at < config.registryListTtlMs) return listing.models;
-    try {
+  /** Bumped by every local write: a listing read before it is neither stored nor handed out after it. */
+  let generation = 0;
+  let refreshing: { generation: number; models: Promise<Map<string, string[]>> } | undefined;
+  const refresh = (): Promise<Map<string, string[]>> => {
+    if (refreshing?.generation === generation) return refreshing.models;
+    const startedAt = generation;
+    const models = (async () => {
       const names = await artifacts.listModels();
       const entries = await Promise.all(
         names.map(async (name) => [name, (await artifacts.listVersions(name)).sort(byVersion)] as const),
       );
-      listing = { at: Date.now(), models: new Map(entries) };
-    } catch (error) {
-      // Stale if error: versions are immutable, so the last listing is still true, only perhaps incomplete.
-      // Models already loaded keep serving through a store outage; with no listing at all, the outage shows.
-      if (!listing) throw storeUnavailable(error);
+      const fresh = new Map(entries);
+      if (startedAt === generation) listing = { at: Date.now(), models: fresh };
+      return fresh;
+    })().finally(() => {
+      if (refreshing?.models === models) refreshing = undefined;
+    });
+    refreshing = { generation: startedAt, models };
+    return models;
+  };
+
+  /**
+   * The registry's listing, stale-while-revalidate: an expired listing answers at once while one refresh runs in
+   * the background, so no request waits on the store's list call (a slow Blob list would otherwise stall a request
+   * every few seconds). A failed refresh keeps the last listing: versions are immutable, so it is still true, only
+   * perhaps incomplete. With no listing at all, the request waits, and an outage shows.
+   */
+  const listAll = async (): Promise<Map<string, string[]>> => {
+    if (listing) {
+      if (Date.now() - listing.at >= config.registryListTtlMs) refresh().catch(() => {});
+      return listing.models;
     }
-    return listing.models;
+    try {
+      return await refresh();
+    } catch (error) {
+      throw storeUnavailable(error);
+    }
   };
   const invalidate = () => {
+    generation += 1;
     listing = undefined;
   };
 

@@ -1,0 +1,117 @@
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createRegistry } from "../../src/registry/registry.js";
+import type { ArtifactStore } from "../../src/storage/artifacts.js";
+import { createFsArtifactStore } from "../../src/storage/fs-artifacts.js";
+import { createJsonFilePointerStore } from "../../src/storage/json-file-pointers.js";
+import { testEngine } from "../support/app.js";
+import { elementwiseModel } from "../support/onnx-models.js";
+import { tempDir } from "../support/paths.js";
+
+/** A store whose list calls can be made to hang or fail, like a Blob API in trouble. */
+function troubledStore(inner: ArtifactStore) {
+  let mode: "ok" | "hang" | "fail" = "ok";
+  let listCalls = 0;
+  const gate = <T>(work: () => Promise<T>): Promise<T> => {
+    listCalls += 1;
+    if (mode === "hang") return new Promise<T>(() => {});
+    if (mode === "fail") return Promise.reject(new Error("blob: 500"));
+    return work();
+  };
+  const store: ArtifactStore = {
+    ...inner,
+    listModels: () => gate(() => inner.listModels()),
+    listVersions: (model) => gate(() => inner.listVersions(model)),
+  };
+  return {
+    store,
+    set: (next: typeof mode) => {
+      mode = next;
+    },
+    listCalls: () => listCalls,
+  };
+}
+
+const model = elementwiseModel({ op: "Add", elem: "FP64", shape: ["batch", 1] });
+
+describe("the registry's listing: stale while revalidate", () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let troubled: ReturnType<typeof troubledStore>;
+  let registry: ReturnType<typeof createRegistry>;
+  beforeEach(async () => {
+    dir = await tempDir();
+    troubled = troubledStore(createFsArtifactStore(join(dir.path, "models")));
+    registry = createRegistry({
+      artifacts: troubled.store,
+      pointers: createJsonFilePointerStore(join(dir.path, "pointers.json")),
+      engine: testEngine(),
+      // Every listing is expired at once: each resolution would hit the store if it waited for it.
+      config: {
+        registryListTtlMs: 0,
+        bestMetric: "skill",
+        bestMetricHigherIsBetter: true,
+        inferTimeoutMs: 30_000,
+      },
+    });
+    await registry.register("m", model);
+    await registry.resolve("m");
+  });
+  afterEach(() => dir.cleanup());
+
+  it("an expired listing answers at once while the store's list call hangs", async () => {
+    troubled.set("hang");
+    expect((await registry.resolve("m")).meta.version).toBe("1");
+    expect((await registry.resolve("m")).meta.version).toBe("1");
+  });
+
+  it("refreshes in the background, one list call at a time", async () => {
+    troubled.set("hang");
+    const before = troubled.listCalls();
+    await Promise.all(Array.from({ length: 10 }, () => registry.resolve("m")));
+    // One refresh started (listModels); the other nine resolutions joined it instead of listing again.
+    expect(troubled.listCalls() - before).toBe(1);
+  });
+
+  it("a failing store keeps the last listing", async () => {
+    troubled.set("fail");
+    expect((await registry.resolve("m")).meta.version).toBe("1");
+  });
+
+  it("a version registered here is visible at once, even with a refresh of the old listing in flight", async () => {
+    const slow = troubledStore(createFsArtifactStore(join(dir.path, "models")));
+    const other = createRegistry({
+      artifacts: slow.store,
+      pointers: createJsonFilePointerStore(join(dir.path, "pointers.json")),
+      engine: testEngine(),
+      config: {
+        registryListTtlMs: 0,
+        bestMetric: "skill",
+        bestMetricHigherIsBetter: true,
+        inferTimeoutMs: 30_000,
+      },
+    });
+    await other.resolve("m");
+    slow.set("hang");
+    await other.resolve("m"); // starts a refresh that never finishes
+    slow.set("ok");
+    await other.register("m", model);
+    expect((await other.resolve("m")).meta.version).toBe("2");
+  });
+
+  it("with no listing yet, a store outage is a 503", async () => {
+    const fresh = troubledStore(createFsArtifactStore(join(dir.path, "models")));
+    fresh.set("fail");
+    const cold = createRegistry({
+      artifacts: fresh.store,
+      pointers: createJsonFilePointerStore(join(dir.path, "pointers.json")),
+      engine: testEngine(),
+      config: {
+        registryListTtlMs: 5_000,
+        bestMetric: "skill",
+        bestMetricHigherIsBetter: true,
+        inferTimeoutMs: 30_000,
+      },
+    });
+    await expect(cold.resolve("m")).rejects.toMatchObject({ code: "model_unavailable", status: 503 });
+  });
+});
