@@ -34,6 +34,21 @@ function troubledStore(inner: ArtifactStore) {
 
 const model = elementwiseModel({ op: "Add", elem: "FP64", shape: ["batch", 1] });
 
+/** A registry over `store` with pointers in `dir`; `registryListTtlMs` 0 expires every listing at once. */
+function registryOver(store: ArtifactStore, dir: string, registryListTtlMs = 0) {
+  return createRegistry({
+    artifacts: store,
+    pointers: createJsonFilePointerStore(join(dir, "pointers.json")),
+    engine: testEngine(),
+    config: {
+      registryListTtlMs,
+      bestMetric: "skill",
+      bestMetricHigherIsBetter: true,
+      inferTimeoutMs: 30_000,
+    },
+  });
+}
+
 describe("the registry's listing: stale while revalidate", () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let troubled: ReturnType<typeof troubledStore>;
@@ -41,18 +56,8 @@ describe("the registry's listing: stale while revalidate", () => {
   beforeEach(async () => {
     dir = await tempDir();
     troubled = troubledStore(createFsArtifactStore(join(dir.path, "models")));
-    registry = createRegistry({
-      artifacts: troubled.store,
-      pointers: createJsonFilePointerStore(join(dir.path, "pointers.json")),
-      engine: testEngine(),
-      // Every listing is expired at once: each resolution would hit the store if it waited for it.
-      config: {
-        registryListTtlMs: 0,
-        bestMetric: "skill",
-        bestMetricHigherIsBetter: true,
-        inferTimeoutMs: 30_000,
-      },
-    });
+    // Every listing is expired at once: each resolution would hit the store if it waited for it.
+    registry = registryOver(troubled.store, dir.path);
     await registry.register("m", model);
     await registry.resolve("m");
   });
@@ -79,17 +84,7 @@ describe("the registry's listing: stale while revalidate", () => {
 
   it("a version registered here is visible at once, even with a refresh of the old listing in flight", async () => {
     const slow = troubledStore(createFsArtifactStore(join(dir.path, "models")));
-    const other = createRegistry({
-      artifacts: slow.store,
-      pointers: createJsonFilePointerStore(join(dir.path, "pointers.json")),
-      engine: testEngine(),
-      config: {
-        registryListTtlMs: 0,
-        bestMetric: "skill",
-        bestMetricHigherIsBetter: true,
-        inferTimeoutMs: 30_000,
-      },
-    });
+    const other = registryOver(slow.store, dir.path);
     await other.resolve("m");
     slow.set("hang");
     await other.resolve("m"); // starts a refresh that never finishes
@@ -101,17 +96,7 @@ describe("the registry's listing: stale while revalidate", () => {
   it("with no listing yet, a store outage is a 503", async () => {
     const fresh = troubledStore(createFsArtifactStore(join(dir.path, "models")));
     fresh.set("fail");
-    const cold = createRegistry({
-      artifacts: fresh.store,
-      pointers: createJsonFilePointerStore(join(dir.path, "pointers.json")),
-      engine: testEngine(),
-      config: {
-        registryListTtlMs: 5_000,
-        bestMetric: "skill",
-        bestMetricHigherIsBetter: true,
-        inferTimeoutMs: 30_000,
-      },
-    });
+    const cold = registryOver(fresh.store, dir.path, 5_000);
     await expect(cold.resolve("m")).rejects.toMatchObject({ code: "model_unavailable", status: 503 });
   });
 });
