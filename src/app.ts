@@ -3,7 +3,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { type AppConfig, type AppConfigInput, AppConfigSchema, VERSION } from "./config.js";
-import { EdgeMLError, type ErrorCode } from "./errors.js";
+import { EdgeMLError, type ErrorCode, redactInternals } from "./errors.js";
 import { createForecaster } from "./forecast/service.js";
 import { createTrainingService, type TrainingPlan } from "./forecast/training.js";
 import type { InferenceEngine } from "./inference/engine.js";
@@ -111,9 +111,10 @@ export function createApp(deps: AppDeps): App {
       if (error.status >= 500) logError(error, `${c.req.method} ${c.req.path}`);
       return c.json(
         {
-          error: error.message,
+          error: redactInternals(error.message, error.status),
           code: error.code,
-          ...(error.details !== undefined && { details: error.details }),
+          // 5xx details describe the server's state, not the request: they go to the log only.
+          ...(error.details !== undefined && error.status < 500 && { details: error.details }),
         },
         error.status,
       );

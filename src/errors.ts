@@ -24,6 +24,7 @@ export const ERROR_STATUS = {
   inference_failed: 422,
   no_model: 503,
   model_unavailable: 503,
+  registry_unavailable: 503,
   market_data_unavailable: 503,
   not_ready: 503,
   prediction_timeout: 504,
@@ -55,4 +56,28 @@ export class EdgeMLError extends Error {
 
 export function isEdgeMLError(error: unknown): error is EdgeMLError {
   return error instanceof EdgeMLError;
+}
+
+// Source files with line numbers (onnxruntime's build paths, stack frames): never useful to a client.
+const SOURCE_PATH =
+  /(?:file:\/\/)?(?:[A-Za-z]:)?(?:[\\/][\w.@+-]+)+\.(?:h|hpp|cc|cpp|c|js|mjs|cjs|ts|json|onnx|wasm)\b(?::\d+)*/g;
+// Any absolute path of two or more segments: where files live on the server is not the client's business.
+const ABSOLUTE_PATH = /(?<![\w:/])(?:[A-Za-z]:)?[\\/](?:[\w.@+-]+[\\/])+[\w.@+-]*/g;
+// @upstash/redis appends the command it sent (keys, values) to its errors.
+const REDIS_COMMAND = /,? *command was: .*$/s;
+// URLs can carry tokens in their query (Edge Config's `?token=`): keep the origin only.
+const URL_QUERY = /\b(https?:\/\/[^\s/?#]+)[^\s]*/g;
+
+/**
+ * What a client may read of an error message. 5xx messages lose file paths, store commands and URLs' paths and
+ * queries (they describe the server, not the request); every message loses source-file paths such as the
+ * onnxruntime build paths inside its error texts.
+ */
+export function redactInternals(message: string, status: number): string {
+  if (status < 500) return message.replace(SOURCE_PATH, "<source>");
+  return message
+    .replace(REDIS_COMMAND, "")
+    .replace(URL_QUERY, "$1")
+    .replace(SOURCE_PATH, "<source>")
+    .replace(ABSOLUTE_PATH, "<path>");
 }

@@ -15,7 +15,8 @@ export interface TensorInput {
  * to onnxruntime tensors. Every mismatch is a 400 that names the input and what the model expects.
  */
 export function feedsFor(signature: ModelSignature, inputs: readonly TensorInput[]): Record<string, Tensor> {
-  const feeds: Record<string, Tensor> = {};
+  // No prototype: input names are the model's and the client's, and `constructor` or `__proto__` are valid ones.
+  const feeds: Record<string, Tensor> = Object.create(null);
   const expectedNames = signature.inputs.map((i) => i.name);
   for (const input of inputs) {
     const spec = signature.inputs.find((s) => s.name === input.name);

@@ -11,15 +11,37 @@ export interface JsonTensor {
 }
 
 /** Flattens nested arrays (the protocol accepts them on input) into row-major order. */
-export function flatten(data: unknown): unknown[] {
+/** How deeply `data` may nest: a tensor has at most 16 dimensions (the request schema's bound on `shape`). */
+export const MAX_DATA_NESTING = 16;
+
+/**
+ * Flattens nested `data` row-major. Iterative, with the nesting bounded: a recursive walk is a stack overflow on
+ * deeply nested input, and no tensor nests deeper than its rank.
+ */
+export function flatten(data: unknown, name = "data"): unknown[] {
   if (!Array.isArray(data)) return [data];
   if (!data.some(Array.isArray)) return data;
   const out: unknown[] = [];
-  const walk = (value: unknown): void => {
-    if (Array.isArray(value)) for (const item of value) walk(item);
-    else out.push(value);
-  };
-  walk(data);
+  // A stack of [array, next index]; its height is the current nesting.
+  const stack: [unknown[], number][] = [[data, 0]];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1] as [unknown[], number];
+    const [array, index] = top;
+    if (index >= array.length) {
+      stack.pop();
+      continue;
+    }
+    top[1] = index + 1;
+    const item = array[index];
+    if (!Array.isArray(item)) {
+      out.push(item);
+      continue;
+    }
+    if (stack.length >= MAX_DATA_NESTING) {
+      throw bad(name, `data nests deeper than ${MAX_DATA_NESTING} levels; a tensor has at most 16 dimensions`);
+    }
+    stack.push([item, 0]);
+  }
   return out;
 }
 
@@ -42,7 +64,7 @@ function bad(name: string, message: string): EdgeMLError {
  * The caller has already checked the shape against the model's signature; this checks the data against the shape.
  */
 export function toOrtTensor(name: string, datatype: OipDatatype, shape: number[], data: unknown): Tensor {
-  const flat = flatten(data);
+  const flat = flatten(data, name);
   const expected = elementCount(shape);
   if (flat.length !== expected) {
     throw bad(name, `shape [${shape.join(", ")}] holds ${expected} elements but data has ${flat.length}`);
@@ -79,6 +101,8 @@ export function toOrtTensor(name: string, datatype: OipDatatype, shape: number[]
     case "BYTES": {
       const values = flat.map((v, i) => {
         if (typeof v !== "string") throw bad(name, `${at(i)} must be a string`);
+        // onnxruntime's string tensors are C strings: everything after a NUL would be silently dropped.
+        if (v.includes("\0")) throw bad(name, `${at(i)} contains a NUL character, which string tensors cannot hold`);
         return v;
       });
       return new Tensor("string", values, dims);

@@ -1,6 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { AppConfig } from "../config.js";
 import { EdgeMLError } from "../errors.js";
 import { RegistrationInputSchema, VersionMetadataSchema, VersionSchema } from "../registry/metadata.js";
@@ -8,6 +7,7 @@ import type { Registry } from "../registry/registry.js";
 import { AuditEntrySchema, ModelPointersSchema } from "../storage/pointers.js";
 import { USAGE_EVENTS, type UsageTracker } from "../tracking/usage.js";
 import { adminAuth } from "./auth.js";
+import { assertJsonDepth, BODY_LIMITS, limitBody } from "./limits.js";
 import { errorResponses, NameParams, NameVersionParams } from "./schemas.js";
 import type { AppEnv } from "./types.js";
 
@@ -35,11 +35,14 @@ const PointerChangeSchema = z.object({ change: AuditEntrySchema, serving: ModelS
 function parseMetadataText(text: string, where: string): unknown {
   const trimmed = text.trim();
   const decoded = trimmed.startsWith("{") ? trimmed : new TextDecoder().decode(base64ToBytes(trimmed, where));
+  let value: unknown;
   try {
-    return JSON.parse(decoded);
+    value = JSON.parse(decoded);
   } catch {
     throw new EdgeMLError("invalid_request", `${where} is not valid JSON (nor base64 of JSON)`);
   }
+  assertJsonDepth(value, where);
+  return value;
 }
 
 function base64ToBytes(text: string, where: string): Uint8Array {
@@ -62,7 +65,17 @@ async function readUpload(c: Context<AppEnv>): Promise<{ bytes: Uint8Array; meta
     };
   }
   if (type.startsWith("multipart/form-data")) {
-    const form = await c.req.parseBody();
+    let form: Awaited<ReturnType<typeof c.req.parseBody>>;
+    try {
+      form = await c.req.parseBody();
+    } catch (error) {
+      // The platform's multipart parser throws a TypeError on a missing boundary or a truncated part.
+      throw new EdgeMLError(
+        "invalid_request",
+        "the multipart body could not be parsed; send parts 'model' (the .onnx file) and 'metadata' (JSON) with the boundary named in Content-Type",
+        { cause: error },
+      );
+    }
     const model = form.model;
     if (!(model instanceof File)) {
       throw new EdgeMLError(
@@ -105,15 +118,7 @@ export function registerAdminRoutes(
       summary: "Register a new version from ONNX bytes",
       description: `Body: the raw .onnx file as \`application/octet-stream\`, with optional registration metadata (golden rows, tags, metrics, description) as JSON, or base64 of JSON, in the \`${METADATA_HEADER}\` header. Or \`multipart/form-data\` with a \`model\` file part and a \`metadata\` JSON part (for large golden sets). The model is parsed, loaded and its golden rows checked before anything is written; versions are numbered 1, 2, 3, ...`,
       middleware: [
-        bodyLimit({
-          maxSize: config.maxModelBytes,
-          onError: () => {
-            throw new EdgeMLError(
-              "payload_too_large",
-              `model uploads are limited to ${config.maxModelBytes} bytes`,
-            );
-          },
-        }),
+        limitBody(config.maxModelBytes, "MAX_MODEL_BYTES sets the limit of model uploads"),
       ] as const,
       request: {
         params: NameParams,
@@ -240,6 +245,7 @@ export function registerAdminRoutes(
       tags,
       security,
       summary,
+      middleware: [limitBody(BODY_LIMITS.admin, "a pointer change is {version, reason?}")] as const,
       request: {
         params: NameParams,
         body: { required: true, content: { "application/json": { schema: body } } },

@@ -3,6 +3,7 @@ import type { Forecaster } from "../forecast/service.js";
 import type { TrainingService } from "../forecast/training.js";
 import { TrainingJobSchema } from "../storage/jobs.js";
 import { adminAuth } from "./auth.js";
+import { BODY_LIMITS, limitBody } from "./limits.js";
 import { errorResponses } from "./schemas.js";
 import type { AppEnv } from "./types.js";
 
@@ -56,6 +57,7 @@ export function registerForecastRoutes(
       path: "/api/ml/serve",
       tags,
       summary: "Forecast one symbol",
+      middleware: [limitBody(BODY_LIMITS.forecast, "a forecast request is {symbol, horizon}")] as const,
       request: {
         body: {
           required: true,
@@ -87,6 +89,7 @@ export function registerForecastRoutes(
       path: "/api/ml/batch",
       tags,
       summary: "Forecast several symbols; each succeeds or fails on its own",
+      middleware: [limitBody(BODY_LIMITS.batch, "a batch is {symbols: [...], horizon}")] as const,
       request: {
         body: {
           required: true,
@@ -120,6 +123,7 @@ export function registerForecastRoutes(
       tags,
       security: [{ adminToken: [] }],
       summary: "Train a symbol's forecasters on the configured market data (admin)",
+      middleware: [limitBody(BODY_LIMITS.train, "a training request is {model_id}")] as const,
       request: {
         body: {
           required: true,

@@ -1,5 +1,4 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { bodyLimit } from "hono/body-limit";
 import type { AppConfig } from "../config.js";
 import { EdgeMLError } from "../errors.js";
 import { feedsFor, outputsFor } from "../inference/request.js";
@@ -14,6 +13,7 @@ import {
   NameParams,
   NameVersionParams,
 } from "./schemas.js";
+import { limitBody } from "./limits.js";
 import type { AppEnv } from "./types.js";
 
 const tags = ["Open Inference Protocol v2"];
@@ -153,15 +153,7 @@ export function registerOipRoutes(app: OpenAPIHono<AppEnv>, deps: OipDeps): void
     },
   );
 
-  const limit = bodyLimit({
-    maxSize: config.maxInferBytes,
-    onError: () => {
-      throw new EdgeMLError(
-        "payload_too_large",
-        `infer requests are limited to ${config.maxInferBytes} bytes; split the batch`,
-      );
-    },
-  });
+  const limit = limitBody(config.maxInferBytes, "split the batch (MAX_INFER_BYTES sets the limit)");
   const inferRoute = <P extends typeof NameParams | typeof NameVersionParams>(path: string, params: P) =>
     createRoute({
       method: "post",

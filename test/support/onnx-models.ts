@@ -12,6 +12,7 @@ export const ELEM = {
   UINT8: T.UINT8,
   INT8: T.INT8,
   FP16: T.FLOAT16,
+  STRING: T.STRING,
 } as const;
 
 type Dim = number | string;
