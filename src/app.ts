@@ -131,11 +131,12 @@ export function createApp(deps: AppDeps): App {
     c.json({ error: `edgeml: no route ${c.req.method} ${c.req.path}; see /docs`, code: "not_found" }, 404),
   );
 
-  const defer =
-    deps.waitUntil ??
-    ((work: Promise<unknown>) => {
-      work.catch((error) => logError(error, "background work"));
-    });
+  // Every deferred promise is observed here, before the runtime's waitUntil sees it: a failure of background work
+  // is logged, and can never be an unhandled rejection (which ends a Node process).
+  const defer = (work: Promise<unknown>) => {
+    const observed = work.catch((error) => logError(error, "background work"));
+    deps.waitUntil?.(observed);
+  };
   const warn = (message: string, error: unknown) =>
     console.warn(`edgeml: ${message}:`, error instanceof Error ? error.message : error);
   const usage = createUsageTracker({ counters: deps.counters ?? createMemoryCounters(), defer, warn });
@@ -174,6 +175,8 @@ export function createApp(deps: AppDeps): App {
     registry,
     jobs: deps.jobs ?? createMemoryJobStore(),
     defer,
+    warn,
+    retry: { attempts: config.jobWriteAttempts, backoffMs: config.jobWriteBackoffMs },
     now: deps.now,
     plan: deps.trainingPlan,
   });

@@ -1,6 +1,20 @@
 import { z } from "zod";
 
 /**
+ * A secret sent as `Authorization: Bearer <secret>`: 16+ characters, none of them whitespace. A value with a space
+ * or a trailing newline (a secrets file written with `echo`) would be accepted and could never match a header, so
+ * it is refused at start with the reason instead.
+ */
+export const BearerSecret = (variable: string) =>
+  z
+    .string()
+    .min(16, `${variable} must be at least 16 characters`)
+    .regex(
+      /^[\x21-\x7e]+$/,
+      `${variable} must be printable ASCII without spaces or line breaks (a trailing newline from a secrets file?): such a token can never match an Authorization header`,
+    );
+
+/**
  * Every tunable of the app, with its default and why it has that value. Validated once, when the app is built,
  * so a setting that cannot work fails at start-up rather than on the first request.
  */
@@ -39,7 +53,11 @@ export const AppConfigSchema = z.object({
   bestMetric: z.string().min(1).default("skill"),
   bestMetricHigherIsBetter: z.boolean().default(true),
   /** Bearer token of the admin routes. Unset means the admin API is refused, never open. */
-  adminToken: z.string().min(16, "ADMIN_TOKEN must be at least 16 characters").optional(),
+  adminToken: BearerSecret("ADMIN_TOKEN").optional(),
+  /** Attempts per state write of a running training job (the first included); each retry waits twice as long. */
+  jobWriteAttempts: z.number().int().positive().default(5),
+  /** Wait before a job write's first retry: 200 ms doubling to 3.2 s rides out a restarted Redis (seconds). */
+  jobWriteBackoffMs: z.number().int().nonnegative().default(200),
   serverName: z.string().default("edgeml"),
 });
 

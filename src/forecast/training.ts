@@ -11,6 +11,7 @@ import {
   trainForecaster,
 } from "../training/forecaster.js";
 import { DEFAULT_HORIZON, forecastModelName, horizonHours } from "./horizon.js";
+import { createJobStateWriter, JOB_WRITE_RETRY, type JobWriteRetry } from "./job-state.js";
 
 /** What a training run trains for one symbol. The defaults are the users' product: 24h ahead from daily bars. */
 export interface TrainingPlan {
@@ -125,34 +126,61 @@ export async function trainSymbol(options: {
   return results;
 }
 
-/** Runs training requests as background jobs whose state lives in a JobStore. */
+/** Jobs this process finished but could not store, kept at most this long (the store's own TTL) and this many. */
+const UNSTORED_TTL_MS = 24 * 60 * 60 * 1000;
+const UNSTORED_MAX = 1_000;
+
+/**
+ * Runs training requests as background jobs whose state lives in a JobStore. The store is remote in production and
+ * may fail at any point; what the service guarantees:
+ * - creating a job is the only write a caller waits for: if it fails, `start` rejects (503) and nothing trains;
+ * - every later write (running, progress, result) is retried with backoff, latest state first (see
+ *   createJobStateWriter), and its failure is logged, never thrown: it cannot change the job's outcome, and the
+ *   background run never rejects;
+ * - a job's result is what happened: a job whose versions were registered is `succeeded` even if every progress
+ *   write failed. If the result itself could not be stored, this process keeps it and `status` answers it here.
+ */
 export function createTrainingService(deps: {
   market: MarketDataSource;
   registry: Registry;
   jobs: JobStore;
   defer: (work: Promise<unknown>) => void;
+  /** Store failures of running jobs, which no caller sees; default console.warn. */
+  warn?: (message: string, error: unknown) => void;
+  retry?: Partial<JobWriteRetry>;
   now?: () => Date;
   plan?: Partial<TrainingPlan>;
 }) {
   const now = deps.now ?? (() => new Date());
-  const save = (job: TrainingJob) => deps.jobs.put(job);
+  const warn =
+    deps.warn ??
+    ((message: string, error: unknown) =>
+      console.warn(`edgeml: ${message}:`, error instanceof Error ? error.message : error));
+  const retry: JobWriteRetry = { ...JOB_WRITE_RETRY, ...deps.retry };
+  const unstored = new Map<string, { job: TrainingJob; at: number }>();
 
-  const execute = async (queued: TrainingJob) => {
+  const keepUnstored = (job: TrainingJob) => {
+    const at = Date.now();
+    for (const [id, entry] of unstored) {
+      if (at - entry.at > UNSTORED_TTL_MS || unstored.size >= UNSTORED_MAX) unstored.delete(id);
+    }
+    unstored.set(job.request_id, { job, at });
+  };
+
+  const execute = async (queued: TrainingJob): Promise<void> => {
+    const writer = createJobStateWriter(deps.jobs, retry, warn);
     const job: TrainingJob = { ...queued, state: "running", started_at: now().toISOString() };
-    // Progress writes are chained, and the final write waits for them, so a late progress never overwrites the result.
-    let writes = save(job);
+    void writer.write(job);
+    let result: TrainingJob;
     try {
       const versions = await trainSymbol({
         symbol: job.model_id,
         market: deps.market,
         registry: deps.registry,
         plan: deps.plan,
-        onProgress: (progress) => {
-          writes = writes.then(() => save({ ...job, progress }));
-        },
+        onProgress: (progress) => void writer.write({ ...job, progress }),
       });
-      await writes;
-      await save({
+      result = {
         ...job,
         state: "succeeded",
         finished_at: now().toISOString(),
@@ -165,11 +193,10 @@ export function createTrainingService(deps: {
           })),
           reports: versions.map((v) => v.report),
         },
-      });
+      };
     } catch (error) {
       const known = isEdgeMLError(error);
-      await writes.catch(() => {});
-      await save({
+      result = {
         ...job,
         state: "failed",
         finished_at: now().toISOString(),
@@ -179,12 +206,20 @@ export function createTrainingService(deps: {
             ? error.message
             : `edgeml: training failed: ${error instanceof Error ? error.message : String(error)}`,
         },
-      });
+      };
     }
+    // Kept until the store has it, so that status never answers an older state than this process knows.
+    keepUnstored(result);
+    await writer.write(result);
+    // Otherwise the writer has logged why, and this process answers the result from `unstored`.
+    if (writer.stored === result) unstored.delete(result.request_id);
   };
 
   return {
-    /** Queues training of a symbol's forecasters; the returned job has the `request_id` to poll. */
+    /**
+     * Queues training of a symbol's forecasters; the returned job has the `request_id` to poll. Rejects (503
+     * not_ready) when the job cannot be recorded: a job nobody can ask about is not started.
+     */
     async start(modelId: string): Promise<TrainingJob> {
       const symbol = resolveSymbol(modelId);
       const job: TrainingJob = {
@@ -193,12 +228,15 @@ export function createTrainingService(deps: {
         state: "queued",
         created_at: now().toISOString(),
       };
-      await save(job);
+      await deps.jobs.put(job);
       deps.defer(execute(job));
       return job;
     },
+    /** The job's state; 503 while the store cannot be read (never a guess), 404 for a job it does not know. */
     async status(requestId: string): Promise<TrainingJob> {
       const job = await deps.jobs.get(requestId);
+      const local = unstored.get(requestId)?.job;
+      if (local) return structuredClone(local);
       if (!job) {
         throw new EdgeMLError(
           "not_found",

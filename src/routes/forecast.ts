@@ -116,6 +116,9 @@ export function registerForecastRoutes(
 
   const guard = adminAuth(deps.adminToken);
   app.use("/api/ml/train", guard);
+  // Admin too: a job's report tells how the models were trained (data range, metrics, versions), and a request_id
+  // travels in URLs, which access logs and proxies keep, so it is no secret (docs/architecture.md).
+  app.use("/api/ml/train/status", guard);
   app.openapi(
     createRoute({
       method: "post",
@@ -136,7 +139,7 @@ export function registerForecastRoutes(
       },
       responses: {
         202: json(z.object({ request_id: z.string(), status: z.string(), status_url: z.string() }), "Queued"),
-        ...errorResponses(400, 401, 403),
+        ...errorResponses(400, 401, 403, 503),
       },
     }),
     async (c) => {
@@ -152,15 +155,16 @@ export function registerForecastRoutes(
       method: "get",
       path: "/api/ml/train/status",
       tags,
+      security: [{ adminToken: [] }],
       summary:
-        "State of a training request: queued, running, succeeded (with the reports) or failed (with the error)",
+        "State of a training request: queued, running, succeeded (with the reports) or failed (with the error) (admin)",
       request: { query: z.object({ request_id: z.string().uuid() }) },
       responses: {
         // Rebuilt here: TrainingJobSchema comes from plain zod, and only schemas created after @hono/zod-openapi has
         // extended zod have `.openapi`, which depends on the entry's import order (the edge bundles import the
         // storage adapters first).
         200: json(z.object(TrainingJobSchema.shape).openapi("TrainingJob"), "The job"),
-        ...errorResponses(400, 404),
+        ...errorResponses(400, 401, 403, 404, 503),
       },
     }),
     async (c) => c.json(await training.status(c.req.valid("query").request_id), 200),

@@ -25,6 +25,8 @@ export function configFromEnv(env: Env): AppConfigInput {
     registryListTtlMs: number(env.REGISTRY_LIST_TTL_MS),
     bestMetric: env.BEST_METRIC || undefined,
     cacheTtlMs: number(env.PREDICTION_CACHE_TTL_MS),
+    jobWriteAttempts: number(env.JOB_WRITE_ATTEMPTS),
+    jobWriteBackoffMs: number(env.JOB_WRITE_BACKOFF_MS),
   };
 }
 

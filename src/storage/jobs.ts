@@ -17,7 +17,15 @@ export const TrainingJobSchema = z.object({
 });
 export type TrainingJob = z.infer<typeof TrainingJobSchema>;
 
-/** Where training jobs' state lives: in process (embedded) or in Upstash Redis (production, across functions). */
+/** Whether a job has its final state. */
+export const isFinished = (job: Pick<TrainingJob, "state">) =>
+  job.state === "succeeded" || job.state === "failed";
+
+/**
+ * Where training jobs' state lives: in process (embedded) or in Upstash Redis (production, across functions).
+ * A finished state (succeeded, failed) is final: a later write of a running state does not replace it, since on a
+ * remote store a progress write that timed out on our side can still land after the result.
+ */
 export interface JobStore {
   readonly kind: string;
   put(job: TrainingJob): Promise<void>;
@@ -33,6 +41,8 @@ export function createMemoryJobStore(): JobStore {
     async put(job) {
       const now = Date.now();
       for (const [id, entry] of jobs) if (now - entry.at > ttlMs) jobs.delete(id);
+      const state = jobs.get(job.request_id)?.job.state;
+      if ((state === "succeeded" || state === "failed") && !isFinished(job)) return;
       jobs.set(job.request_id, { job: structuredClone(job), at: now });
     },
     async get(requestId) {

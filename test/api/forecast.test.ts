@@ -322,7 +322,7 @@ describe("training through the API: POST /api/ml/train and GET /api/ml/train/sta
     };
     do {
       await new Promise((r) => setTimeout(r, 50));
-      job = await (await t.request(`/api/ml/train/status?request_id=${request_id}`)).json();
+      job = await (await t.admin(`/api/ml/train/status?request_id=${request_id}`)).json();
     } while (job.state === "queued" || job.state === "running");
     expect(job.state).toBe("succeeded");
     expect(job.result?.versions).toEqual([expect.objectContaining({ name: "ETH-24h", version: "1" })]);
@@ -346,7 +346,11 @@ describe("training through the API: POST /api/ml/train and GET /api/ml/train/sta
     let job: { state: string; error?: { code: string } };
     do {
       await new Promise((r) => setTimeout(r, 20));
-      job = await (await broken.app.request(`/api/ml/train/status?request_id=${request_id}`)).json();
+      job = await (
+        await broken.app.request(`/api/ml/train/status?request_id=${request_id}`, {
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        })
+      ).json();
     } while (job.state !== "failed" && job.state !== "succeeded");
     expect(job).toMatchObject({ state: "failed", error: { code: "market_data_unavailable" } });
   });
@@ -356,6 +360,16 @@ describe("training through the API: POST /api/ml/train and GET /api/ml/train/sta
     ["a malformed request id", "/api/ml/train/status?request_id=42", 400],
     ["no request id", "/api/ml/train/status", 400],
   ])("status of %s", async (_label, path, status) => {
-    expect((await t.request(path)).status).toBe(status);
+    expect((await t.admin(path)).status).toBe(status);
+  });
+
+  it("status is an admin action too: a request_id alone shows nothing", async () => {
+    const { request_id } = await (await train({ model_id: "ETH" })).json();
+    const path = `/api/ml/train/status?request_id=${request_id}`;
+    expect((await t.request(path)).status).toBe(401);
+    expect(
+      (await t.request(path, { headers: { authorization: "Bearer wrong-token-000000000" } })).status,
+    ).toBe(401);
+    expect((await t.admin(path)).status).toBe(200);
   });
 });

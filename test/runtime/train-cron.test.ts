@@ -63,6 +63,14 @@ describe("the training function: Vercel cron at GET /api/train", () => {
     }
   });
 
+  it.each([
+    ["shorter than 16 characters", "short-secret", /CRON_SECRET must be at least 16 characters/],
+    ["with a trailing newline", `${SECRET}\n`, /CRON_SECRET must be printable ASCII without spaces/],
+    ["with a space", "cron secret 0123456789", /CRON_SECRET must be printable ASCII without spaces/],
+  ])("refuses to start with a CRON_SECRET %s, naming the reason", (_, secret, reason) => {
+    expect(() => createTrainFunction({ deps, cronSecret: secret })).toThrow(reason);
+  });
+
   it("compares the token in constant time (hono's timingSafeEqual), exactly", async () => {
     expect(await isCronAuthorized(`Bearer ${SECRET}`, SECRET)).toBe(true);
     expect(await isCronAuthorized(`bearer ${SECRET}`, SECRET)).toBe(false);
@@ -91,7 +99,9 @@ describe("the training function: Vercel cron at GET /api/train", () => {
     expect((await deps.artifacts.listVersions("BTC-24h")).sort()).toEqual(["1", "2"]);
 
     // The jobs are the app's training jobs: the status route (routed to this function by vercel.json) reports them.
-    const status = await app.request(`/api/ml/train/status?request_id=${body.jobs[0].request_id}`);
+    const status = await app.request(`/api/ml/train/status?request_id=${body.jobs[0].request_id}`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
     expect(status.status).toBe(200);
     expect(await status.json()).toMatchObject({ model_id: "BTC", state: "succeeded" });
   });
@@ -108,7 +118,10 @@ describe("the training function: Vercel cron at GET /api/train", () => {
     let state = "queued";
     for (let i = 0; i < 200 && (state === "queued" || state === "running"); i++) {
       await new Promise((resolve) => setTimeout(resolve, 50));
-      state = (await (await app.request(`/api/ml/train/status?request_id=${request_id}`)).json()).state;
+      const status = await app.request(`/api/ml/train/status?request_id=${request_id}`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      state = (await status.json()).state;
     }
     expect(state).toBe("succeeded");
     expect((await app.request("/v2/health/live")).status).toBe(200);

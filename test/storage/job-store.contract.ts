@@ -54,6 +54,16 @@ export function jobStoreContract(name: string, make: () => Promise<Subject<JobSt
       expect(await jobs.get(queued.request_id)).toEqual(finished);
     });
 
+    it("keeps a finished state final: a running state written after it (a late progress write) does not replace it", async () => {
+      const queued = job();
+      const running = { ...queued, state: "running" as const, progress: "training BTC-24h ridge" };
+      const finished = { ...queued, state: "succeeded" as const, finished_at: "2026-01-01T00:00:02.000Z" };
+      await jobs.put(running);
+      await jobs.put(finished);
+      await jobs.put({ ...running, progress: "registering BTC-24h ridge" });
+      expect(await jobs.get(queued.request_id)).toEqual(finished);
+    });
+
     it("hands out copies: changing a returned job changes nothing stored", async () => {
       const queued = job();
       await jobs.put(queued);

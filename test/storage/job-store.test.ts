@@ -3,7 +3,7 @@ import { createMemoryJobStore } from "../../src/storage/jobs.js";
 import { createUpstashJobStore, JOB_TTL_SECONDS } from "../../src/storage/upstash-jobs.js";
 import { jobStoreContract } from "./job-store.contract.js";
 import { eventually } from "./support/eventually.js";
-import { useLocalUpstash } from "./support/upstash.js";
+import { TEST_STORE_TIMEOUT_MS, useLocalUpstash } from "./support/upstash.js";
 
 const upstash = useLocalUpstash();
 const client = () => upstash.client();
@@ -12,7 +12,7 @@ const freshPrefix = () => upstash.freshPrefix();
 jobStoreContract("process memory (embedded)", async () => ({ store: createMemoryJobStore() }));
 
 jobStoreContract("Upstash Redis (@upstash/redis → Upstash REST bridge → redis-server)", async () => ({
-  store: createUpstashJobStore(client(), { prefix: freshPrefix() }),
+  store: createUpstashJobStore(client(), { prefix: freshPrefix(), timeoutMs: TEST_STORE_TIMEOUT_MS }),
 }));
 
 describe("Upstash jobs", () => {
@@ -32,7 +32,7 @@ describe("Upstash jobs", () => {
   });
 
   it("an outage is a 503 with a message, not a missing job", async () => {
-    const jobs = createUpstashJobStore(client(), { prefix: freshPrefix() });
+    const jobs = createUpstashJobStore(client(), { prefix: freshPrefix(), timeoutMs: TEST_STORE_TIMEOUT_MS });
     await upstash.redisServer.kill();
     try {
       await expect(jobs.get(job.request_id)).rejects.toMatchObject({ code: "not_ready", status: 503 });

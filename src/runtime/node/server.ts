@@ -3,6 +3,9 @@ import { createApp } from "../../app.js";
 import { describeAdapters } from "../adapters.js";
 import { nodeDeps } from "./deps.js";
 import { DOCS_ASSETS_BASE, serveDocsAssets } from "./docs-assets.js";
+import { surviveStrayRejections } from "./stray-rejections.js";
+
+surviveStrayRejections();
 
 /** `npm start`: the Node server on embedded defaults. PORT (3000) and HOST (127.0.0.1) move it. */
 const deps = nodeDeps();

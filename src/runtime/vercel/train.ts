@@ -2,7 +2,8 @@ import { Hono } from "hono";
 import { timingSafeEqual } from "hono/utils/buffer";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type AppDeps, createApp } from "../../app.js";
-import { ERROR_STATUS, type ErrorCode } from "../../errors.js";
+import { BearerSecret } from "../../config.js";
+import { ERROR_STATUS, type ErrorCode, isEdgeMLError } from "../../errors.js";
 import { createTrainingService } from "../../forecast/training.js";
 import { createMemoryJobStore, type TrainingJob } from "../../storage/jobs.js";
 
@@ -51,6 +52,10 @@ export async function isCronAuthorized(
  * train where training belongs rather than in an edge isolate.
  */
 export function createTrainFunction(options: TrainFunctionOptions): Hono {
+  const secret = options.cronSecret ? BearerSecret("CRON_SECRET").safeParse(options.cronSecret) : undefined;
+  if (secret && !secret.success) {
+    throw new Error(`edgeml: invalid environment: ${secret.error.issues.map((i) => i.message).join("; ")}`);
+  }
   const jobs = options.deps.jobs ?? createMemoryJobStore();
   const built = createApp({ ...options.deps, jobs });
   /** A training service whose runs this request awaits (overlapping cron calls each await their own). */
@@ -65,6 +70,10 @@ export function createTrainFunction(options: TrainFunctionOptions): Hono {
       },
       now: options.deps.now,
       plan: options.deps.trainingPlan,
+      retry: {
+        attempts: built.config.jobWriteAttempts,
+        backoffMs: built.config.jobWriteBackoffMs,
+      },
     });
     return { service, settled: () => Promise.allSettled(runs.splice(0)) };
   };
@@ -85,10 +94,29 @@ export function createTrainFunction(options: TrainFunctionOptions): Hono {
     const started = new Date().toISOString();
     const training = trainingForThisRequest();
     const finished: TrainingJob[] = [];
-    for (const symbol of symbols) {
-      const job = await training.service.start(symbol);
+    try {
+      for (const symbol of symbols) {
+        const job = await training.service.start(symbol);
+        await training.settled();
+        finished.push(await training.service.status(job.request_id));
+      }
+    } catch (error) {
+      // The job store failed: the run's state cannot be recorded or read, so nothing more is started. Training
+      // already done stays registered; Vercel retries nothing, and the next day's run trains again.
       await training.settled();
-      finished.push(await training.service.status(job.request_id));
+      console.error("edgeml: cron training stopped: the job store failed", error);
+      const known = isEdgeMLError(error) && error.status < 500 ? error : undefined;
+      return c.json(
+        {
+          error: known
+            ? known.message
+            : "edgeml: training job state is unavailable (job store down); the run stopped, try again shortly",
+          code: known?.code ?? "not_ready",
+          jobs: finished,
+        },
+        known ? known.status : 503,
+        { "cache-control": "no-store" },
+      );
     }
     const failed = finished.find((job) => job.state !== "succeeded");
     const code = failed?.error?.code;

@@ -215,7 +215,11 @@ export function describeEdgeRuntime(
       let job: { state: string; error?: { code: string; message: string } } = { state: "queued" };
       for (let i = 0; i < 100 && (job.state === "queued" || job.state === "running"); i++) {
         await new Promise((resolve) => setTimeout(resolve, 20));
-        job = await (await edge.fetch(`/api/ml/train/status?request_id=${request_id}`)).json();
+        job = await (
+          await edge.fetch(`/api/ml/train/status?request_id=${request_id}`, {
+            headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+          })
+        ).json();
       }
       expect(job).toMatchObject({ state: "failed", error: { code: "forbidden" } });
       expect(job.error?.message).toMatch(/training does not run on the edge.*api\/train\.ts/);

@@ -3,6 +3,13 @@ import { afterAll, beforeAll } from "vitest";
 import { type RedisServerHandle, startRedisServer } from "../../../scripts/dev/redis-server";
 import { startUpstashBridge, type UpstashBridgeHandle } from "../../../scripts/dev/upstash-bridge";
 
+/**
+ * Timeout of the Upstash adapters in tests. Production keeps 1 s (a cache read is on the response path); a CI
+ * machine with both cores busy can stall a healthy local round trip past that, so tests that do not inject a fault
+ * must never see one fire. Outages in tests are injected (a killed redis-server, a 500), and answer at once.
+ */
+export const TEST_STORE_TIMEOUT_MS = 15_000;
+
 export interface LocalUpstash {
   /** The real redis-server behind the bridge: kill() and restart() it to test outages. */
   readonly redisServer: RedisServerHandle;

@@ -1,0 +1,171 @@
+import { Redis } from "@upstash/redis";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import type { TrainingJob } from "../../src/storage/jobs.js";
+import { createUpstashJobStore } from "../../src/storage/upstash-jobs.js";
+import { ADMIN_TOKEN, type TestApp, testApp, testEngine } from "../support/app.js";
+import { TEST_STORE_TIMEOUT_MS, useLocalUpstash } from "./support/upstash.js";
+import {
+  type Command,
+  jobRead,
+  jobWrite,
+  startUpstashFaults,
+  type UpstashFaults,
+} from "./support/upstash-faults.js";
+
+/**
+ * Issue 8, item 1: training on the Upstash job store (real @upstash/redis → a fault-injecting layer → the dev
+ * stack's Upstash bridge → real redis-server) while Upstash answers 500 to the job's writes or reads. The server
+ * stays up, the job's state stays true, and a state that cannot be read is a 503. Faults are chosen by command
+ * (which write, how many times), never by timing.
+ */
+const upstash = useLocalUpstash();
+let faults: UpstashFaults;
+beforeAll(async () => {
+  faults = await startUpstashFaults(upstash.bridge.url);
+});
+afterAll(async () => {
+  await faults?.close();
+});
+
+/** A job write (SET of a job key) whose JSON value is in `state`. */
+const writeOf = (state: TrainingJob["state"]) => (command: Command) =>
+  jobWrite(command) && String(command[2]).includes(`"state":"${state}"`);
+
+const ATTEMPTS = 3;
+
+interface Subject {
+  t: TestApp;
+  /** Background work the app handed to waitUntil: awaiting it is awaiting the training run. */
+  background: Promise<unknown>[];
+  prefix: string;
+  train(symbol: string): Promise<Response>;
+  status(requestId: string): Promise<Response>;
+}
+
+async function subject(): Promise<Subject> {
+  const prefix = upstash.freshPrefix();
+  const background: Promise<unknown>[] = [];
+  const client = new Redis({ url: faults.url, token: upstash.bridge.token });
+  const t = await testApp({ jobWriteAttempts: ATTEMPTS, jobWriteBackoffMs: 0 }, testEngine(), {
+    jobs: createUpstashJobStore(client, { prefix, timeoutMs: TEST_STORE_TIMEOUT_MS }),
+    trainingPlan: { families: ["ridge"] },
+    waitUntil: (work) => background.push(work),
+  });
+  return {
+    t,
+    background,
+    prefix,
+    train: (symbol) =>
+      t.admin("/api/ml/train", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model_id: symbol }),
+      }),
+    status: (requestId) => t.admin(`/api/ml/train/status?request_id=${requestId}`),
+  };
+}
+
+/** What another instance of the deployment reads: the store alone, no process memory. */
+const stored = (prefix: string, requestId: string) =>
+  createUpstashJobStore(upstash.client(), { prefix, timeoutMs: TEST_STORE_TIMEOUT_MS }).get(requestId);
+
+describe("training on the Upstash job store while Upstash fails", () => {
+  let s: Subject;
+  const strays: unknown[] = [];
+  const onStray = (reason: unknown) => strays.push(reason);
+  beforeAll(async () => {
+    s = await subject();
+    process.on("unhandledRejection", onStray);
+  });
+  afterAll(async () => {
+    process.off("unhandledRejection", onStray);
+    await s.t.cleanup();
+  });
+  afterEach(async () => {
+    faults.heal();
+    await Promise.all(s.background.splice(0));
+    // Vitest fails the run on an unhandled rejection too; this names the test that left one.
+    expect(strays).toEqual([]);
+  });
+
+  it("a job that cannot be created answers 503 and trains nothing", async () => {
+    faults.fail(jobWrite);
+    const res = await s.train("BTC");
+    expect(res.status).toBe(503);
+    const body = await res.json();
+    expect(body.code).toBe("not_ready");
+    expect(body.error).toMatch(/training job state is unavailable.*try again shortly/);
+    expect(body.error).not.toMatch(/command was/);
+    expect(s.background).toEqual([]);
+    expect(await s.t.deps.artifacts.listModels()).toEqual([]);
+  });
+
+  it("every progress write failing: no unhandled rejection, and the job that registered its versions succeeded", async () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    faults.fail(writeOf("running"));
+    const res = await s.train("ETH");
+    expect(res.status).toBe(202);
+    const { request_id } = await res.json();
+    await Promise.all(s.background.splice(0));
+    // Each running/progress state was tried ATTEMPTS times before it was given up (latest state first).
+    expect(faults.refused).toBeGreaterThanOrEqual(ATTEMPTS);
+    expect(warn).toHaveBeenCalledWith(
+      expect.stringMatching(/could not store the running state of training job .* after 3 attempts/),
+      expect.anything(),
+    );
+    warn.mockRestore();
+    const job = await (await s.status(request_id)).json();
+    expect(job).toMatchObject({
+      state: "succeeded",
+      result: { versions: [{ name: "ETH-24h", version: "1" }] },
+    });
+    expect(await stored(s.prefix, request_id)).toMatchObject({ state: "succeeded" });
+    expect((await s.t.request("/v2/health/live")).status).toBe(200);
+  });
+
+  it("a result write that fails is retried, and lands", async () => {
+    faults.fail(writeOf("succeeded"), ATTEMPTS - 1);
+    const refusedBefore = faults.refused;
+    const { request_id } = await (await s.train("ETH")).json();
+    await Promise.all(s.background.splice(0));
+    expect(faults.refused - refusedBefore).toBe(ATTEMPTS - 1);
+    expect(await stored(s.prefix, request_id)).toMatchObject({ state: "succeeded" });
+    expect((await s.status(request_id)).status).toBe(200);
+  });
+
+  it("a result that cannot be stored at all: this instance still answers it, never `running` or `failed`", async () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    faults.fail(writeOf("succeeded"));
+    const { request_id } = await (await s.train("ETH")).json();
+    await Promise.all(s.background.splice(0));
+    warn.mockRestore();
+    expect(await (await s.status(request_id)).json()).toMatchObject({ state: "succeeded" });
+  });
+
+  it("while the job's state cannot be read, status answers 503, never a wrong state", async () => {
+    const { request_id } = await (await s.train("ETH")).json();
+    await Promise.all(s.background.splice(0));
+    faults.fail((command) => jobRead(command) || jobWrite(command));
+    const down = await s.status(request_id);
+    expect(down.status).toBe(503);
+    expect(await down.json()).toMatchObject({ code: "not_ready" });
+    faults.heal();
+    expect(await (await s.status(request_id)).json()).toMatchObject({ state: "succeeded" });
+  });
+});
+
+describe("GET /api/ml/train/status is an admin route", () => {
+  it("answers 401 without the admin token, whatever the request id", async () => {
+    const s = await subject();
+    try {
+      const { request_id } = await (await s.train("ETH")).json();
+      await Promise.all(s.background.splice(0));
+      const anonymous = await s.t.request(`/api/ml/train/status?request_id=${request_id}`);
+      expect(anonymous.status).toBe(401);
+      expect((await s.status(request_id)).status).toBe(200);
+      expect(ADMIN_TOKEN).toBeTruthy();
+    } finally {
+      await s.t.cleanup();
+    }
+  });
+});
