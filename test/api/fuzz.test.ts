@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { trainSymbol } from "../../src/forecast/training.js";
+import { serveDocsAssets } from "../../src/runtime/node/docs-assets.js";
 import { type TestApp, testApp, upload } from "../support/app.js";
 import { elementwiseModel, twoByTwoModel } from "../support/onnx-models.js";
 
@@ -43,16 +44,43 @@ const weird: unknown[] = [
   { nested: { deep: [1, { x: "y" }] } },
   Number.MAX_SAFE_INTEGER + 2,
   "__proto__",
+  "constructor",
+  "toString",
+  "pointers.json",
   { __proto__: { polluted: true } },
+  JSON.parse('{"__proto__": {"polluted": true}, "constructor": {"prototype": {}}}'),
+  // Nesting past the bound of any JSON body, and within it but past a tensor's rank.
+  JSON.parse(`${"[".repeat(70)}1${"]".repeat(70)}`),
+  JSON.parse(`${"[".repeat(20)}1${"]".repeat(20)}`),
 ];
 
+/** Names a client may put in a path: prototype members, the registry's own files, reserved words, odd characters. */
+const HOSTILE_NAMES = [
+  "constructor",
+  "__proto__",
+  "toString",
+  "hasOwnProperty",
+  "valueOf",
+  "prototype",
+  "pointers.json",
+  "stats",
+  "..",
+  ".",
+  "a..b",
+  "%2e%2e",
+  "x".repeat(200),
+  "two",
+  "0",
+];
+
+const pick = <T>(list: readonly T[], rand: () => number) => list[Math.floor(rand() * list.length)] as T;
+
 function mutate(value: unknown, rand: () => number, depth = 0): unknown {
-  const pick = <T>(list: readonly T[]) => list[Math.floor(rand() * list.length)] as T;
   const r = rand();
-  if (r < 0.15 || depth > 4) return pick(weird);
+  if (r < 0.15 || depth > 4) return pick(weird, rand);
   if (Array.isArray(value)) {
     const copy = value.map((v) => (rand() < 0.3 ? mutate(v, rand, depth + 1) : v));
-    if (rand() < 0.2) copy.push(pick(weird));
+    if (rand() < 0.2) copy.push(pick(weird, rand));
     if (rand() < 0.2) copy.splice(Math.floor(rand() * copy.length), 1);
     return copy;
   }
@@ -62,16 +90,18 @@ function mutate(value: unknown, rand: () => number, depth = 0): unknown {
       if (rand() < 0.35) copy[key] = mutate(copy[key], rand, depth + 1);
       else if (rand() < 0.08) delete copy[key];
     }
-    if (rand() < 0.1) copy[pick(["extra", "__proto__", "constructor", "id"])] = pick(weird);
+    if (rand() < 0.1) copy[pick(["extra", "__proto__", "constructor", "id"], rand)] = pick(weird, rand);
     return copy;
   }
-  return rand() < 0.5 ? pick(weird) : value;
+  return rand() < 0.5 ? pick(weird, rand) : value;
 }
 
 describe("fuzz: mutated requests never answer 500", () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await testApp();
+    // The Node server's offline docs assets: a whitelist keyed by the path a client sends.
+    serveDocsAssets(t.app.app);
     await upload(t, "two", twoByTwoModel());
     await upload(t, "add", elementwiseModel({ op: "Add", elem: "INT64", shape: ["batch", 2] }));
     await trainSymbol({
@@ -84,24 +114,97 @@ describe("fuzz: mutated requests never answer 500", () => {
   afterAll(() => t.cleanup());
 
   const tensor = (name: string) => ({ name, datatype: "FP64", shape: [1, 2], data: [1, 2] });
-  const targets: { path: string; admin: boolean; body: unknown }[] = [
+  const targets: { template: string; path: string; admin: boolean; body: unknown }[] = [
     {
+      template: "/v2/models/{name}/infer",
       path: "/v2/models/two/infer",
       admin: false,
       body: { id: "x", inputs: [tensor("a"), tensor("b")], outputs: [{ name: "sum" }] },
     },
     {
+      template: "/v2/models/{name}/versions/{version}/infer",
       path: "/v2/models/add/versions/1/infer",
       admin: false,
       body: { inputs: [{ name: "x", datatype: "INT64", shape: [1, 2], data: [1, 2] }] },
     },
-    { path: "/api/ml/serve", admin: false, body: { symbol: "BTC", horizon: "24h" } },
-    { path: "/api/ml/batch", admin: false, body: { symbols: ["BTC", "ETH"], horizon: "24h" } },
-    { path: "/api/ml/models/two/promote", admin: true, body: { version: "1", reason: "r" } },
-    { path: "/api/ml/models/two/rollback", admin: true, body: { to: "1" } },
-    { path: "/api/ml/models/two/pin", admin: true, body: { version: null } },
-    { path: "/api/ml/train", admin: true, body: { model_id: "NOPE" } },
+    {
+      template: "/api/ml/serve",
+      path: "/api/ml/serve",
+      admin: false,
+      body: { symbol: "BTC", horizon: "24h" },
+    },
+    {
+      template: "/api/ml/batch",
+      path: "/api/ml/batch",
+      admin: false,
+      body: { symbols: ["BTC", "ETH"], horizon: "24h" },
+    },
+    {
+      template: "/api/ml/models/{name}/promote",
+      path: "/api/ml/models/two/promote",
+      admin: true,
+      body: { version: "1", reason: "r" },
+    },
+    {
+      template: "/api/ml/models/{name}/rollback",
+      path: "/api/ml/models/two/rollback",
+      admin: true,
+      body: { to: "1" },
+    },
+    {
+      template: "/api/ml/models/{name}/pin",
+      path: "/api/ml/models/two/pin",
+      admin: true,
+      body: { version: null },
+    },
+    { template: "/api/ml/train", path: "/api/ml/train", admin: true, body: { model_id: "NOPE" } },
+    // Registration is fuzzed below with its own bodies (ONNX bytes + metadata).
+    {
+      template: "/api/ml/models/{name}/versions",
+      path: "/api/ml/models/two/versions",
+      admin: true,
+      body: {},
+    },
   ];
+  /** Routes without a body: fuzzed through their path parameters and query. */
+  const GET_ROUTES = [
+    "/v2",
+    "/v2/health/live",
+    "/v2/health/ready",
+    "/v2/models/{name}",
+    "/v2/models/{name}/versions/{version}",
+    "/v2/models/{name}/ready",
+    "/v2/models/{name}/versions/{version}/ready",
+    "/api/ml/models",
+    "/api/ml/models/{name}",
+    "/api/ml/models/{name}/versions/{version}",
+    "/api/ml/train/status",
+    "/docs/assets/swagger-ui-dist/{name}",
+  ];
+
+  /** Every answer is JSON in the one error shape (or a success), never a 500 / `internal`. */
+  const check = async (failures: string[], label: string, res: Response) => {
+    const text = await res.text();
+    let json: { error?: unknown; code?: unknown } | undefined;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      failures.push(`${label}: not JSON: ${text.slice(0, 80)}`);
+      return;
+    }
+    const documented5xx = res.status >= 500 && res.status !== 500 && json?.code !== "internal";
+    if (res.status >= 500 && !documented5xx) failures.push(`${label} → ${res.status} ${text.slice(0, 160)}`);
+    if (res.status >= 400 && (typeof json?.error !== "string" || typeof json?.code !== "string")) {
+      failures.push(`${label}: ${res.status} without the error shape: ${text.slice(0, 120)}`);
+    }
+  };
+
+  it("covers every route of the OpenAPI document", async () => {
+    const doc = (await (await t.request("/openapi.json")).json()) as { paths: Record<string, object> };
+    const covered = new Set([...targets.map((x) => x.template), ...GET_ROUTES]);
+    const missing = Object.keys(doc.paths).filter((path) => !covered.has(path));
+    expect(missing).toEqual([]);
+  });
 
   it(`${SEEDS} seeds × ${targets.length} routes`, async () => {
     const failures: string[] = [];
@@ -109,33 +212,56 @@ describe("fuzz: mutated requests never answer 500", () => {
       const rand = prng(seed);
       for (const target of targets) {
         const body = mutate(target.body, rand);
+        const path =
+          rand() < 0.1
+            ? target.path.replace(/\/models\/[^/]+/, `/models/${pick(HOSTILE_NAMES, rand)}`)
+            : target.path;
         const init: RequestInit = {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: rand() < 0.03 ? JSON.stringify(body).slice(0, -1) : JSON.stringify(body),
         };
-        const res = await (target.admin ? t.admin(target.path, init) : t.request(target.path, init));
-        const text = await res.text();
-        let json: { error?: unknown; code?: unknown } | undefined;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          failures.push(`seed ${seed} ${target.path}: not JSON: ${text.slice(0, 80)}`);
-          continue;
-        }
-        const documented5xx = res.status >= 500 && res.status !== 500 && json?.code !== "internal";
-        if (res.status >= 500 && !documented5xx) {
-          failures.push(
-            `seed ${seed} ${target.path} ${JSON.stringify(body).slice(0, 160)} → ${res.status} ${text.slice(0, 160)}`,
-          );
-        }
-        if (res.status >= 400 && (typeof json?.error !== "string" || typeof json?.code !== "string")) {
-          failures.push(
-            `seed ${seed} ${target.path}: ${res.status} without the error shape: ${text.slice(0, 120)}`,
-          );
+        const res = await (target.admin ? t.admin(path, init) : t.request(path, init));
+        await check(failures, `seed ${seed} ${path} ${JSON.stringify(body).slice(0, 160)}`, res);
+      }
+    }
+    expect(failures).toEqual([]);
+  }, 120_000);
+
+  it("every GET route with hostile names and versions", async () => {
+    const failures: string[] = [];
+    const versions = ["1", "99", "0", "constructor", "1.0", "-1"];
+    for (const template of GET_ROUTES) {
+      for (const name of HOSTILE_NAMES) {
+        for (const version of template.includes("{version}") ? versions : ["1"]) {
+          const path = template
+            .replace("{name}", encodeURIComponent(name))
+            .replace("{version}", encodeURIComponent(version));
+          for (const query of [
+            "",
+            "?request_id=constructor",
+            "?request_id=00000000-0000-4000-8000-000000000000",
+          ]) {
+            await check(failures, `GET ${path}${query}`, await t.admin(`${path}${query}`));
+            await check(failures, `GET ${path}${query} (public)`, await t.request(`${path}${query}`));
+          }
         }
       }
     }
     expect(failures).toEqual([]);
+  }, 120_000);
+
+  it("registrations under hostile names with mutated metadata", async () => {
+    const failures: string[] = [];
+    const rand = prng(7);
+    for (const name of HOSTILE_NAMES) {
+      const metadata = mutate({ tags: { a: "b" }, metrics: { skill: 0.1 }, report: { x: [1, 2] } }, rand);
+      const res = await upload(t, encodeURIComponent(name), twoByTwoModel(), metadata);
+      await check(failures, `register ${name} ${JSON.stringify(metadata).slice(0, 120)}`, res);
+    }
+    expect(failures).toEqual([]);
+    // The models registered before still serve after all of that, and the registry still lists.
+    expect((await t.request("/v2/models/two")).status).toBe(200);
+    expect((await t.admin("/api/ml/models")).status).toBe(200);
   }, 120_000);
 });
