@@ -2,7 +2,7 @@
  * A local Vercel Edge Config: the read API that `@vercel/edge-config` calls, plus the Vercel REST API endpoints
  * that write items, backed by an in-memory store.
  *
- *   npx tsx scripts/dev/edge-config-emulator.ts --port 8078 [--items '{"champion":"btc@3"}']
+ *   npx tsx scripts/dev/edge-config-emulator.ts --port 8078 [--items '{"champion":"btc@3"}'] [--max-size-bytes 8192]
  *   EDGE_CONFIG="http://127.0.0.1:8078/ecfg_dev?token=dev-read-token"
  *   PATCH http://127.0.0.1:8078/v1/edge-config/ecfg_dev/items   (Authorization: Bearer dev-api-token)
  *
@@ -380,7 +380,10 @@ function mountReadApi(app: Hono, config: { id: string; token: string; store: Edg
     if (denied) return denied;
     const keys = c.req.queries("key");
     const all = store.values();
-    const body = keys ? Object.fromEntries(keys.filter((k) => k in all).map((k) => [k, all[k]])) : all;
+    // Own keys only: a key named like an Object.prototype member (`constructor`) is not an item.
+    const body = keys
+      ? Object.fromEntries(keys.filter((k) => Object.hasOwn(all, k)).map((k) => [k, all[k]]))
+      : all;
     return cached(c, body);
   });
 
@@ -472,6 +475,7 @@ if (isMain(import.meta.url)) {
       token: { type: "string" },
       "api-token": { type: "string" },
       items: { type: "string" },
+      "max-size-bytes": { type: "string" },
     },
   });
   (async () => {
@@ -479,6 +483,8 @@ if (isMain(import.meta.url)) {
     const emulator = await startEdgeConfigEmulator({
       port: parsePort(values.port),
       items,
+      // 8192 (Hobby) or 65536 (Pro) makes the emulator refuse what the real plan would.
+      ...(values["max-size-bytes"] ? { maxSizeBytes: Number(values["max-size-bytes"]) } : {}),
       ...(values.id ? { id: values.id } : {}),
       ...(values.token ? { token: values.token } : {}),
       ...(values["api-token"] ? { apiToken: values["api-token"] } : {}),

@@ -1,13 +1,54 @@
 import { z } from "@hono/zod-openapi";
 import { OIP_DATATYPES } from "../inference/datatypes.js";
 
-/** Model names travel in URLs and blob paths, so they are restricted to what is safe in both. */
+/**
+ * Names no model may take, each with why; compared case-insensitively, since a case-insensitive file system (macOS,
+ * Windows) makes `Pointers.JSON` the same file as `pointers.json`.
+ */
+export const RESERVED_MODEL_NAMES: Readonly<Record<string, string>> = Object.freeze(
+  Object.assign(Object.create(null) as Record<string, string>, {
+    // The embedded pointer file, its lock and temporary files live in the models directory beside the model folders.
+    "pointers.json": "the embedded pointer file lives in the models directory under this name",
+    "pointers.json.lock": "the pointer file's lock lives in the models directory under this name",
+    // Triton's statistics extension: GET /v2/models/stats must never be read as a model called `stats`.
+    stats: "GET /v2/models/stats is the statistics route of the Open Inference Protocol",
+    ...Object.fromEntries(
+      Object.getOwnPropertyNames(Object.prototype).map((key) => [
+        key.toLowerCase(),
+        "it is a member of every JavaScript object (Object.prototype), which stores keyed by name would confuse with a model",
+      ]),
+    ),
+  }),
+);
+
+/** Why a name is reserved, or undefined when it is free to use. */
+export function reservedNameReason(name: string): string | undefined {
+  const lower = name.toLowerCase();
+  if (Object.hasOwn(RESERVED_MODEL_NAMES, lower)) return RESERVED_MODEL_NAMES[lower];
+  // Temporary files of the pointer file: `pointers.json.<uuid>.tmp`.
+  if (lower.startsWith("pointers.json."))
+    return "the pointer file's temporary files live in the models directory";
+  return undefined;
+}
+
+const reservedList = () => Object.keys(RESERVED_MODEL_NAMES).sort().join(", ");
+
+/** Model names travel in URLs and blob paths, so they are restricted to what is safe in both, minus reserved names. */
 export const ModelNameSchema = z
   .string()
   .regex(
     /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/,
     "model names are 1-128 of A-Z a-z 0-9 _ . - and start with a letter or digit",
   )
+  .superRefine((name, ctx) => {
+    const why = reservedNameReason(name);
+    if (why) {
+      ctx.addIssue({
+        code: "custom",
+        message: `'${name}' is a reserved model name (${why}); pick another. Reserved, in any case: ${reservedList()}, pointers.json.*`,
+      });
+    }
+  })
   .openapi({ example: "sk_gbr" });
 
 /** Versions are assigned by the registry: 1, 2, 3, ... in registration order. */

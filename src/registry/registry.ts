@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import type { Tensor } from "onnxruntime-web/wasm";
 import type { AppConfig } from "../config.js";
 import { EdgeMLError } from "../errors.js";
@@ -7,8 +8,10 @@ import { feedsFor } from "../inference/request.js";
 import { flatten, fromOrtTensor } from "../inference/tensors.js";
 import type { ArtifactStore } from "../storage/artifacts.js";
 import type { AuditEntry, ModelPointers, PointerStore } from "../storage/pointers.js";
+import { StoreTimeoutError } from "../storage/timeout.js";
 import {
   type Golden,
+  ModelNameSchema,
   type RegistrationInput,
   RegistrationInputSchema,
   type VersionMetadata,
@@ -23,15 +26,69 @@ export interface Resolved {
   via: Resolution;
 }
 
+/** A version whose metadata cannot be read (truncated, not JSON, another model's): skipped by resolution. */
+export interface UnreadableVersion {
+  version: string;
+  reason: string;
+}
+
 export interface ModelSummary {
   name: string;
   versions: string[];
   pointers: ModelPointers;
   serving: { version: string; via: Resolution } | null;
+  /** Versions listed by the store whose metadata cannot be read: they never serve until repaired. */
+  unreadable: UnreadableVersion[];
 }
 
 export interface InferResult {
   outputs: Record<string, Tensor>;
+}
+
+/**
+ * When a request must have answered: an instant and a signal aborted at it. Started when the request arrives, so
+ * the deadline covers version resolution (store reads) as well as loading and running the model.
+ */
+export interface Deadline {
+  /** Epoch ms. */
+  readonly at: number;
+  readonly signal: AbortSignal;
+}
+
+/** A deadline `ms` from now. */
+export function deadlineIn(ms: number): Deadline {
+  return { at: Date.now() + ms, signal: AbortSignal.timeout(ms) };
+}
+
+/**
+ * Settles with `work`, or rejects with a 504 `prediction_timeout` when the deadline's signal aborts first. The work
+ * is left to finish on its own (store calls have timeouts of their own); its late failure is observed, not leaked.
+ */
+export function withinDeadline<T>(
+  work: Promise<T>,
+  deadline: Deadline | undefined,
+  what: string,
+): Promise<T> {
+  if (!deadline) return work;
+  const { signal } = deadline;
+  work.catch(() => {});
+  const timeout = () =>
+    new EdgeMLError("prediction_timeout", `${what} did not finish within the request's deadline; try again`);
+  if (signal.aborted) return Promise.reject(timeout());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(timeout());
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 export interface RegistryDeps {
@@ -42,17 +99,48 @@ export interface RegistryDeps {
   now?: () => Date;
 }
 
-function storeUnavailable(error: unknown): EdgeMLError {
+/** What a store failure may tell a client: how it failed, never where (paths), nor what was sent (commands, URLs). */
+function describeFailure(error: unknown): string {
+  if (error instanceof StoreTimeoutError) return error.message.replace(/^edgeml: /, "");
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return `the file system answered ${code}`;
+  return "it answered an error";
+}
+
+function storeUnavailable(error: unknown, store = "model store"): EdgeMLError {
   if (error instanceof EdgeMLError) return error;
-  const reason = error instanceof Error ? error.message : String(error);
   return new EdgeMLError(
     "model_unavailable",
-    `the model store is unreachable (${reason}); try again shortly`,
+    `the ${store} is unreachable (${describeFailure(error)}); try again shortly`,
     {
       cause: error,
     },
   );
 }
+
+function pointersUnavailable(error: unknown): EdgeMLError {
+  if (error instanceof EdgeMLError) return error;
+  return new EdgeMLError(
+    "registry_unavailable",
+    `the version pointers cannot be read or written (${describeFailure(error)}); try again shortly`,
+    { cause: error },
+  );
+}
+
+/** A version's metadata that cannot be read: not an outage (retrying will not help), so resolution skips it. */
+class UnreadableVersionError extends EdgeMLError {
+  readonly reason: string;
+  constructor(key: string, reason: string) {
+    super(
+      "model_unavailable",
+      `${key} cannot be read (${reason}); it will not serve: re-register the model, or promote another version`,
+    );
+    this.reason = reason;
+  }
+}
+
+/** Negative lookups remembered at most: a scan of random names must not grow memory without bound. */
+const MAX_NEGATIVE_LOOKUPS = 10_000;
 
 /** How many times a registration re-reads the versions after losing a race for a version number. */
 const PUBLISH_ATTEMPTS = 20;
@@ -94,17 +182,34 @@ function goldenMismatch(golden: Golden, caseIndex: number, outputs: Record<strin
   }
   return null;
 }
-
 /**
  * The model registry: registers versions after validating them, resolves which version serves, verifies a version
  * (sha256 and golden rows) before it first serves in this process, and moves the champion and pin pointers.
+ *
+ * Unauthenticated requests cost the store nothing per request: the listing is cached (stale-while-revalidate),
+ * metadata is cached once read (versions are immutable), and a name or version the store does not have is
+ * remembered as missing for `registryListTtlMs` (at most MAX_NEGATIVE_LOOKUPS of them; forgotten at once when
+ * this process registers a version).
  */
 export function createRegistry(deps: RegistryDeps) {
   const { artifacts, pointers, engine, config } = deps;
   const now = deps.now ?? (() => new Date());
   const metadataCache = new Map<string, VersionMetadata>();
+  const metadataReads = new Map<string, Promise<VersionMetadata>>();
   const verified = new Map<string, Promise<void>>();
+  const negativeTtlMs = config.registryListTtlMs;
+  /** `name` or `name@version` that the store said it does not have, and unreadable versions with their reason. */
+  const missing =
+    negativeTtlMs > 0
+      ? new LRUCache<string, true>({ max: MAX_NEGATIVE_LOOKUPS, ttl: negativeTtlMs })
+      : undefined;
+  const unreadable =
+    negativeTtlMs > 0
+      ? new LRUCache<string, string>({ max: MAX_NEGATIVE_LOOKUPS, ttl: negativeTtlMs })
+      : undefined;
   let listing: { at: number; models: Map<string, string[]> } | undefined;
+  /** The last listing refresh's failure, until one succeeds: readiness reports it. */
+  let listingError: unknown;
 
   /** Bumped by every local write: a listing read before it is neither stored nor handed out after it. */
   let generation = 0;
@@ -120,9 +225,21 @@ export function createRegistry(deps: RegistryDeps) {
       const fresh = new Map(entries);
       if (startedAt === generation) listing = { at: Date.now(), models: fresh };
       return fresh;
-    })().finally(() => {
-      if (refreshing?.models === models) refreshing = undefined;
-    });
+    })().then(
+      (fresh) => {
+        listingError = undefined;
+        return fresh;
+      },
+      (error: unknown) => {
+        listingError = error;
+        throw error;
+      },
+    );
+    models
+      .finally(() => {
+        if (refreshing?.models === models) refreshing = undefined;
+      })
+      .catch(() => {});
     refreshing = { generation: startedAt, models };
     return models;
   };
@@ -147,46 +264,122 @@ export function createRegistry(deps: RegistryDeps) {
   const invalidate = () => {
     generation += 1;
     listing = undefined;
+    missing?.clear();
   };
+
+  const modelNotFound = (name: string) =>
+    new EdgeMLError(
+      "model_not_found",
+      `no model named '${name}'; GET /api/ml/models lists the registered ones`,
+    );
 
   const versionsOf = async (name: string): Promise<string[]> => {
     const versions = (await listAll()).get(name);
     if (versions && versions.length > 0) return versions;
+    if (missing?.has(name)) throw modelNotFound(name);
     // The listing may be stale (another instance registered it): ask the store before saying 404.
     const fresh = (
       await artifacts.listVersions(name).catch((error) => Promise.reject(storeUnavailable(error)))
     ).sort(byVersion);
     if (fresh.length === 0) {
-      throw new EdgeMLError(
-        "model_not_found",
-        `no model named '${name}'; GET /api/ml/models lists the registered ones`,
-      );
+      missing?.set(name, true);
+      throw modelNotFound(name);
     }
     invalidate();
     return fresh;
+  };
+
+  const readMetadata = async (name: string, version: string): Promise<VersionMetadata> => {
+    const key = `${name}@${version}`;
+    const text = await artifacts
+      .getMetadata(name, version)
+      .catch((error) => Promise.reject(storeUnavailable(error)));
+    if (text === null) {
+      missing?.set(key, true);
+      throw new EdgeMLError("version_not_found", `model '${name}' has no version ${version}`);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new UnreadableVersionError(
+        key,
+        "its metadata.json is not valid JSON; perhaps a write was cut short",
+      );
+    }
+    const parsed = VersionMetadataSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new UnreadableVersionError(
+        key,
+        `its metadata.json is not valid: ${issue ? `${issue.path.join(".") || "(root)"}: ${issue.message}` : "bad shape"}`,
+      );
+    }
+    if (parsed.data.name !== name || parsed.data.version !== version) {
+      throw new UnreadableVersionError(
+        key,
+        `its metadata.json describes ${parsed.data.name}@${parsed.data.version}; a copied folder?`,
+      );
+    }
+    metadataCache.set(key, parsed.data);
+    return parsed.data;
   };
 
   const metadata = async (name: string, version: string): Promise<VersionMetadata> => {
     const key = `${name}@${version}`;
     const cached = metadataCache.get(key);
     if (cached) return cached;
-    const text = await artifacts
-      .getMetadata(name, version)
-      .catch((error) => Promise.reject(storeUnavailable(error)));
-    if (text === null) {
-      await versionsOf(name);
+    const listed = await versionsOf(name);
+    if (!listed.includes(version) && missing?.has(key)) {
       throw new EdgeMLError("version_not_found", `model '${name}' has no version ${version}`);
     }
-    const parsed = VersionMetadataSchema.safeParse(JSON.parse(text));
-    if (!parsed.success) {
-      throw new EdgeMLError("model_unavailable", `metadata of ${key} is not valid: ${parsed.error.message}`);
+    const known = unreadable?.get(key);
+    if (known !== undefined) throw new UnreadableVersionError(key, known);
+    // One read per version at a time: a burst of requests for a version not yet cached costs the store one read.
+    let pending = metadataReads.get(key);
+    if (!pending) {
+      pending = readMetadata(name, version);
+      metadataReads.set(key, pending);
+      pending
+        .catch((error: unknown) => {
+          if (error instanceof UnreadableVersionError) unreadable?.set(key, error.reason);
+        })
+        .finally(() => metadataReads.delete(key));
     }
-    metadataCache.set(key, parsed.data);
-    return parsed.data;
+    return pending;
+  };
+
+  /** The version's metadata, or null when it is unreadable (skipped); store outages still throw. */
+  const readable = (name: string, version: string): Promise<VersionMetadata | null> =>
+    metadata(name, version).catch((error: unknown) => {
+      if (error instanceof UnreadableVersionError) return null;
+      throw error;
+    });
+
+  /** Every version's metadata, the unreadable ones reported apart. */
+  const survey = async (name: string, versions: string[]) => {
+    const readableMetas: VersionMetadata[] = [];
+    const broken: UnreadableVersion[] = [];
+    const results = await Promise.all(
+      versions.map((v) =>
+        metadata(name, v).then(
+          (meta) => ({ meta }),
+          (error: unknown) => {
+            if (error instanceof UnreadableVersionError) return { version: v, reason: error.reason };
+            throw error;
+          },
+        ),
+      ),
+    );
+    for (const result of results) {
+      if ("meta" in result) readableMetas.push(result.meta);
+      else broken.push(result);
+    }
+    return { metas: readableMetas, unreadable: broken };
   };
 
   const best = async (name: string, versions: string[]): Promise<Resolved> => {
-    const metas = await Promise.all(versions.map((v) => metadata(name, v)));
+    const { metas, unreadable: broken } = await survey(name, versions);
     const metric = config.bestMetric;
     const sign = config.bestMetricHigherIsBetter ? 1 : -1;
     let winner: VersionMetadata | undefined;
@@ -199,21 +392,38 @@ export function createRegistry(deps: RegistryDeps) {
     }
     if (winner) return { meta: winner, via: "best" };
     const latest = metas.at(-1);
-    if (!latest) throw new EdgeMLError("no_model", `model '${name}' has no versions`);
-    return { meta: latest, via: "latest" };
+    if (latest) return { meta: latest, via: "latest" };
+    if (broken.length > 0) {
+      throw new EdgeMLError(
+        "model_unavailable",
+        `no version of '${name}' can be read (${broken.map((b) => `${b.version}: ${b.reason}`).join("; ")}); re-register the model`,
+      );
+    }
+    throw new EdgeMLError("no_model", `model '${name}' has no versions`);
   };
 
-  const resolve = async (name: string, requested?: string): Promise<Resolved> => {
+  const readPointers = (name: string) =>
+    pointers.get(name).catch((error: unknown) => Promise.reject(pointersUnavailable(error)));
+
+  const resolveNow = async (name: string, requested?: string): Promise<Resolved> => {
     const versions = await versionsOf(name);
     if (requested !== undefined) return { meta: await metadata(name, requested), via: "requested" };
-    const p = await pointers.get(name);
-    // A pointer to a version this store does not have is skipped rather than failing every request.
-    if (p.pinned && versions.includes(p.pinned))
-      return { meta: await metadata(name, p.pinned), via: "pinned" };
-    if (p.champion && versions.includes(p.champion))
-      return { meta: await metadata(name, p.champion), via: "champion" };
+    const p = await readPointers(name);
+    // A pointer to a version this store does not have, or cannot read, is skipped rather than failing every request.
+    if (p.pinned && versions.includes(p.pinned)) {
+      const meta = await readable(name, p.pinned);
+      if (meta) return { meta, via: "pinned" };
+    }
+    if (p.champion && versions.includes(p.champion)) {
+      const meta = await readable(name, p.champion);
+      if (meta) return { meta, via: "champion" };
+    }
     return best(name, versions);
   };
+
+  /** Which version serves; with a deadline, a stalled store read answers 504 when it passes. */
+  const resolve = (name: string, requested?: string, deadline?: Deadline): Promise<Resolved> =>
+    withinDeadline(resolveNow(name, requested), deadline, `resolving the version of '${name}'`);
 
   const loader = (meta: VersionMetadata) => async (): Promise<Uint8Array> => {
     const bytes = await artifacts
@@ -282,16 +492,28 @@ export function createRegistry(deps: RegistryDeps) {
     return pending;
   };
 
-  const history = (name: string) => pointers.history(name);
+  const history = (name: string) =>
+    pointers.history(name).catch((error: unknown) => Promise.reject(pointersUnavailable(error)));
 
+  /**
+   * Moves a model's pointers: `decide` sees the pointers as stored now, under the store's lock for the model, so
+   * two changes at once (a promote and a pin) both land, one after the other, and neither is lost.
+   */
   const changePointers = async (
     name: string,
-    next: ModelPointers,
-    entry: Omit<AuditEntry, "at" | "model">,
+    decide: (
+      current: ModelPointers,
+    ) => Promise<{ next: ModelPointers; entry: Omit<AuditEntry, "at" | "model"> }>,
   ): Promise<AuditEntry> => {
-    const full: AuditEntry = { at: now().toISOString(), model: name, ...entry };
-    await pointers.set(name, next, full);
-    return full;
+    try {
+      const { entry } = await pointers.update(name, async (current) => {
+        const { next, entry } = await decide(current);
+        return { pointers: next, entry: { at: now().toISOString(), model: name, ...entry } };
+      });
+      return entry;
+    } catch (error) {
+      throw pointersUnavailable(error);
+    }
   };
 
   /** The champions in effect over time, replayed from the audit log; rollback steps back through it. */
@@ -308,13 +530,42 @@ export function createRegistry(deps: RegistryDeps) {
     return stack;
   };
 
+  const summary = async (name: string): Promise<ModelSummary> => {
+    const versions = await versionsOf(name);
+    const [p, surveyed] = await Promise.all([readPointers(name), survey(name, versions)]);
+    const serving = await resolveNow(name).then(
+      (r) => ({ version: r.meta.version, via: r.via }),
+      () => null,
+    );
+    return { name, versions, pointers: p, serving, unreadable: surveyed.unreadable };
+  };
+
   return {
     resolve,
     metadata,
     prepare,
     history,
 
+    /**
+     * Whether the model store answers, from the cached listing: a readiness probe costs the store at most one list
+     * call per `registryListTtlMs`, however often it is asked. Not ready while the last refresh failed.
+     */
+    async ready(): Promise<boolean> {
+      try {
+        await listAll();
+      } catch {
+        return false;
+      }
+      return listingError === undefined;
+    },
+
     async register(name: string, bytes: Uint8Array, input: RegistrationInput = {}): Promise<VersionMetadata> {
+      const validName = ModelNameSchema.safeParse(name);
+      if (!validName.success) {
+        throw new EdgeMLError("invalid_request", validName.error.issues[0]?.message ?? "invalid model name", {
+          details: validName.error.issues,
+        });
+      }
       const extra = RegistrationInputSchema.parse(input);
       const onnx = describeOnnx(bytes);
       const sha256 = await sha256Hex(bytes);
@@ -338,7 +589,9 @@ export function createRegistry(deps: RegistryDeps) {
         engine.evict(key);
       }
       for (let attempt = 0; attempt < PUBLISH_ATTEMPTS; attempt++) {
-        const existing = await artifacts.listVersions(name);
+        const existing = await artifacts
+          .listVersions(name)
+          .catch((error) => Promise.reject(storeUnavailable(error)));
         const version = String(existing.reduce((max, v) => Math.max(max, Number(v)), 0) + 1);
         const meta: VersionMetadata = VersionMetadataSchema.parse({
           ...extra,
@@ -359,7 +612,7 @@ export function createRegistry(deps: RegistryDeps) {
           });
         } catch (error) {
           if (error instanceof EdgeMLError && error.code === "conflict") continue;
-          throw error;
+          throw storeUnavailable(error);
         }
         invalidate();
         metadataCache.set(sessionKey(meta), meta);
@@ -378,84 +631,91 @@ export function createRegistry(deps: RegistryDeps) {
 
     async listModels(): Promise<ModelSummary[]> {
       const all = await listAll();
-      return Promise.all(
-        [...all.keys()].sort().map(async (name) => {
-          const summary = await this.getModel(name);
-          return summary;
-        }),
-      );
+      return Promise.all([...all.keys()].sort().map((name) => summary(name)));
     },
 
-    async getModel(name: string): Promise<ModelSummary> {
-      const versions = await versionsOf(name);
-      const p = await pointers.get(name);
-      const serving = await resolve(name).then(
-        (r) => ({ version: r.meta.version, via: r.via }),
-        () => null,
-      );
-      return { name, versions, pointers: p, serving };
-    },
+    getModel: summary,
 
+    /** The metadata of every readable version (`getModel` reports the unreadable ones). */
     async versions(name: string): Promise<VersionMetadata[]> {
-      const versions = await versionsOf(name);
-      return Promise.all(versions.map((v) => metadata(name, v)));
+      return (await survey(name, await versionsOf(name))).metas;
     },
 
-    /** Runs a version, verifying it first if needed; the deadline covers loading, verification and the run. */
-    infer(meta: VersionMetadata, feeds: Record<string, Tensor>, outputs: string[], timeoutMs?: number) {
+    /**
+     * Runs a version, verifying it first if needed. The deadline (a request's, started before resolution; or a
+     * number of ms from now) covers loading, verification and the run.
+     */
+    infer(
+      meta: VersionMetadata,
+      feeds: Record<string, Tensor>,
+      outputs: string[],
+      deadline?: Deadline | number,
+    ) {
       const key = sessionKey(meta);
-      const deadline = timeoutMs ?? config.inferTimeoutMs;
+      const timeoutMs =
+        typeof deadline === "number"
+          ? deadline
+          : deadline
+            ? Math.max(1, deadline.at - Date.now())
+            : config.inferTimeoutMs;
       const work = prepare(meta).then(() =>
-        engine.run({ key, load: loader(meta), feeds, outputs, timeoutMs: deadline }),
+        engine.run({ key, load: loader(meta), feeds, outputs, timeoutMs }),
       );
-      return withDeadline(work, deadline, `prediction with ${key}`);
+      const bounded = withDeadline(work, timeoutMs, `prediction with ${key}`);
+      return typeof deadline === "object"
+        ? withinDeadline(bounded, deadline, `prediction with ${key}`)
+        : bounded;
     },
 
     async promote(name: string, version: string, reason?: string): Promise<AuditEntry> {
       await metadata(name, version);
-      const current = await pointers.get(name);
-      return changePointers(
-        name,
-        { ...current, champion: version },
-        { action: "promote", from: current.champion ?? null, to: version, reason },
-      );
+      return changePointers(name, async (current) => ({
+        next: { ...current, champion: version },
+        entry: { action: "promote", from: current.champion ?? null, to: version, reason },
+      }));
     },
 
     async rollback(name: string, options: { to?: string; reason?: string } = {}): Promise<AuditEntry> {
       await versionsOf(name);
-      const current = await pointers.get(name);
-      if (!current.champion) {
-        throw new EdgeMLError("conflict", `'${name}' has no champion to roll back; promote a version first`);
-      }
-      let target = options.to;
-      if (target !== undefined) await metadata(name, target);
-      else {
-        const stack = championStack(await history(name));
-        target = stack.at(-2);
-        if (!target) {
+      if (options.to !== undefined) await metadata(name, options.to);
+      return changePointers(name, async (current) => {
+        if (!current.champion) {
           throw new EdgeMLError(
             "conflict",
-            `'${name}' has no earlier champion to roll back to; name one with {"to": "<version>"}`,
+            `'${name}' has no champion to roll back; promote a version first`,
           );
         }
-      }
-      return changePointers(
-        name,
-        { ...current, champion: target },
-        { action: "rollback", from: current.champion, to: target, reason: options.reason },
-      );
+        let target = options.to;
+        if (target === undefined) {
+          target = championStack(await history(name)).at(-2);
+          if (!target) {
+            throw new EdgeMLError(
+              "conflict",
+              `'${name}' has no earlier champion to roll back to; name one with {"to": "<version>"}`,
+            );
+          }
+        }
+        return {
+          next: { ...current, champion: target },
+          entry: { action: "rollback", from: current.champion, to: target, reason: options.reason },
+        };
+      });
     },
 
     async pin(name: string, version: string | null, reason?: string): Promise<AuditEntry> {
       if (version !== null) await metadata(name, version);
       else await versionsOf(name);
-      const current = await pointers.get(name);
-      const { pinned: _previous, ...rest } = current;
-      return changePointers(name, version === null ? rest : { ...current, pinned: version }, {
-        action: version === null ? "unpin" : "pin",
-        from: current.pinned ?? null,
-        to: version,
-        reason,
+      return changePointers(name, async (current) => {
+        const { pinned: _previous, ...rest } = current;
+        return {
+          next: version === null ? rest : { ...current, pinned: version },
+          entry: {
+            action: version === null ? "unpin" : "pin",
+            from: current.pinned ?? null,
+            to: version,
+            reason,
+          },
+        };
       });
     },
   };

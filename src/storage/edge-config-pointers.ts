@@ -1,11 +1,13 @@
 import { createClient } from "@vercel/edge-config";
 import { z } from "zod";
 import { EdgeMLError } from "../errors.js";
+import { type AuditLog, createMemoryAuditLog } from "./audit-log.js";
+import { createKeyedLock } from "./keyed-lock.js";
 import {
-  type AuditEntry,
   AuditEntrySchema,
   type ModelPointers,
   ModelPointersSchema,
+  type PointerChange,
   type PointerStore,
 } from "./pointers.js";
 import { withTimeout } from "./timeout.js";
@@ -20,8 +22,6 @@ export const EDGE_CONFIG_DEFAULTS = {
    * is what Edge Config's own propagation offers anyway. The instance that writes sees its write at once.
    */
   cacheTtlMs: 5_000,
-  /** Audit entries kept per model. Each is ~150 bytes: 200 are ~30 KB, within the 64 KB of a Pro plan's Edge Config. */
-  auditLimit: 200,
   /** Edge Config reads are served from the region; past this, the last known pointers serve. */
   readTimeoutMs: 2_000,
   /** A write goes to the Vercel API (one region, with propagation): slower, and rare. */
@@ -53,8 +53,13 @@ export interface EdgeConfigPointerStoreOptions {
   keyPrefix?: string;
   /** How long a read is reused; default 5 s. 0 reads Edge Config on every call (still falling back when down). */
   cacheTtlMs?: number;
-  /** Audit entries kept per model; default 200. */
-  auditLimit?: number;
+  /**
+   * Where the audit log goes: Edge Config holds only the small pointers (a Hobby plan's Edge Config is 8 KB in all,
+   * Pro's 64 KB), one item per model. Default: process memory (lost on restart); production wires Upstash Redis.
+   */
+  audit?: AuditLog;
+  /** Where an audit entry that could not be recorded is reported; default console.warn. */
+  warn?: (message: string, error: unknown) => void;
   readTimeoutMs?: number;
   writeTimeoutMs?: number;
   /** The fetch of REST writes; reads use `@vercel/edge-config`'s own. */
@@ -70,7 +75,6 @@ const OptionsSchema = z.object({
     .regex(KEY_PATTERN, "keyPrefix must match ^[\\w-]+$ (Edge Config's rule for keys)")
     .max(64),
   cacheTtlMs: z.number().int().nonnegative(),
-  auditLimit: z.number().int().positive(),
   readTimeoutMs: z.number().int().positive(),
   writeTimeoutMs: z.number().int().positive(),
   write: z
@@ -96,14 +100,14 @@ export async function edgeConfigKeyPart(model: string, room = MAX_KEY_LENGTH): P
   return `_h${Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
-/** The two keys of a model: its pointers and its audit log. */
+/** The Edge Config item of a model's pointers: one item per model, so two models' writes never collide. */
 export async function edgeConfigKeys(
   model: string,
   keyPrefix: string = EDGE_CONFIG_DEFAULTS.keyPrefix,
-): Promise<{ pointers: string; audit: string }> {
+): Promise<{ pointers: string }> {
   const longest = `${keyPrefix}_pointers_`.length;
   const part = await edgeConfigKeyPart(model, MAX_KEY_LENGTH - longest);
-  return { pointers: `${keyPrefix}_pointers_${part}`, audit: `${keyPrefix}_audit_${part}` };
+  return { pointers: `${keyPrefix}_pointers_${part}` };
 }
 
 export type EdgeConfigItemOperation =
@@ -159,27 +163,31 @@ interface Cached<T> {
 }
 
 /**
- * Version pointers in Vercel Edge Config. Two items per model (names: `edgeConfigKeys`): `<prefix>_pointers_<model>`
- * holds the ModelPointers and `<prefix>_audit_<model>` the last `auditLimit` audit entries, oldest first.
+ * Version pointers in Vercel Edge Config: one item per model (`edgeConfigKeys`: `<prefix>_pointers_<model>`) holding
+ * its ModelPointers, and nothing else, so the store stays within a Hobby plan's 8 KB for a few dozen models. The
+ * audit log lives in the `audit` AuditLog (Upstash Redis in production).
  *
  * Reads go through `@vercel/edge-config` and are kept in process memory for `cacheTtlMs` (default 5 s). When Edge
  * Config cannot be reached, the last pointers this process read keep serving, however old: a promotion that cannot
  * be seen is better than an outage. A model this process never read while Edge Config is down fails with a 503.
  *
- * Writes go through the Vercel REST API (a PATCH of both items at once) and update this process's cache, so its
- * next read sees them; other instances see them when their cache expires. Writes from one process are serialised;
- * two instances writing the same model at once may lose an audit entry (Edge Config offers no compare-and-set).
+ * Writes go through the Vercel REST API (a PATCH of the model's one item) and update this process's cache, so its
+ * next read sees them; other instances see them when their cache expires. An update reads the item fresh
+ * (consistentRead) under a lock per model in this process, so two changes of one model here never lose each other.
+ * Across instances Edge Config offers no compare-and-set: two instances changing the same model within the same
+ * moment can still overwrite each other (docs/production-adapters.md says how to avoid it); two models never do.
  */
 export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOptions): PointerStore {
   const parsed = OptionsSchema.safeParse({
     keyPrefix: EDGE_CONFIG_DEFAULTS.keyPrefix,
     cacheTtlMs: EDGE_CONFIG_DEFAULTS.cacheTtlMs,
-    auditLimit: EDGE_CONFIG_DEFAULTS.auditLimit,
     readTimeoutMs: EDGE_CONFIG_DEFAULTS.readTimeoutMs,
     writeTimeoutMs: EDGE_CONFIG_DEFAULTS.writeTimeoutMs,
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     fetch: undefined,
     now: undefined,
+    audit: undefined,
+    warn: undefined,
   });
   if (!parsed.success) {
     throw new Error(
@@ -188,6 +196,11 @@ export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOpti
   }
   const config = parsed.data;
   const now = options.now ?? Date.now;
+  const audit = options.audit ?? createMemoryAuditLog();
+  const warn =
+    options.warn ??
+    ((message: string, error: unknown) =>
+      console.warn(`edgeml: ${message}:`, error instanceof Error ? error.message : error));
   // Any options object turns off the client's default week-long stale-if-error: staleness is decided here, where
   // it is visible and bounded to what this process itself read. No development SWR cache either: reads are fresh.
   const client = createClient(options.connectionString, {
@@ -195,14 +208,14 @@ export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOpti
     disableDevelopmentCache: true,
     cache: "no-store",
   });
-  const cache = new Map<string, Cached<unknown>>();
-  const inflight = new Map<string, Promise<unknown>>();
-  let writes: Promise<unknown> = Promise.resolve();
+  const cache = new Map<string, Cached<ModelPointers>>();
+  const inflight = new Map<string, Promise<ModelPointers>>();
+  const locked = createKeyedLock();
 
   const unreachable = (error: unknown, what: string) =>
     new EdgeMLError(
       "model_unavailable",
-      `Edge Config is unreachable and ${what} was never read by this instance (${error instanceof Error ? error.message : String(error)}); try again shortly`,
+      `Edge Config is unreachable and ${what} was never read by this instance (${describe(error)}); try again shortly`,
       { cause: error },
     );
 
@@ -213,23 +226,36 @@ export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOpti
       `Edge Config (read ${key})`,
     );
 
+  const parsePointers = (model: string) => (value: unknown) => {
+    if (value === undefined || value === null) return {};
+    const result = ModelPointersSchema.safeParse(value);
+    if (!result.success) {
+      throw new EdgeMLError(
+        "registry_unavailable",
+        `the Edge Config pointers of '${model}' are not valid (${result.error.issues[0]?.message ?? "bad shape"}); fix or delete the item in Edge Config`,
+      );
+    }
+    return result.data;
+  };
+
   /** The item, from memory while fresh; from Edge Config otherwise, falling back to the last value read. */
-  const read = async <T>(key: string, parse: (value: unknown) => T, what: string): Promise<T> => {
-    const cached = cache.get(key) as Cached<T> | undefined;
+  const read = async (model: string): Promise<ModelPointers> => {
+    const key = (await edgeConfigKeys(model, config.keyPrefix)).pointers;
+    const cached = cache.get(key);
     if (cached && now() - cached.at < config.cacheTtlMs) return cached.value;
-    let pending = inflight.get(key) as Promise<T> | undefined;
+    let pending = inflight.get(key);
     if (!pending) {
       // One read per key at a time: a burst of requests after expiry costs Edge Config one call.
       pending = fetchItem(key).then(
         (value) => {
-          const fresh = parse(value);
+          const fresh = parsePointers(model)(value);
           cache.set(key, { value: fresh, at: now() });
           return fresh;
         },
         (error) => {
-          const last = cache.get(key) as Cached<T> | undefined;
+          const last = cache.get(key);
           if (last) return last.value;
-          throw unreachable(error, what);
+          throw unreachable(error, `the pointers of '${model}'`);
         },
       );
       inflight.set(key, pending);
@@ -241,84 +267,94 @@ export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOpti
     return pending;
   };
 
-  const parsePointers = (model: string) => (value: unknown) => {
-    if (value === undefined || value === null) return {};
-    const result = ModelPointersSchema.safeParse(value);
-    if (!result.success) {
-      throw new EdgeMLError(
-        "internal",
-        `the Edge Config pointers of '${model}' are not valid: ${result.error.message}; fix them in Edge Config`,
-      );
-    }
-    return result.data;
-  };
-  const parseAudit = (model: string) => (value: unknown) => {
-    if (value === undefined || value === null) return [];
-    const result = z.array(AuditEntrySchema).safeParse(value);
-    if (!result.success) {
-      throw new EdgeMLError(
-        "internal",
-        `the Edge Config audit log of '${model}' is not valid: ${result.error.message}`,
-      );
-    }
-    return result.data;
-  };
+  const update: PointerStore["update"] = (model, change) =>
+    locked(model, async (): Promise<PointerChange> => {
+      const target = config.write;
+      if (!target) {
+        throw new EdgeMLError(
+          "internal",
+          "Edge Config pointers are read-only here: set EDGE_CONFIG_ID and VERCEL_API_TOKEN to promote, roll back or pin",
+        );
+      }
+      const key = (await edgeConfigKeys(model, config.keyPrefix)).pointers;
+      let current: ModelPointers;
+      try {
+        // consistentRead bypasses Edge Config's caches: the change applies to what is stored now.
+        current = parsePointers(model)(await fetchItem(key, true));
+      } catch (error) {
+        if (error instanceof EdgeMLError) throw error;
+        throw new EdgeMLError(
+          "model_unavailable",
+          `could not read the pointers of '${model}' from Edge Config (${describe(error)}); nothing was changed: try again shortly`,
+          { cause: error },
+        );
+      }
+      const next = await change(structuredClone(current));
+      const result: PointerChange = {
+        pointers: ModelPointersSchema.parse(next.pointers),
+        entry: AuditEntrySchema.parse(next.entry),
+      };
+      try {
+        await withTimeout(
+          (signal) =>
+            patchEdgeConfigItems(target, [{ operation: "upsert", key, value: result.pointers }], {
+              fetch: options.fetch,
+              signal,
+            }),
+          config.writeTimeoutMs,
+          "the Vercel API (Edge Config write)",
+        );
+      } catch (error) {
+        if (error instanceof EdgeConfigWriteError && error.status < 500 && error.status !== 429) {
+          throw new EdgeMLError("internal", error.message.replace(/^edgeml: /, ""), { cause: error });
+        }
+        throw new EdgeMLError(
+          "model_unavailable",
+          `could not write the pointers of '${model}' to Edge Config (${describe(error)}); the change may not have taken effect: check the model's pointers and try again`,
+          { cause: error },
+        );
+      }
+      cache.set(key, { value: result.pointers, at: now() });
+      // The change is in effect: a failure to record it is reported, not turned into a failed change that a client
+      // would retry (and so apply twice).
+      await audit
+        .append(result.entry)
+        .catch((error) =>
+          warn(
+            `the pointers of '${model}' changed, but the audit log (${audit.kind}) could not record it`,
+            error,
+          ),
+        );
+      return structuredClone(result);
+    });
 
   return {
     kind: "edge-config",
     async get(model) {
-      const keys = await edgeConfigKeys(model, config.keyPrefix);
-      return structuredClone(await read(keys.pointers, parsePointers(model), `the pointers of '${model}'`));
+      return structuredClone(await read(model));
     },
     async history(model) {
-      const keys = await edgeConfigKeys(model, config.keyPrefix);
-      return structuredClone(await read(keys.audit, parseAudit(model), `the audit log of '${model}'`));
+      try {
+        return await audit.history(model);
+      } catch (error) {
+        throw new EdgeMLError(
+          "registry_unavailable",
+          `the audit log (${audit.kind}) of '${model}' cannot be read (${describe(error)}); try again shortly`,
+          { cause: error },
+        );
+      }
     },
-    set(model, pointers: ModelPointers, entry: AuditEntry) {
-      const write = writes.then(async () => {
-        const target = config.write;
-        if (!target) {
-          throw new EdgeMLError(
-            "internal",
-            "Edge Config pointers are read-only here: set EDGE_CONFIG_ID and VERCEL_API_TOKEN to promote, roll back or pin",
-          );
-        }
-        const keys = await edgeConfigKeys(model, config.keyPrefix);
-        try {
-          // The audit log is appended to: read it fresh (consistentRead bypasses Edge Config's caches).
-          const audit = parseAudit(model)(await fetchItem(keys.audit, true));
-          const nextAudit = [...audit, entry].slice(-config.auditLimit);
-          const nextPointers = ModelPointersSchema.parse(pointers);
-          await withTimeout(
-            (signal) =>
-              patchEdgeConfigItems(
-                target,
-                [
-                  { operation: "upsert", key: keys.pointers, value: nextPointers },
-                  { operation: "upsert", key: keys.audit, value: nextAudit },
-                ],
-                { fetch: options.fetch, signal },
-              ),
-            config.writeTimeoutMs,
-            "the Vercel API (Edge Config write)",
-          );
-          const at = now();
-          cache.set(keys.pointers, { value: nextPointers, at });
-          cache.set(keys.audit, { value: nextAudit, at });
-        } catch (error) {
-          if (error instanceof EdgeMLError) throw error;
-          if (error instanceof EdgeConfigWriteError && error.status < 500 && error.status !== 429) {
-            throw new EdgeMLError("internal", error.message.replace(/^edgeml: /, ""), { cause: error });
-          }
-          throw new EdgeMLError(
-            "model_unavailable",
-            `could not write the pointers of '${model}' to Edge Config (${error instanceof Error ? error.message : String(error)}); the change may not have taken effect: check the model's pointers and try again`,
-            { cause: error },
-          );
-        }
-      });
-      writes = write.catch(() => {});
-      return write;
+    update,
+    async set(model, pointers, entry) {
+      await update(model, () => ({ pointers, entry }));
     },
   };
+}
+
+/** A failure as a client may read it: timeouts and HTTP statuses, never URLs (they carry the read token). */
+function describe(error: unknown): string {
+  if (error instanceof EdgeConfigWriteError) return `the Vercel API answered ${error.status}`;
+  if (error instanceof Error && error.name === "StoreTimeoutError")
+    return error.message.replace(/^edgeml: /, "");
+  return "the request failed";
 }

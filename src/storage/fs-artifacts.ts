@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { EdgeMLError } from "../errors.js";
 import type { ArtifactStore } from "./artifacts.js";
+import { syncDirectory, writeFileDurably } from "./durable-write.js";
 
 const VERSION_DIR = /^[1-9][0-9]*$/;
 
@@ -14,6 +15,8 @@ function isMissing(error: unknown): boolean {
  * The embedded artifact store: `<root>/<model>/<version>/{model.onnx,metadata.json}`.
  * A version is written into a hidden staging folder and renamed into place: rename(2) of a folder onto an existing,
  * non-empty one fails, so a version appears whole or not at all, and two writers of one version cannot both win.
+ * Both files are fsync'ed before the rename and the folder after it: a crash never leaves a listed version with a
+ * truncated `metadata.json`.
  */
 export function createFsArtifactStore(root: string): ArtifactStore {
   const readOrNull = async <T>(read: () => Promise<T>): Promise<T | null> => {
@@ -54,9 +57,11 @@ export function createFsArtifactStore(root: string): ArtifactStore {
       const staging = join(root, model, `.staging-${randomUUID()}`);
       await mkdir(staging, { recursive: true });
       try {
-        await writeFile(join(staging, "model.onnx"), files.model);
-        await writeFile(join(staging, "metadata.json"), files.metadata);
+        await writeFileDurably(join(staging, "model.onnx"), files.model);
+        await writeFileDurably(join(staging, "metadata.json"), files.metadata);
+        await syncDirectory(staging);
         await rename(staging, join(root, model, version));
+        await syncDirectory(join(root, model));
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === "ENOTEMPTY" || code === "EEXIST") {

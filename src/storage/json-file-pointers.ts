@@ -1,79 +1,212 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { mkdir, readFile, rename, rm } from "node:fs/promises";
+import { basename, dirname } from "node:path";
+import lockfile from "proper-lockfile";
 import { z } from "zod";
 import { EdgeMLError } from "../errors.js";
-import { AuditEntrySchema, ModelPointersSchema, type PointerStore } from "./pointers.js";
+import { syncDirectory, writeFileDurably } from "./durable-write.js";
+import {
+  type AuditEntry,
+  AuditEntrySchema,
+  type ModelPointers,
+  ModelPointersSchema,
+  type PointerChange,
+  type PointerStore,
+} from "./pointers.js";
 
-const DocumentSchema = z.object({
-  models: z.record(z.string(), ModelPointersSchema).default({}),
+/** Defaults of the JSON file pointer store, each with why. */
+export const JSON_FILE_POINTER_DEFAULTS = {
+  /**
+   * Reads are reused this long: reading and parsing the file on every request cost ~45% of an infer request's CPU
+   * (docs/benchmarks.md). This process's own writes are seen at once; another process's (the CLI) within the TTL.
+   */
+  cacheTtlMs: 1_000,
+  /**
+   * A lock older than this (its holder died without removing it) is taken over. The holder refreshes the lock's
+   * mtime every half of it, so only a dead or frozen holder lets it go stale.
+   */
+  lockStaleMs: 10_000,
+  /**
+   * How long an update waits for another process's lock before answering 409: a pointer write takes milliseconds,
+   * so a wait this long means the other process is stuck, and the client should retry rather than hang.
+   */
+  lockWaitMs: 5_000,
+} as const;
+
+export interface JsonFilePointerStoreOptions {
+  cacheTtlMs?: number;
+  lockStaleMs?: number;
+  lockWaitMs?: number;
+  /** Where a lock this process held was found taken over (it froze past `lockStaleMs`); default console.warn. */
+  warn?: (message: string) => void;
+}
+
+/** The file's document with every map keyed by model name held in a Map: no name can reach Object.prototype. */
+interface PointerDocument {
+  models: Map<string, ModelPointers>;
+  audit: AuditEntry[];
+}
+
+const RawDocumentSchema = z.object({
+  models: z.record(z.string(), z.unknown()).optional(),
   audit: z.array(AuditEntrySchema).default([]),
 });
-type PointerDocument = z.infer<typeof DocumentSchema>;
+
+/**
+ * Parses the file's text. Model names are read from the parsed JSON's own keys (JSON.parse makes even `__proto__`
+ * an own key; a zod record would drop it), each validated on its own.
+ */
+function parseDocument(text: string): PointerDocument {
+  const raw: unknown = JSON.parse(text);
+  const shape = RawDocumentSchema.parse(raw);
+  const models = new Map<string, ModelPointers>();
+  const rawModels = (raw as { models?: unknown }).models;
+  if (shape.models && rawModels && typeof rawModels === "object") {
+    for (const [name, value] of Object.entries(rawModels)) {
+      models.set(name, ModelPointersSchema.parse(value));
+    }
+  }
+  return { models, audit: shape.audit };
+}
+
+function serialise(doc: PointerDocument): string {
+  // Object.fromEntries defines own properties, so a `__proto__` entry is written as the data it is.
+  return `${JSON.stringify({ models: Object.fromEntries(doc.models), audit: doc.audit }, null, 2)}\n`;
+}
 
 /**
  * Pointers in one JSON file `{ models: { name: pointers }, audit: [...] }`, rewritten whole through a temporary
- * file and rename(2), so a reader never sees half a document. Writes in one process are serialised.
+ * file that is fsync'ed and renamed into place, so a reader never sees half a document, even after a crash.
  *
- * Reads are cached for `cacheTtlMs` (default 1 s): reading and parsing the file on every request cost ~45% of an
- * infer request's CPU (docs/benchmarks.md). This process's own writes are seen at once; another process's (the CLI
- * changing a running server's pointers) within the TTL.
+ * Updates are read-modify-write under two locks: a chain in this process and a lock file (`<file>.lock`, by
+ * proper-lockfile: an atomic mkdir, taken over when stale) against other processes, since the CLI and a running
+ * server write the same file. An update that cannot get the lock within `lockWaitMs` answers 409 `conflict`.
+ *
+ * A file that cannot be read (not JSON, not the expected shape, a folder in its place) is never overwritten:
+ * reads and updates answer 503 `registry_unavailable` saying what to do, until someone restores or removes it.
  */
 export function createJsonFilePointerStore(
   path: string,
-  options: { cacheTtlMs?: number } = {},
+  options: JsonFilePointerStoreOptions = {},
 ): PointerStore {
-  const cacheTtlMs = options.cacheTtlMs ?? 1_000;
+  const cacheTtlMs = options.cacheTtlMs ?? JSON_FILE_POINTER_DEFAULTS.cacheTtlMs;
+  const lockStaleMs = options.lockStaleMs ?? JSON_FILE_POINTER_DEFAULTS.lockStaleMs;
+  const lockWaitMs = options.lockWaitMs ?? JSON_FILE_POINTER_DEFAULTS.lockWaitMs;
+  const warn = options.warn ?? ((message: string) => console.warn(`edgeml: ${message}`));
+  const file = basename(path);
   let writes: Promise<unknown> = Promise.resolve();
   let cached: { at: number; doc: Promise<PointerDocument> } | undefined;
 
-  const read = (): Promise<PointerDocument> => {
-    if (cached && Date.now() - cached.at < cacheTtlMs) return cached.doc;
-    const doc = readFresh();
-    cached = { at: Date.now(), doc };
-    // A failed read is not cached: the next call tries the file again.
-    doc.catch(() => {
-      if (cached?.doc === doc) cached = undefined;
-    });
-    return doc;
-  };
+  const unreadable = (why: string, cause: unknown) =>
+    new EdgeMLError(
+      "registry_unavailable",
+      `the pointer file (${file}) cannot be read: ${why}. No champion or pin can be resolved until it is restored from a backup or removed (without it each model serves its best version by metric)`,
+      { cause },
+    );
 
   const readFresh = async (): Promise<PointerDocument> => {
     let text: string;
     try {
       text = await readFile(path, "utf8");
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return { models: {}, audit: [] };
-      throw error;
-    }
-    const parsed = DocumentSchema.safeParse(JSON.parse(text));
-    if (!parsed.success) {
-      throw new EdgeMLError(
-        "internal",
-        `the pointer file ${path} is not valid: ${parsed.error.message}; fix or delete it`,
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return { models: new Map(), audit: [] };
+      throw unreadable(
+        code === "EISDIR" ? "a folder stands in its place" : `the file system answered ${code ?? "an error"}`,
+        error,
       );
     }
-    return parsed.data;
+    try {
+      return parseDocument(text);
+    } catch (error) {
+      throw unreadable(
+        error instanceof SyntaxError
+          ? "it is not valid JSON (perhaps a write was cut short)"
+          : "it is not a pointer document",
+        error,
+      );
+    }
+  };
+
+  const read = (): Promise<PointerDocument> => {
+    if (cached && Date.now() - cached.at < cacheTtlMs) return cached.doc;
+    const doc = readFresh();
+    // A failed read is kept for the TTL as well: a broken file costs one read per TTL, not one per request.
+    doc.catch(() => {});
+    cached = { at: Date.now(), doc };
+    return doc;
+  };
+
+  const acquire = async (): Promise<() => Promise<void>> => {
+    await mkdir(dirname(path), { recursive: true });
+    try {
+      return await lockfile.lock(path, {
+        realpath: false,
+        stale: lockStaleMs,
+        retries: {
+          retries: Math.max(1, Math.ceil(lockWaitMs / 100)),
+          minTimeout: 5,
+          maxTimeout: 100,
+          factor: 1.5,
+          randomize: true,
+        },
+        // The default throws from a timer, which would end the process: a taken-over lock is reported instead.
+        onCompromised: (error) =>
+          warn(`the lock of ${file} was taken over by another process: ${error.message}`),
+      });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ELOCKED") {
+        throw new EdgeMLError(
+          "conflict",
+          `another process (the CLI or another server) is changing the pointers in ${file}; try again`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+  };
+
+  const update: PointerStore["update"] = (model, change) => {
+    const work = writes.then(async (): Promise<PointerChange> => {
+      const release = await acquire();
+      try {
+        const doc = await readFresh();
+        const next = await change(structuredClone(doc.models.get(model) ?? {}));
+        const result: PointerChange = {
+          pointers: ModelPointersSchema.parse(next.pointers),
+          entry: AuditEntrySchema.parse(next.entry),
+        };
+        doc.models.set(model, result.pointers);
+        doc.audit.push(result.entry);
+        const temporary = `${path}.${randomUUID()}.tmp`;
+        try {
+          await writeFileDurably(temporary, serialise(doc));
+          await rename(temporary, path);
+        } catch (error) {
+          await rm(temporary, { force: true });
+          throw error;
+        }
+        await syncDirectory(dirname(path));
+        cached = { at: Date.now(), doc: Promise.resolve(doc) };
+        return structuredClone(result);
+      } finally {
+        await release().catch(() => {
+          // Released already (taken over after a freeze, reported by onCompromised): nothing left to undo.
+        });
+      }
+    });
+    writes = work.catch(() => {});
+    return work;
   };
 
   return {
     kind: "json-file",
     async get(model) {
-      return structuredClone((await read()).models[model] ?? {});
+      return structuredClone((await read()).models.get(model) ?? {});
     },
-    set(model, pointers, entry) {
-      const write = writes.then(async () => {
-        const doc = await readFresh();
-        doc.models[model] = pointers;
-        doc.audit.push(entry);
-        await mkdir(dirname(path), { recursive: true });
-        const temporary = `${path}.${randomUUID()}.tmp`;
-        await writeFile(temporary, `${JSON.stringify(doc, null, 2)}\n`);
-        await rename(temporary, path);
-        cached = { at: Date.now(), doc: Promise.resolve(doc) };
-      });
-      writes = write.catch(() => {});
-      return write;
+    update,
+    async set(model, pointers, entry) {
+      await update(model, () => ({ pointers, entry }));
     },
     async history(model) {
       return structuredClone((await readFresh()).audit.filter((entry) => entry.model === model));

@@ -100,7 +100,13 @@ describe("version resolution: requested > pinned > champion > best by metric", (
   it("lists models with versions and the serving one", async () => {
     const { models } = await (await t.admin("/api/ml/models")).json();
     expect(models).toEqual([
-      { name: "m", versions: ["1", "2", "3", "4"], pointers: {}, serving: { version: "2", via: "best" } },
+      {
+        name: "m",
+        versions: ["1", "2", "3", "4"],
+        pointers: {},
+        serving: { version: "2", via: "best" },
+        unreadable: [],
+      },
     ]);
   });
 });

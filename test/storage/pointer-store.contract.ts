@@ -95,6 +95,58 @@ export function pointerStoreContract(name: string, make: () => Promise<PointerSu
       expect(await other.history("m")).toEqual([e]);
     });
 
+    it("keeps names that are Object.prototype members apart from each other and from unknown names", async () => {
+      const names = ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf"];
+      for (const [i, model] of names.entries()) {
+        await store.set(model, { champion: String(i + 1) }, entry(model, "promote", null, String(i + 1)));
+      }
+      for (const [i, model] of names.entries()) {
+        expect(await store.get(model)).toEqual({ champion: String(i + 1) });
+      }
+      expect(await store.get("isPrototypeOf")).toEqual({});
+      const other = subject.sibling();
+      expect(await other.get("__proto__")).toEqual({ champion: "1" });
+      expect(await other.get("propertyIsEnumerable")).toEqual({});
+    });
+
+    it("update hands the change the pointers as stored and writes what it returns, with its audit entry", async () => {
+      await store.set("m", { champion: "1" }, entry("m", "promote", null, "1"));
+      const e = entry("m", "pin", null, "2");
+      const change = await store.update("m", (current) => ({
+        pointers: { ...current, pinned: "2" },
+        entry: e,
+      }));
+      expect(change).toEqual({ pointers: { champion: "1", pinned: "2" }, entry: e });
+      expect(await store.get("m")).toEqual({ champion: "1", pinned: "2" });
+      expect((await store.history("m")).at(-1)).toEqual(e);
+    });
+
+    it("an update whose change throws writes nothing", async () => {
+      await store.set("m", { champion: "1" }, entry("m", "promote", null, "1"));
+      await expect(
+        store.update("m", () => {
+          throw new Error("refused");
+        }),
+      ).rejects.toThrow("refused");
+      expect(await store.get("m")).toEqual({ champion: "1" });
+      expect(await store.history("m")).toHaveLength(1);
+    });
+
+    it("concurrent updates from one instance are read-modify-write: none is lost", async () => {
+      // Each adds its own canary key to what it reads: a write based on a stale read would drop another's key.
+      const keys = Array.from({ length: 12 }, (_, i) => String(i + 1));
+      await Promise.all(
+        keys.map((key) =>
+          store.update("m", (current) => ({
+            pointers: { ...current, canary: { ...current.canary, [key]: 0 } },
+            entry: entry("m", "pin", null, key),
+          })),
+        ),
+      );
+      expect(Object.keys((await store.get("m")).canary ?? {}).sort()).toEqual([...keys].sort());
+      expect(await store.history("m")).toHaveLength(keys.length);
+    });
+
     it("hands out copies: changing a returned object changes nothing stored", async () => {
       await store.set("m", { champion: "1" }, entry("m", "promote", null, "1"));
       const read = await store.get("m");

@@ -1,3 +1,4 @@
+import { mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -5,6 +6,7 @@ import {
   startEdgeConfigEmulator,
 } from "../../scripts/dev/edge-config-emulator";
 import { EdgeMLError } from "../../src/errors.js";
+import { type AuditLog, createMemoryAuditLog, createUpstashAuditLog } from "../../src/storage/audit-log.js";
 import {
   createEdgeConfigPointerStore,
   type EdgeConfigPointerStoreOptions,
@@ -15,6 +17,9 @@ import { createJsonFilePointerStore } from "../../src/storage/json-file-pointers
 import type { AuditEntry } from "../../src/storage/pointers.js";
 import { tempDir } from "../support/paths.js";
 import { pointerStoreContract } from "./pointer-store.contract.js";
+import { useLocalUpstash } from "./support/upstash.js";
+
+const upstash = useLocalUpstash();
 
 let edge: EdgeConfigEmulatorHandle;
 beforeAll(async () => {
@@ -32,6 +37,7 @@ function edgeStore(overrides: Partial<EdgeConfigPointerStoreOptions> = {}) {
     connectionString: edge.connectionString,
     write: { id: edge.id, token: edge.apiToken, apiBase: edge.url },
     keyPrefix: freshPrefix(),
+    warn: () => {},
     ...overrides,
   });
 }
@@ -47,12 +53,26 @@ pointerStoreContract("a JSON file (embedded)", async () => {
 });
 
 pointerStoreContract(
-  "Vercel Edge Config (@vercel/edge-config + REST API against the local emulator)",
+  "Vercel Edge Config (@vercel/edge-config + REST API against the local emulator), audit log in memory",
   async () => {
     const keyPrefix = freshPrefix();
+    const audit = createMemoryAuditLog();
     return {
-      store: edgeStore({ keyPrefix }),
-      sibling: () => edgeStore({ keyPrefix, cacheTtlMs: 0 }),
+      store: edgeStore({ keyPrefix, audit }),
+      sibling: () => edgeStore({ keyPrefix, audit, cacheTtlMs: 0 }),
+    };
+  },
+);
+
+pointerStoreContract(
+  "Vercel Edge Config (local emulator), audit log in Upstash Redis (@upstash/redis → bridge → redis-server)",
+  async () => {
+    const keyPrefix = freshPrefix();
+    const auditPrefix = upstash.freshPrefix();
+    const audit = () => createUpstashAuditLog(upstash.client(), { prefix: auditPrefix, timeoutMs: 15_000 });
+    return {
+      store: edgeStore({ keyPrefix, audit: audit() }),
+      sibling: () => edgeStore({ keyPrefix, audit: audit(), cacheTtlMs: 0 }),
     };
   },
 );
@@ -73,10 +93,7 @@ describe("Edge Config keys", () => {
     ["a._b", "a_d__b"],
   ])("model %s → key part %s", async (model, part) => {
     expect(await edgeConfigKeyPart(model)).toBe(part);
-    expect(await edgeConfigKeys(model)).toEqual({
-      pointers: `edgeml_pointers_${part}`,
-      audit: `edgeml_audit_${part}`,
-    });
+    expect(await edgeConfigKeys(model)).toEqual({ pointers: `edgeml_pointers_${part}` });
   });
 
   it("a name whose escaped form would pass Edge Config's 256-character limit uses its sha256", async () => {
@@ -91,9 +108,10 @@ describe("Edge Config pointers: how they are read and written", () => {
     edge.setAvailable(true);
   });
 
-  it("writes both items in one PATCH of the Vercel REST API, with the API token", async () => {
+  it("writes the model's one item in one PATCH of the Vercel REST API; the audit entry goes to the audit log", async () => {
     const keyPrefix = freshPrefix();
-    const store = edgeStore({ keyPrefix });
+    const audit = createMemoryAuditLog();
+    const store = edgeStore({ keyPrefix, audit });
     const e = { ...promote("sk.gbr", "2"), reason: "beats naive" };
     await store.set("sk.gbr", { champion: "2" }, e);
     const patch = edge.requests().findLast((r) => r.method === "PATCH");
@@ -102,10 +120,34 @@ describe("Edge Config pointers: how they are read and written", () => {
       status: 200,
       headers: { authorization: `Bearer ${edge.apiToken}`, "content-type": "application/json" },
     });
-    expect(edge.items()).toMatchObject({
-      [`${keyPrefix}_pointers_sk_dgbr`]: { champion: "2" },
-      [`${keyPrefix}_audit_sk_dgbr`]: [e],
-    });
+    expect(Object.entries(edge.items()).filter(([k]) => k.startsWith(keyPrefix))).toEqual([
+      [`${keyPrefix}_pointers_sk_dgbr`, { champion: "2" }],
+    ]);
+    expect(await audit.history("sk.gbr")).toEqual([e]);
+  });
+
+  it("stays within a Hobby plan's 8 KB: many changes of many models never grow Edge Config past their pointers", async () => {
+    const small = await startEdgeConfigEmulator({ maxSizeBytes: 8 * 1024 });
+    try {
+      const store = createEdgeConfigPointerStore({
+        connectionString: small.connectionString,
+        write: { id: small.id, token: small.apiToken, apiBase: small.url },
+        audit: createMemoryAuditLog(),
+      });
+      for (let round = 1; round <= 20; round++) {
+        for (const model of ["BTC-24h", "ETH-24h", "sk_gbr"]) {
+          await store.set(
+            model,
+            { champion: String(round) },
+            { ...promote(model, String(round)), reason: "x".repeat(200) },
+          );
+        }
+      }
+      expect(await store.get("ETH-24h")).toEqual({ champion: "20" });
+      expect(Object.keys(small.items())).toHaveLength(3);
+    } finally {
+      await small.close();
+    }
   });
 
   it("sends ?teamId= when the Edge Config belongs to a team", async () => {
@@ -118,10 +160,32 @@ describe("Edge Config pointers: how they are read and written", () => {
     );
   });
 
-  it("keeps only the newest audit entries past the limit", async () => {
-    const store = edgeStore({ auditLimit: 3 });
-    for (const v of ["1", "2", "3", "4", "5"]) await store.set("m", { champion: v }, promote("m", v));
-    expect((await store.history("m")).map((e) => e.to)).toEqual(["3", "4", "5"]);
+  it("a change whose audit entry cannot be recorded still takes effect, and the failure is reported", async () => {
+    const warnings: string[] = [];
+    const failing: AuditLog = {
+      kind: "failing",
+      append: () => Promise.reject(new Error("redis down")),
+      history: () => Promise.reject(new Error("redis down")),
+    };
+    const store = edgeStore({ audit: failing, warn: (message) => warnings.push(message) });
+    await store.set("m", { champion: "1" }, promote("m", "1"));
+    expect(await store.get("m")).toEqual({ champion: "1" });
+    expect(warnings).toEqual([
+      expect.stringMatching(/changed, but the audit log \(failing\) could not record it/),
+    ]);
+    await expect(store.history("m")).rejects.toMatchObject({ code: "registry_unavailable", status: 503 });
+  });
+
+  it("a change in one process waits for the previous one of the same model: a promote and a pin both land", async () => {
+    const store = edgeStore();
+    await Promise.all([
+      store.update("m", (current) => ({ pointers: { ...current, champion: "2" }, entry: promote("m", "2") })),
+      store.update("m", (current) => ({
+        pointers: { ...current, pinned: "1" },
+        entry: { ...promote("m", "1"), action: "pin" },
+      })),
+    ]);
+    expect(await store.get("m")).toEqual({ champion: "2", pinned: "1" });
   });
 
   it("serves reads from memory within the TTL: another instance's write shows once it expires", async () => {
@@ -153,8 +217,9 @@ describe("Edge Config pointers: how they are read and written", () => {
     ["refusing connections", () => edge.stop(), () => edge.start()],
   ])("Edge Config %s: the last pointers read keep serving", async (_label, down, up) => {
     const keyPrefix = freshPrefix();
-    await edgeStore({ keyPrefix }).set("m", { champion: "2" }, promote("m", "2"));
-    const store = edgeStore({ keyPrefix, cacheTtlMs: 0 });
+    const audit = createMemoryAuditLog();
+    await edgeStore({ keyPrefix, audit }).set("m", { champion: "2" }, promote("m", "2"));
+    const store = edgeStore({ keyPrefix, audit, cacheTtlMs: 0 });
     expect(await store.get("m")).toEqual({ champion: "2" });
     expect(await store.history("m")).toHaveLength(1);
     await down();
@@ -196,4 +261,126 @@ describe("Edge Config pointers: how they are read and written", () => {
     expect(() => edgeStore({ connectionString: "" })).toThrow(/EDGE_CONFIG/);
     expect(() => edgeStore({ write: { id: "nope", token: "t" } })).toThrow(/starts with ecfg_/);
   });
+});
+
+describe("JSON file pointers: other processes, locks and damaged files", () => {
+  const file = async () => {
+    const dir = await tempDir();
+    return { path: join(dir.path, "pointers.json"), dir: dir.path, cleanup: dir.cleanup };
+  };
+
+  it("two instances on one file (as the CLI and a server) racing many updates lose none", async () => {
+    const f = await file();
+    try {
+      // Generous lock waits: on a loaded machine a 409 would be honest, but this test wants every update to land.
+      const a = createJsonFilePointerStore(f.path, { lockWaitMs: 60_000 });
+      const b = createJsonFilePointerStore(f.path, { lockWaitMs: 60_000 });
+      const keys = Array.from({ length: 24 }, (_, i) => String(i + 1));
+      const results = await Promise.allSettled(
+        keys.map((key, i) =>
+          (i % 2 === 0 ? a : b).update("m", (current) => ({
+            pointers: { ...current, canary: { ...current.canary, [key]: 0 } },
+            entry: promote("m", key),
+          })),
+        ),
+      );
+      expect(results.filter((r) => r.status === "rejected")).toEqual([]);
+      const fresh = createJsonFilePointerStore(f.path, { cacheTtlMs: 0 });
+      expect(Object.keys((await fresh.get("m")).canary ?? {}).sort()).toEqual([...keys].sort());
+      expect((await fresh.history("m")).map((e) => e.to).sort()).toEqual([...keys].sort());
+    } finally {
+      await f.cleanup();
+    }
+  });
+
+  it("a lock another process holds past lockWaitMs answers 409 conflict and writes nothing", async () => {
+    const f = await file();
+    try {
+      const store = createJsonFilePointerStore(f.path, { lockWaitMs: 50 });
+      await store.set("m", { champion: "1" }, promote("m", "1"));
+      await mkdir(`${f.path}.lock`);
+      const error = await store.set("m", { champion: "2" }, promote("m", "2", "1")).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "conflict", status: 409 });
+      expect((error as Error).message).toMatch(
+        /another process .* is changing the pointers in pointers\.json; try again/,
+      );
+      expect(await createJsonFilePointerStore(f.path, { cacheTtlMs: 0 }).get("m")).toEqual({ champion: "1" });
+    } finally {
+      await f.cleanup();
+    }
+  });
+
+  it("a stale lock (its holder died) is taken over", async () => {
+    const f = await file();
+    try {
+      await mkdir(`${f.path}.lock`);
+      const old = new Date(Date.now() - 60_000);
+      await utimes(`${f.path}.lock`, old, old);
+      const store = createJsonFilePointerStore(f.path, { lockWaitMs: 50 });
+      await store.set("m", { champion: "1" }, promote("m", "1"));
+      expect(await store.get("m")).toEqual({ champion: "1" });
+    } finally {
+      await f.cleanup();
+    }
+  });
+
+  it.each([
+    ["truncated JSON", (path: string) => writeFile(path, '{"models": {"m": {"champ')],
+    ["not a pointer document", (path: string) => writeFile(path, '{"models": {"m": {"champion": 3}}}')],
+    ["a folder in its place", (path: string) => mkdir(path)],
+  ])(
+    "a pointer file that cannot be read (%s) is a 503 registry_unavailable, never overwritten",
+    async (_label, damage) => {
+      const f = await file();
+      try {
+        await damage(f.path);
+        const store = createJsonFilePointerStore(f.path);
+        const error = await store.get("m").catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(EdgeMLError);
+        expect(error).toMatchObject({ code: "registry_unavailable", status: 503 });
+        expect((error as Error).message).toMatch(/the pointer file \(pointers\.json\) cannot be read/);
+        expect((error as Error).message).not.toContain(f.dir);
+        const before = await readFile(f.path, "utf8").catch(() => "folder");
+        await expect(store.set("m", { champion: "1" }, promote("m", "1"))).rejects.toMatchObject({
+          code: "registry_unavailable",
+        });
+        expect(await readFile(f.path, "utf8").catch(() => "folder")).toBe(before);
+      } finally {
+        await f.cleanup();
+      }
+    },
+  );
+
+  it("leaves no temporary or lock files behind", async () => {
+    const f = await file();
+    try {
+      const store = createJsonFilePointerStore(f.path);
+      await Promise.all(["1", "2", "3"].map((v) => store.set("m", { champion: v }, promote("m", v))));
+      expect(await readdir(f.dir)).toEqual(["pointers.json"]);
+    } finally {
+      await f.cleanup();
+    }
+  });
+});
+
+describe("audit logs: a capped list per model", () => {
+  const logs: [string, (limit: number) => AuditLog][] = [
+    ["process memory", (limit) => createMemoryAuditLog({ limit })],
+    [
+      "Upstash Redis",
+      (limit) =>
+        createUpstashAuditLog(upstash.client(), { prefix: upstash.freshPrefix(), limit, timeoutMs: 15_000 }),
+    ],
+  ];
+  it.each(logs)(
+    "%s: keeps the newest entries past the limit, oldest first, models apart",
+    async (_label, make) => {
+      const log = make(3);
+      for (const v of ["1", "2", "3", "4", "5"]) await log.append(promote("m", v));
+      await log.append(promote("constructor", "9"));
+      expect((await log.history("m")).map((e) => e.to)).toEqual(["3", "4", "5"]);
+      expect((await log.history("constructor")).map((e) => e.to)).toEqual(["9"]);
+      expect(await log.history("toString")).toEqual([]);
+    },
+  );
 });
