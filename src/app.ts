@@ -3,7 +3,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { type AppConfig, type AppConfigInput, AppConfigSchema, VERSION } from "./config.js";
-import { EdgeMLError, type ErrorCode, redactInternals } from "./errors.js";
+import { asEdgeMLError, type ErrorCode, redactInternals } from "./errors.js";
 import { createForecaster } from "./forecast/service.js";
 import { createTrainingService, type TrainingPlan } from "./forecast/training.js";
 import type { InferenceEngine } from "./inference/engine.js";
@@ -12,6 +12,7 @@ import { createRegistry, type Registry } from "./registry/registry.js";
 import { registerAdminRoutes } from "./routes/admin.js";
 import { registerForecastRoutes } from "./routes/forecast.js";
 import { registerOipRoutes } from "./routes/oip.js";
+import { type ClientAddress, createRateLimit, type RateLimitStats } from "./routes/ratelimit.js";
 import type { AppEnv } from "./routes/types.js";
 import type { ArtifactStore } from "./storage/artifacts.js";
 import type { PredictionCache } from "./storage/cache.js";
@@ -19,6 +20,7 @@ import { type Counters, createMemoryCounters } from "./storage/counters.js";
 import { createMemoryJobStore, type JobStore } from "./storage/jobs.js";
 import { createMemoryCache } from "./storage/memory-cache.js";
 import type { PointerStore } from "./storage/pointers.js";
+import { createMemoryRateLimiter, type RateLimiter } from "./storage/ratelimit.js";
 import { createUsageTracker } from "./tracking/usage.js";
 
 /** Everything the app needs from its runtime. Each runtime entry builds these from its environment. */
@@ -34,6 +36,13 @@ export interface AppDeps {
   jobs?: JobStore;
   /** Usage counters per model version; default process memory. */
   counters?: Counters;
+  /** Per-client rate limits; defaults to process memory (per instance). Upstash in production. */
+  rateLimiter?: RateLimiter;
+  /**
+   * The client's network address, as this runtime knows it (socket address, or the platform's client-IP header):
+   * what rate limits count by. Without it only clients with a configured API key are limited.
+   */
+  clientKey?: ClientAddress;
   /** What `POST /api/ml/train` trains; defaults to DEFAULT_PLAN. */
   trainingPlan?: Partial<TrainingPlan>;
   /**
@@ -58,6 +67,8 @@ export interface App {
   config: AppConfig;
   forecaster: ReturnType<typeof createForecaster>;
   training: ReturnType<typeof createTrainingService>;
+  /** Requests refused and limiter failures let through, since start. */
+  rateLimit: { stats(): RateLimitStats };
 }
 
 const CODE_OF_STATUS: Partial<Record<number, ErrorCode>> = {
@@ -105,8 +116,9 @@ export function createApp(deps: AppDeps): App {
     },
   });
 
-  app.onError((error, c: Context) => {
-    if (error instanceof EdgeMLError) {
+  app.onError((thrown, c: Context) => {
+    const error = asEdgeMLError(thrown);
+    if (error) {
       if (error.status === 401) c.header("www-authenticate", 'Bearer realm="edgeml admin"');
       if (error.status >= 500) logError(error, `${c.req.method} ${c.req.path}`);
       return c.json(
@@ -119,11 +131,11 @@ export function createApp(deps: AppDeps): App {
         error.status,
       );
     }
-    if (error instanceof HTTPException && error.status < 500) {
-      const code = CODE_OF_STATUS[error.status] ?? "invalid_request";
-      return c.json({ error: `edgeml: ${error.message || "invalid request"}`, code }, error.status);
+    if (thrown instanceof HTTPException && thrown.status < 500) {
+      const code = CODE_OF_STATUS[thrown.status] ?? "invalid_request";
+      return c.json({ error: `edgeml: ${thrown.message || "invalid request"}`, code }, thrown.status);
     }
-    logError(error, `${c.req.method} ${c.req.path}`);
+    logError(thrown, `${c.req.method} ${c.req.path}`);
     return c.json({ error: "edgeml: unexpected server error; it has been logged", code: "internal" }, 500);
   });
 
@@ -141,6 +153,22 @@ export function createApp(deps: AppDeps): App {
     console.warn(`edgeml: ${message}:`, error instanceof Error ? error.message : error);
   const usage = createUsageTracker({ counters: deps.counters ?? createMemoryCounters(), defer, warn });
 
+  const rateLimit = createRateLimit({
+    limiter: deps.rateLimiter ?? createMemoryRateLimiter(),
+    limits: {
+      public: config.rateLimitPublic,
+      admin: config.rateLimitAdmin,
+      coldLoad: config.rateLimitColdLoad,
+    },
+    apiKeys: config.apiKeys,
+    clientAddress: deps.clientKey,
+    isServing: async (name, version) => (await registry.resolve(name)).meta.version === version,
+    defer,
+    warn,
+  });
+  // Registered before every route, so that none is reached around it.
+  app.use("*", rateLimit.middleware);
+
   registerOipRoutes(app, {
     registry,
     usage,
@@ -149,8 +177,8 @@ export function createApp(deps: AppDeps): App {
     ready: async () => {
       try {
         await deps.engine.init();
-        await deps.artifacts.listModels();
-        return true;
+        // The registry's cached listing: a probe costs the store at most one list call per listing TTL.
+        return await registry.ready();
       } catch (error) {
         logError(error, "readiness check");
         return false;
@@ -194,5 +222,5 @@ export function createApp(deps: AppDeps): App {
   app.get("/docs", swaggerUI({ url: "/openapi.json", title: "edgeml API", baseUrl: deps.docsAssetsUrl }));
   app.get("/", (c) => c.redirect("/docs"));
 
-  return { app, registry, config, forecaster, training };
+  return { app, registry, config, forecaster, training, rateLimit: { stats: rateLimit.stats } };
 }

@@ -1,4 +1,6 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { FeatureError } from "./features/index.js";
+import { TrainingError, type TrainingErrorKind } from "./training/errors.js";
 
 /**
  * Stable machine codes of every failure the API reports. Clients branch on these; never rename one.
@@ -22,6 +24,7 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   golden_mismatch: 422,
   inference_failed: 422,
+  rate_limited: 429,
   no_model: 503,
   model_unavailable: 503,
   registry_unavailable: 503,
@@ -80,4 +83,29 @@ export function redactInternals(message: string, status: number): string {
     .replace(URL_QUERY, "$1")
     .replace(SOURCE_PATH, "<source>")
     .replace(ABSOLUTE_PATH, "<path>");
+}
+
+/** The API's code for each failure the libraries report in their own terms: mapped here, once. */
+const CODE_OF_LIBRARY_ERROR: Record<TrainingErrorKind | FeatureError["kind"], ErrorCode> = {
+  invalid_parameters: "invalid_request",
+  insufficient_data: "market_data_unavailable",
+  invalid_data: "market_data_unavailable",
+  export_mismatch: "internal",
+  insufficient_history: "market_data_unavailable",
+  invalid_horizon: "invalid_request",
+};
+
+/**
+ * The API error of any failure it knows: an EdgeMLError as it is, a library's typed error (training, features)
+ * mapped to its code. Undefined for anything else (a bug or an unexpected failure: 500, logged).
+ */
+export function asEdgeMLError(error: unknown): EdgeMLError | undefined {
+  if (error instanceof EdgeMLError) return error;
+  if (error instanceof TrainingError || error instanceof FeatureError) {
+    return new EdgeMLError(CODE_OF_LIBRARY_ERROR[error.kind], error.message, {
+      cause: error,
+      ...(error instanceof TrainingError && error.details !== undefined && { details: error.details }),
+    });
+  }
+  return undefined;
 }

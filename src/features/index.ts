@@ -8,8 +8,21 @@
  * definitions serve daily and hourly bars. Changing any definition, window or the order of FEATURE_NAMES changes
  * what a model means: bump FEATURE_SET.version, and keep serving the old version for the models trained on it.
  */
-import { EdgeMLError } from "../errors.js";
 import type { Bar } from "../market/types.js";
+
+/**
+ * Why features cannot be computed. The API maps each kind once (`asEdgeMLError` in src/errors.ts): too little
+ * history is the market data's fault (503), a bad horizon the caller's (400).
+ */
+export class FeatureError extends Error {
+  readonly kind: "insufficient_history" | "invalid_horizon";
+
+  constructor(kind: FeatureError["kind"], message: string) {
+    super(message);
+    this.name = "FeatureError";
+    this.kind = kind;
+  }
+}
 
 export const FEATURE_SET = { name: "crypto-ohlcv", version: 1 } as const;
 
@@ -73,8 +86,8 @@ export function computeFeatures(bars: readonly Bar[], t: number): Float64Array {
     throw new RangeError(`computeFeatures: bar index ${t} outside 0..${bars.length - 1}`);
   }
   if (t < MIN_HISTORY - 1) {
-    throw new EdgeMLError(
-      "market_data_unavailable",
+    throw new FeatureError(
+      "insufficient_history",
       `features need ${MIN_HISTORY} bars of history, only ${t + 1} available; fetch a longer history`,
     );
   }
@@ -155,15 +168,15 @@ export interface FeatureMatrix {
  */
 export function featureMatrix(bars: readonly Bar[], horizonBars: number): FeatureMatrix {
   if (!Number.isInteger(horizonBars) || horizonBars < 1) {
-    throw new EdgeMLError(
-      "invalid_request",
+    throw new FeatureError(
+      "invalid_horizon",
       `horizon must be a whole number of bars >= 1, got ${horizonBars}`,
     );
   }
   const rows = bars.length - horizonBars - (MIN_HISTORY - 1);
   if (rows <= 0) {
-    throw new EdgeMLError(
-      "market_data_unavailable",
+    throw new FeatureError(
+      "insufficient_history",
       `${bars.length} bars are too few to train at a ${horizonBars}-bar horizon (need more than ${MIN_HISTORY - 1 + horizonBars})`,
     );
   }

@@ -1,5 +1,5 @@
 import { Tensor } from "onnxruntime-web/wasm";
-import { EdgeMLError, isEdgeMLError } from "../errors.js";
+import { asEdgeMLError, EdgeMLError, isEdgeMLError } from "../errors.js";
 import { computeFeatures, FEATURE_NAMES, knownFeatureSet, MIN_HISTORY } from "../features/index.js";
 import { withDeadline } from "../inference/engine.js";
 import { INTERVAL_MS, resolveSymbol, SUPPORTED_SYMBOLS } from "../market/symbols.js";
@@ -152,17 +152,17 @@ export function createForecaster(deps: ForecasterDeps) {
     };
   };
 
-  const forecastOnce = async (symbolInput: string, horizonInput: string): Promise<ForecastResult> => {
-    const symbol = resolveSymbol(symbolInput);
-    const horizon = normaliseHorizon(horizonInput, await horizonsFor(symbol));
-    const meta = await resolveModel(symbol, horizon);
+  /** The model's bars up to `asOfBar`, checked: enough of them for the features, and no gap. */
+  const barsFor = async (meta: VersionMetadata, asOfBar: number): Promise<Bar[]> => {
     const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
-    const bars = await market.getBars(symbol, spec.interval, { end: now(), limit: MIN_HISTORY });
-    const last = bars.at(-1);
-    if (!last || bars.length < MIN_HISTORY) {
+    const bars = await market.getBars(spec.symbol, spec.interval, {
+      end: new Date(asOfBar),
+      limit: MIN_HISTORY,
+    });
+    if (bars.length < MIN_HISTORY) {
       throw new EdgeMLError(
         "market_data_unavailable",
-        `${market.name} returned ${bars.length} ${spec.interval} bars of ${symbol}; a forecast needs ${MIN_HISTORY}`,
+        `${market.name} returned ${bars.length} ${spec.interval} bars of ${spec.symbol}; a forecast needs ${MIN_HISTORY}`,
       );
     }
     // The features' windows count bars; a missing bar (Yahoo drops null bars) would silently stretch them.
@@ -171,11 +171,24 @@ export function createForecaster(deps: ForecasterDeps) {
     if (gap > 0) {
       throw new EdgeMLError(
         "market_data_unavailable",
-        `${market.name} has a gap in the ${spec.interval} bars of ${symbol} before ${new Date((bars[gap] as Bar).time).toISOString()}; the features need ${MIN_HISTORY} consecutive bars`,
+        `${market.name} has a gap in the ${spec.interval} bars of ${spec.symbol} before ${new Date((bars[gap] as Bar).time).toISOString()}; the features need ${MIN_HISTORY} consecutive bars`,
       );
     }
-    const asOf = last.time + step;
-    const key = forecastCacheKey(meta, horizon, asOf);
+    return bars;
+  };
+
+  const forecastOnce = async (symbolInput: string, horizonInput: string): Promise<ForecastResult> => {
+    const symbol = resolveSymbol(symbolInput);
+    const horizon = normaliseHorizon(horizonInput, await horizonsFor(symbol));
+    const meta = await resolveModel(symbol, horizon);
+    const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
+    // The as-of bar from the clock alone: bars sit on the interval's UTC grid, so the last one closed by now closes
+    // at now rounded down to the grid. The cache is read with it before any bar is fetched: a hit costs no market
+    // call. (A source that lags — a CSV directory, a bar Yahoo has not published yet — yields an older `as_of`
+    // inside the forecast; the key still names the bar the answer serves, and the TTL bounds how long it does.)
+    const step = INTERVAL_MS[spec.interval];
+    const asOfBar = Math.floor(now().getTime() / step) * step;
+    const key = forecastCacheKey(meta, horizon, asOfBar);
 
     let cacheUp = true;
     try {
@@ -186,8 +199,10 @@ export function createForecaster(deps: ForecasterDeps) {
       cacheUp = false;
       deps.warn(`prediction cache (${cache.kind}) unavailable; serving uncached`, error);
     }
+    // The single flight covers the bars too: concurrent misses cost one market call and one model run.
     const forecast = await flights.run(key, async () => {
-      const computed = await compute(meta, bars, asOf, horizon);
+      const bars = await barsFor(meta, asOfBar);
+      const computed = await compute(meta, bars, (bars.at(-1) as Bar).time + step, horizon);
       if (cacheUp) {
         deps.defer(
           cache
@@ -223,8 +238,8 @@ export function createForecaster(deps: ForecasterDeps) {
       return settled.map((result, i): BatchItem => {
         const symbol = distinct[i] as string;
         if (result.status === "fulfilled") return { symbol, ok: true, ...result.value };
-        const error = result.reason;
-        if (isEdgeMLError(error)) {
+        const error = asEdgeMLError(result.reason);
+        if (error) {
           return {
             symbol,
             ok: false,

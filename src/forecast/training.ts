@@ -1,4 +1,4 @@
-import { EdgeMLError, isEdgeMLError } from "../errors.js";
+import { asEdgeMLError, EdgeMLError } from "../errors.js";
 import { INTERVAL_MS, resolveSymbol } from "../market/symbols.js";
 import type { Interval, MarketDataSource } from "../market/types.js";
 import type { RegistrationInput, VersionMetadata } from "../registry/metadata.js";
@@ -195,15 +195,15 @@ export function createTrainingService(deps: {
         },
       };
     } catch (error) {
-      const known = isEdgeMLError(error);
+      const known = asEdgeMLError(error);
       result = {
         ...job,
         state: "failed",
         finished_at: now().toISOString(),
         error: {
-          code: known ? error.code : "internal",
+          code: known ? known.code : "internal",
           message: known
-            ? error.message
+            ? known.message
             : `edgeml: training failed: ${error instanceof Error ? error.message : String(error)}`,
         },
       };

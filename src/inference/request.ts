@@ -26,7 +26,9 @@ export function feedsFor(signature: ModelSignature, inputs: readonly TensorInput
         `unknown input '${input.name}'; the model's inputs are ${expectedNames.join(", ")}`,
       );
     }
-    if (feeds[input.name]) throw new EdgeMLError("invalid_tensor", `input '${input.name}' is given twice`);
+    if (feeds[input.name]) {
+      throw new EdgeMLError("invalid_tensor", `input '${input.name}' is given twice; send each input once`);
+    }
     if (input.datatype !== spec.datatype) {
       throw new EdgeMLError(
         "invalid_tensor",
@@ -44,7 +46,12 @@ export function feedsFor(signature: ModelSignature, inputs: readonly TensorInput
     feeds[input.name] = toOrtTensor(input.name, spec.datatype, input.shape, input.data);
   }
   const missing = expectedNames.filter((name) => !feeds[name]);
-  if (missing.length > 0) throw new EdgeMLError("invalid_tensor", `missing input(s): ${missing.join(", ")}`);
+  if (missing.length > 0) {
+    throw new EdgeMLError(
+      "invalid_tensor",
+      `missing input(s): ${missing.join(", ")}; the model's inputs are ${expectedNames.join(", ")} (GET /v2/models/{name} lists their shapes)`,
+    );
+  }
   return feeds;
 }
 

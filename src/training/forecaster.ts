@@ -3,10 +3,11 @@
  * from running the exported ONNX bytes in onnxruntime-web on the held-out test split, and the run fails unless ORT
  * reproduces the in-memory model bit for bit on every test row.
  */
-import { EdgeMLError } from "../errors.js";
+
 import { FEATURE_NAMES, FEATURE_SET, type FeatureSet, featureMatrix } from "../features/index.js";
 import { INTERVAL_MS, isoTime } from "../market/symbols.js";
 import type { Bar, Interval } from "../market/types.js";
+import { TrainingError } from "./errors.js";
 import { type ForecastMetrics, forecastMetrics, rankImportance } from "./evaluate.js";
 import { GBDT_DEFAULTS, type GbdtParams, predictGbdt, trainGbdt } from "./gbdt.js";
 import { exportGbdt, exportRidge } from "./onnx/export.js";
@@ -83,13 +84,13 @@ export async function trainForecaster(input: TrainForecasterInput): Promise<Trai
   const { bars, symbol, interval, horizonBars, family, seed } = input;
   checkBars(bars, interval);
   if (family !== "gbdt" && family !== "ridge") {
-    throw new EdgeMLError(
-      "invalid_request",
+    throw new TrainingError(
+      "invalid_parameters",
       `unknown model family ${JSON.stringify(family)}; use "gbdt" or "ridge"`,
     );
   }
   if (!Number.isInteger(seed))
-    throw new EdgeMLError("invalid_request", `seed must be an integer, got ${seed}`);
+    throw new TrainingError("invalid_parameters", `seed must be an integer, got ${seed}`);
   const overrides = checkParams(family, input.params ?? {});
 
   const matrix = featureMatrix(bars, horizonBars);
@@ -146,8 +147,8 @@ export async function trainForecaster(input: TrainForecasterInput): Promise<Trai
   for (let i = 0; i < outputs.length; i++) {
     const expected = predict(test.X[i] as Float64Array);
     if (!Object.is(outputs[i], expected)) {
-      throw new EdgeMLError(
-        "internal",
+      throw new TrainingError(
+        "export_mismatch",
         `exported ${family} model disagrees with the trained one on test row ${i}: onnxruntime ${outputs[i]} vs ${expected}; do not ship it`,
         { details: { row: i, onnxruntime: outputs[i], trained: expected } },
       );
@@ -212,25 +213,25 @@ export async function trainForecaster(input: TrainForecasterInput): Promise<Trai
 function checkBars(bars: readonly Bar[], interval: Interval): void {
   const step = INTERVAL_MS[interval];
   if (step === undefined)
-    throw new EdgeMLError("invalid_request", `unsupported interval ${JSON.stringify(interval)}`);
+    throw new TrainingError("invalid_parameters", `unsupported interval ${JSON.stringify(interval)}`);
   for (let i = 0; i < bars.length; i++) {
     const bar = bars[i] as Bar;
     for (const field of ["open", "high", "low", "close"] as const) {
       if (!(bar[field] > 0 && Number.isFinite(bar[field]))) {
-        throw new EdgeMLError(
-          "market_data_unavailable",
+        throw new TrainingError(
+          "invalid_data",
           `bar ${isoTime(bar.time)} has ${field} ${bar[field]}; prices must be positive numbers`,
         );
       }
     }
     if (!(bar.volume >= 0 && Number.isFinite(bar.volume))) {
-      throw new EdgeMLError("market_data_unavailable", `bar ${isoTime(bar.time)} has volume ${bar.volume}`);
+      throw new TrainingError("invalid_data", `bar ${isoTime(bar.time)} has volume ${bar.volume}`);
     }
     const prev = bars[i - 1];
     if (prev && bar.time - prev.time !== step) {
       // Lagged features count bars, not hours: a missing bar would silently stretch every window across it.
-      throw new EdgeMLError(
-        "market_data_unavailable",
+      throw new TrainingError(
+        "invalid_data",
         `bars must be contiguous at ${interval}: ${isoTime(prev.time)} is followed by ${isoTime(bar.time)}; train on a gap-free range`,
       );
     }
@@ -244,8 +245,8 @@ function checkParams(family: ModelFamily, params: object): Record<string, unknow
   const allowed = family === "gbdt" ? GBDT_KEYS : RIDGE_KEYS;
   const unknown = Object.keys(params).filter((key) => !allowed.has(key));
   if (unknown.length > 0) {
-    throw new EdgeMLError(
-      "invalid_request",
+    throw new TrainingError(
+      "invalid_parameters",
       `unknown ${family} parameter(s) ${unknown.join(", ")}; allowed: ${[...allowed].join(", ")}${family === "gbdt" ? " (the seed is its own argument)" : ""}`,
     );
   }

@@ -9,7 +9,7 @@
  * and the exported ONNX TreeEnsemble (BRANCH_LEQ, double) route every input identically, NaN included (NaN <= t is
  * false: right/false branch in both).
  */
-import { EdgeMLError } from "../errors.js";
+import { TrainingError } from "./errors.js";
 import { mulberry32 } from "./prng.js";
 
 export interface GbdtParams {
@@ -88,7 +88,7 @@ const STRIDE = 256;
 export function resolveGbdtParams(params: Partial<GbdtParams> = {}): GbdtParams {
   const p = { ...GBDT_DEFAULTS, ...params };
   const bad = (name: string, rule: string) => {
-    throw new EdgeMLError("invalid_request", `gbdt parameter ${name} must be ${rule}`);
+    throw new TrainingError("invalid_parameters", `gbdt parameter ${name} must be ${rule}`);
   };
   if (!(Number.isInteger(p.nTrees) && p.nTrees >= 1)) bad("nTrees", "an integer >= 1");
   if (!(p.learningRate > 0 && p.learningRate <= 1)) bad("learningRate", "in (0, 1]");
@@ -218,8 +218,8 @@ export function predictGbdt(model: GbdtModel, x: ArrayLike<number>): number {
 function checkDataset(data: Dataset, what: string, expectedFeatures?: number): number {
   const n = data.X.length;
   if (n === 0 || data.y.length !== n) {
-    throw new EdgeMLError(
-      "invalid_request",
+    throw new TrainingError(
+      "invalid_parameters",
       `${what} set needs rows, and as many targets as rows (${n} rows, ${data.y.length} targets)`,
     );
   }
@@ -227,13 +227,16 @@ function checkDataset(data: Dataset, what: string, expectedFeatures?: number): n
   for (let i = 0; i < n; i++) {
     const row = data.X[i] as Float64Array;
     if (row.length !== F)
-      throw new EdgeMLError("invalid_request", `${what} row ${i} has ${row.length} features, expected ${F}`);
+      throw new TrainingError(
+        "invalid_parameters",
+        `${what} row ${i} has ${row.length} features, expected ${F}`,
+      );
     for (let f = 0; f < F; f++) {
       if (!Number.isFinite(row[f]))
-        throw new EdgeMLError("invalid_request", `${what} row ${i} feature ${f} is not finite`);
+        throw new TrainingError("invalid_parameters", `${what} row ${i} feature ${f} is not finite`);
     }
     if (!Number.isFinite(data.y[i]))
-      throw new EdgeMLError("invalid_request", `${what} target ${i} is not finite`);
+      throw new TrainingError("invalid_parameters", `${what} target ${i} is not finite`);
   }
   return F;
 }

@@ -5,7 +5,7 @@
  * exported ONNX MatMul + Add.
  */
 import { CholeskyDecomposition, Matrix } from "ml-matrix";
-import { EdgeMLError } from "../errors.js";
+import { TrainingError } from "./errors.js";
 import type { Dataset } from "./gbdt.js";
 
 export interface RidgeParams {
@@ -42,16 +42,22 @@ export function trainRidge(
 ): RidgeModel {
   const p: RidgeParams = { alphas: [...(params.alphas ?? RIDGE_DEFAULTS.alphas)] };
   if (p.alphas.length === 0 || p.alphas.some((a) => !(a >= 0 && Number.isFinite(a)))) {
-    throw new EdgeMLError("invalid_request", "ridge alphas must be a non-empty list of finite numbers >= 0");
+    throw new TrainingError(
+      "invalid_parameters",
+      "ridge alphas must be a non-empty list of finite numbers >= 0",
+    );
   }
   if (p.alphas.length > 1 && !validation) {
-    throw new EdgeMLError("invalid_request", "choosing among several ridge alphas needs a validation set");
+    throw new TrainingError(
+      "invalid_parameters",
+      "choosing among several ridge alphas needs a validation set",
+    );
   }
   const n = train.X.length;
   const F = n > 0 ? (train.X[0] as Float64Array).length : 0;
   if (n < 2 || train.y.length !== n || F === 0) {
-    throw new EdgeMLError(
-      "invalid_request",
+    throw new TrainingError(
+      "invalid_parameters",
       `ridge needs at least 2 training rows with features (${n} rows, ${train.y.length} targets)`,
     );
   }
@@ -94,8 +100,8 @@ export function trainRidge(
     for (let j = 0; j < active.length; j++) A.set(j, j, A.get(j, j) + alpha);
     const cholesky = new CholeskyDecomposition(A);
     if (!cholesky.isPositiveDefinite()) {
-      throw new EdgeMLError(
-        "invalid_request",
+      throw new TrainingError(
+        "invalid_parameters",
         `ridge system is singular at alpha ${alpha}; use a larger alpha`,
       );
     }

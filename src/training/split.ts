@@ -1,4 +1,4 @@
-import { EdgeMLError } from "../errors.js";
+import { TrainingError } from "./errors.js";
 
 /** A half-open range of row indices [start, end). */
 export interface RowRange {
@@ -39,21 +39,21 @@ export function chronologicalSplit(
   const testFraction = options.testFraction ?? 0.15;
   const embargoRows = options.embargoRows ?? horizonBars;
   if (!(embargoRows >= horizonBars && Number.isInteger(embargoRows))) {
-    throw new EdgeMLError(
-      "invalid_request",
+    throw new TrainingError(
+      "invalid_parameters",
       `embargo (${embargoRows} rows) must be a whole number >= the horizon (${horizonBars} bars)`,
     );
   }
   if (!(validationFraction > 0 && testFraction > 0 && validationFraction + testFraction < 1)) {
-    throw new EdgeMLError("invalid_request", "validation and test fractions must be > 0 and sum to < 1");
+    throw new TrainingError("invalid_parameters", "validation and test fractions must be > 0 and sum to < 1");
   }
   const usable = rows - 2 * embargoRows;
   const testRows = Math.round(usable * testFraction);
   const validationRows = Math.round(usable * validationFraction);
   const trainRows = usable - testRows - validationRows;
   if (Math.min(trainRows, validationRows, testRows) < MIN_SPLIT_ROWS) {
-    throw new EdgeMLError(
-      "market_data_unavailable",
+    throw new TrainingError(
+      "insufficient_data",
       `${rows} rows are too few for a train/validation/test split with a ${embargoRows}-row embargo; use a longer history`,
     );
   }

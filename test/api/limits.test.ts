@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { redactInternals } from "../../src/errors.js";
+import { asEdgeMLError, redactInternals } from "../../src/errors.js";
+import { FeatureError } from "../../src/features/index.js";
 import { BODY_LIMITS, jsonDepth, MAX_JSON_DEPTH } from "../../src/routes/limits.js";
+import { TrainingError } from "../../src/training/errors.js";
 import { ADMIN_TOKEN, postJson, type TestApp, testApp, upload } from "../support/app.js";
 import { elementwiseModel, twoByTwoModel } from "../support/onnx-models.js";
 
@@ -248,5 +250,25 @@ describe("redactInternals: what a client may read of an error", () => {
     ],
   ])("%s", (_case, message, status, expected) => {
     expect(redactInternals(message, status)).toBe(expected);
+  });
+});
+
+describe("asEdgeMLError: the libraries' typed errors mapped to the API's codes, once", () => {
+  it.each([
+    [new TrainingError("invalid_parameters", "bad alpha"), "invalid_request", 400],
+    [new TrainingError("insufficient_data", "too few rows"), "market_data_unavailable", 503],
+    [new TrainingError("invalid_data", "a gap"), "market_data_unavailable", 503],
+    [new TrainingError("export_mismatch", "onnx disagrees"), "internal", 500],
+    [new FeatureError("insufficient_history", "60 bars"), "market_data_unavailable", 503],
+    [new FeatureError("invalid_horizon", "0 bars"), "invalid_request", 400],
+  ] as const)("%s → %s", (error, code, status) => {
+    const mapped = asEdgeMLError(error);
+    expect(mapped?.code).toBe(code);
+    expect(mapped?.status).toBe(status);
+    expect(mapped?.message).toBe(`edgeml: ${error.message}`);
+  });
+
+  it("leaves unknown errors unmapped (500, logged)", () => {
+    expect(asEdgeMLError(new TypeError("x"))).toBeUndefined();
   });
 });

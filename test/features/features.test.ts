@@ -1,5 +1,4 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { EdgeMLError } from "../../src/errors.js";
 import {
   computeFeatures,
   FEATURE_NAMES,
@@ -59,7 +58,9 @@ describe("feature set crypto-ohlcv@1", () => {
   describe("computeFeatures(bars, t)", () => {
     it("needs MIN_HISTORY bars ending at t", () => {
       const bars = series["BTC 1d"] as Bar[];
-      expect(() => computeFeatures(bars, MIN_HISTORY - 2)).toThrow(EdgeMLError);
+      expect(() => computeFeatures(bars, MIN_HISTORY - 2)).toThrow(
+        expect.objectContaining({ kind: "insufficient_history" }),
+      );
       expect(() => computeFeatures(bars, MIN_HISTORY - 2)).toThrow(
         /features need 61 bars of history, only 60 available/,
       );

@@ -226,7 +226,7 @@ describe("trainForecaster({ bars, symbol, interval, horizonBars, family, seed })
       const gapped = (bars.BTC as Bar[]).filter((_, i) => i !== 2000);
       await expect(trainForecaster({ ...base(), bars: gapped, family: "ridge" })).rejects.toThrow(
         expect.objectContaining({
-          code: "market_data_unavailable",
+          kind: "invalid_data",
           message: expect.stringMatching(/contiguous at 1d: .* is followed by/),
         }),
       );
@@ -245,18 +245,26 @@ describe("trainForecaster({ bars, symbol, interval, horizonBars, family, seed })
         /unknown gbdt parameter\(s\) seed/,
       ],
       ["a fractional seed", { family: "gbdt", seed: 1.5 }, /seed must be an integer/],
-      ["a zero horizon", { family: "gbdt", horizonBars: 0 }, /horizon must be a whole number/],
-    ])("%s with invalid_request", async (_, overrides, message) => {
+    ])("%s as invalid_parameters", async (_, overrides, message) => {
       const input = { ...base(), ...overrides } as Parameters<typeof trainForecaster>[0];
       await expect(trainForecaster(input)).rejects.toThrow(
-        expect.objectContaining({ code: "invalid_request", message: expect.stringMatching(message) }),
+        expect.objectContaining({ kind: "invalid_parameters", message: expect.stringMatching(message) }),
+      );
+    });
+
+    it("a zero horizon, as the feature module's invalid_horizon", async () => {
+      await expect(trainForecaster({ ...base(), family: "gbdt", horizonBars: 0 })).rejects.toThrow(
+        expect.objectContaining({
+          kind: "invalid_horizon",
+          message: expect.stringMatching(/horizon must be a whole number/),
+        }),
       );
     });
 
     it("a history too short to split", async () => {
       await expect(
         trainForecaster({ ...base(), bars: (bars.BTC as Bar[]).slice(0, 150), family: "ridge" }),
-      ).rejects.toThrow(expect.objectContaining({ code: "market_data_unavailable" }));
+      ).rejects.toThrow(expect.objectContaining({ kind: "insufficient_data" }));
     });
   });
 });

@@ -155,9 +155,9 @@ describe("histogram GBDT", () => {
       [{ subsample: 1.5 }, /subsample/],
       [{ maxLeaves: 1 }, /maxLeaves/],
       [{ seed: 0.5 }, /seed/],
-    ])("rejects %j with invalid_request", (params, message) => {
+    ])("rejects %j as invalid_parameters", (params, message) => {
       expect(() => trainGbdt(daily.train, params)).toThrow(
-        expect.objectContaining({ code: "invalid_request", message: expect.stringMatching(message) }),
+        expect.objectContaining({ kind: "invalid_parameters", message: expect.stringMatching(message) }),
       );
     });
 

@@ -56,9 +56,9 @@ describe("ridge regression", () => {
     [{ alphas: [] }, /non-empty/],
     [{ alphas: [-1] }, />= 0/],
     [{ alphas: [1, 10] }, /needs a validation set/],
-  ])("rejects %j with invalid_request", (params, message) => {
+  ])("rejects %j as invalid_parameters", (params, message) => {
     expect(() => trainRidge(daily.train, params)).toThrow(
-      expect.objectContaining({ code: "invalid_request", message: expect.stringMatching(message) }),
+      expect.objectContaining({ kind: "invalid_parameters", message: expect.stringMatching(message) }),
     );
   });
 });

@@ -57,8 +57,6 @@ describe("chronologicalSplit(rows, horizonBars, options)", () => {
   });
 
   it("refuses a history too short to give every split 30 rows", () => {
-    expect(() => chronologicalSplit(150, 1)).toThrow(
-      expect.objectContaining({ code: "market_data_unavailable" }),
-    );
+    expect(() => chronologicalSplit(150, 1)).toThrow(expect.objectContaining({ kind: "insufficient_data" }));
   });
 });

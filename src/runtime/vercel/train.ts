@@ -3,7 +3,7 @@ import { timingSafeEqual } from "hono/utils/buffer";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type AppDeps, createApp } from "../../app.js";
 import { BearerSecret } from "../../config.js";
-import { ERROR_STATUS, type ErrorCode, isEdgeMLError } from "../../errors.js";
+import { asEdgeMLError, ERROR_STATUS, type ErrorCode } from "../../errors.js";
 import { createTrainingService } from "../../forecast/training.js";
 import { createMemoryJobStore, type TrainingJob } from "../../storage/jobs.js";
 
@@ -105,7 +105,8 @@ export function createTrainFunction(options: TrainFunctionOptions): Hono {
       // already done stays registered; Vercel retries nothing, and the next day's run trains again.
       await training.settled();
       console.error("edgeml: cron training stopped: the job store failed", error);
-      const known = isEdgeMLError(error) && error.status < 500 ? error : undefined;
+      const mapped = asEdgeMLError(error);
+      const known = mapped && mapped.status < 500 ? mapped : undefined;
       return c.json(
         {
           error: known
