@@ -27,6 +27,9 @@ const ModelSummarySchema = z
     versions: z.array(z.string()),
     pointers: ModelPointersSchema,
     serving: z.object({ version: z.string(), via: z.string() }).nullable(),
+    unreadable: z
+      .array(z.object({ version: z.string(), reason: z.string() }))
+      .describe("Versions whose metadata cannot be read (truncated, not JSON): skipped until repaired"),
   })
   .openapi("ModelSummary");
 

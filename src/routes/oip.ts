@@ -3,7 +3,7 @@ import type { AppConfig } from "../config.js";
 import { EdgeMLError } from "../errors.js";
 import { feedsFor, outputsFor } from "../inference/request.js";
 import { fromOrtTensor } from "../inference/tensors.js";
-import type { Registry, Resolved } from "../registry/registry.js";
+import { deadlineIn, type Registry, type Resolved } from "../registry/registry.js";
 import type { UsageTracker } from "../tracking/usage.js";
 import {
   errorResponses,
@@ -179,10 +179,12 @@ export function registerOipRoutes(app: OpenAPIHono<AppEnv>, deps: OipDeps): void
     version: string | undefined,
     body: z.infer<typeof InferRequestSchema>,
   ) => {
-    const { meta } = await registry.resolve(name, version);
+    // One deadline for the whole request: a stalled store read during resolution answers 504 like a slow run.
+    const deadline = deadlineIn(config.inferTimeoutMs);
+    const { meta } = await registry.resolve(name, version, deadline);
     const feeds = feedsFor(meta.signature, body.inputs);
     const outputNames = outputsFor(meta.signature, body.outputs);
-    const outputs = await registry.infer(meta, feeds, outputNames);
+    const outputs = await registry.infer(meta, feeds, outputNames, deadline);
     deps.usage.record(meta.name, meta.version, { inferences: 1, rows: body.inputs[0]?.shape[0] ?? 1 });
     return {
       model_name: meta.name,

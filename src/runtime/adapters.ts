@@ -2,6 +2,7 @@ import { Redis } from "@upstash/redis";
 import { parseConnectionString } from "@vercel/edge-config";
 import { z } from "zod";
 import type { ArtifactStore } from "../storage/artifacts.js";
+import { createMemoryAuditLog, createUpstashAuditLog } from "../storage/audit-log.js";
 import { createBlobArtifactStore } from "../storage/blob-artifacts.js";
 import type { PredictionCache } from "../storage/cache.js";
 import { type Counters, createMemoryCounters } from "../storage/counters.js";
@@ -110,7 +111,8 @@ export function parseAdapterEnv(env: Env): AdapterEnv {
  * - `EDGE_CONFIG` → version pointers read from Edge Config; writes (promote, rollback, pin) through the Vercel API
  *   with `VERCEL_API_TOKEN`, to `EDGE_CONFIG_ID` (default: the id in `EDGE_CONFIG`), `VERCEL_TEAM_ID` (optional),
  *   `VERCEL_API_URL` (default https://api.vercel.com). `EDGE_CONFIG_KEY_PREFIX` (default `edgeml`),
- *   `EDGE_CONFIG_CACHE_TTL_MS` (default 5000). Otherwise the runtime's embedded pointers.
+ *   `EDGE_CONFIG_CACHE_TTL_MS` (default 5000). The audit log of pointer changes goes to Upstash Redis when it is
+ *   configured (a capped list per model), to process memory otherwise. Otherwise the runtime's embedded pointers.
  * - `BLOB_READ_WRITE_TOKEN` → model artifacts in Vercel Blob (`BLOB_PREFIX`, default `models/`; `BLOB_ACCESS`,
  *   default `public`). The Blob client itself reads `VERCEL_BLOB_API_URL` (a local emulator) and
  *   `VERCEL_BLOB_RETRIES`. Otherwise the runtime's embedded artifacts.
@@ -136,6 +138,8 @@ export function adaptersFromEnv(env: Env, embedded: EmbeddedFallback): Adapters 
           connectionString: e.EDGE_CONFIG,
           keyPrefix: e.EDGE_CONFIG_KEY_PREFIX,
           cacheTtlMs: e.EDGE_CONFIG_CACHE_TTL_MS,
+          // Edge Config keeps only the pointers (8 KB on Hobby); the audit log is a capped list per model in Redis.
+          audit: redis ? createUpstashAuditLog(redis, upstash) : createMemoryAuditLog(),
           write:
             edgeConfigId && e.VERCEL_API_TOKEN
               ? {

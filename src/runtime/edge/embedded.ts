@@ -84,9 +84,12 @@ export function createEmbeddedPointerStore(embedded: EmbeddedRegistry): PointerS
   return {
     kind: "embedded",
     async get(model) {
-      return structuredClone(document.models[model] ?? {});
+      return structuredClone((Object.hasOwn(document.models, model) && document.models[model]) || {});
     },
     async set() {
+      throw new EdgeMLError("forbidden", READ_ONLY);
+    },
+    async update() {
       throw new EdgeMLError("forbidden", READ_ONLY);
     },
     async history(model) {

@@ -15,7 +15,12 @@ const port = Number(process.env.PORT || 3000);
 const hostname = process.env.HOST || "127.0.0.1";
 
 await deps.engine.init();
-const models = await registry.listModels();
+// The banner is informational: a store or pointer file that cannot be read must not keep the server from starting
+// (requests then answer 503 saying what is wrong, and /v2/health/ready says not ready).
+const models = await registry.listModels().catch((error: unknown) => {
+  console.warn(`edgeml: cannot list the models at start-up: ${error instanceof Error ? error.message : String(error)}`);
+  return [];
+});
 const server = serve({ fetch: app.fetch, port, hostname }, (info) => {
   const base = `http://${hostname === "0.0.0.0" ? "localhost" : hostname}:${info.port}`;
   const initMs = deps.engine.stats().initMs ?? 0;
