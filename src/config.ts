@@ -1,5 +1,28 @@
 import { z } from "zod";
 
+const RATE_UNITS_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
+
+/**
+ * A per-client rate limit as the README documents it: `"600/60s"` (600 requests per 60 seconds; units ms, s, m, h;
+ * `"60/m"` is 60 a minute) or `"off"` (null).
+ */
+const rateLimitSetting = (variable: string) =>
+  z.string().transform((text, ctx) => {
+    const trimmed = text.trim().toLowerCase();
+    if (trimmed === "off") return null;
+    const match = /^(\d+)\s*\/\s*(\d+(?:\.\d+)?)?\s*(ms|s|m|h)$/.exec(trimmed);
+    const limit = Number(match?.[1]);
+    const windowMs = Math.round(
+      Number(match?.[2] ?? "1") * (RATE_UNITS_MS[match?.[3] as keyof typeof RATE_UNITS_MS] ?? 0),
+    );
+    if (match && limit >= 1 && windowMs >= 1) return { limit, windowMs };
+    ctx.addIssue({
+      code: "custom",
+      message: `${variable} must be "<requests>/<window>" such as "600/60s" (units ms, s, m, h) or "off"; got "${text}"`,
+    });
+    return z.NEVER;
+  });
+
 /**
  * A secret sent as `Authorization: Bearer <secret>`: 16+ characters, none of them whitespace. A value with a space
  * or a trailing newline (a secrets file written with `echo`) would be accepted and could never match a header, so
@@ -58,6 +81,23 @@ export const AppConfigSchema = z.object({
   jobWriteAttempts: z.number().int().positive().default(5),
   /** Wait before a job write's first retry: 200 ms doubling to 3.2 s rides out a restarted Redis (seconds). */
   jobWriteBackoffMs: z.number().int().nonnegative().default(200),
+  /**
+   * Requests per client (IP, or configured API key) on the public routes: 10 a second on average is far above what
+   * an OIP client or a dashboard sends, and low enough that one client cannot take a 2-core server for itself.
+   */
+  rateLimitPublic: rateLimitSetting("RATE_LIMIT_PUBLIC").prefault("600/60s"),
+  /** Requests per client on the admin routes, counted before authentication: it bounds token guessing too. */
+  rateLimitAdmin: rateLimitSetting("RATE_LIMIT_ADMIN").prefault("60/60s"),
+  /**
+   * Requests per client that name a version which is not the one serving (`/v2/models/m/versions/v/...`): each
+   * may load a session and evict a warm one, so cycling old versions is bounded well below the public budget.
+   */
+  rateLimitColdLoad: rateLimitSetting("RATE_LIMIT_COLD_LOAD").prefault("20/60s"),
+  /**
+   * API keys whose `x-api-key` header identifies a client for rate limiting (instead of its IP): one budget per key
+   * across addresses. A key the server was not given is ignored, so a client cannot mint identities.
+   */
+  apiKeys: z.array(z.string().min(16, "each key in API_KEYS must be at least 16 characters")).default([]),
   serverName: z.string().default("edgeml"),
 });
 

@@ -10,9 +10,11 @@ import { createEdgeConfigPointerStore } from "../storage/edge-config-pointers.js
 import { createMemoryJobStore, type JobStore } from "../storage/jobs.js";
 import { createMemoryCache } from "../storage/memory-cache.js";
 import type { PointerStore } from "../storage/pointers.js";
+import { createMemoryRateLimiter, type RateLimiter } from "../storage/ratelimit.js";
 import { createUpstashCache } from "../storage/upstash-cache.js";
 import { createUpstashCounters } from "../storage/upstash-counters.js";
 import { createUpstashJobStore } from "../storage/upstash-jobs.js";
+import { createUpstashRateLimiter } from "../storage/upstash-ratelimit.js";
 
 type Env = Record<string, string | undefined>;
 
@@ -23,6 +25,7 @@ export interface Adapters {
   cache: PredictionCache;
   jobs: JobStore;
   counters: Counters;
+  rateLimiter: RateLimiter;
 }
 
 /** What the runtime offers when a production service is not configured: the embedded adapters it can run. */
@@ -106,7 +109,7 @@ export function parseAdapterEnv(env: Env): AdapterEnv {
  * The storage adapters from the environment: each port gets its production adapter when that service's
  * variables are present, its embedded one otherwise.
  *
- * - `UPSTASH_REDIS_REST_URL` + `UPSTASH_REDIS_REST_TOKEN` → prediction cache, training jobs and usage counters in Upstash Redis
+ * - `UPSTASH_REDIS_REST_URL` + `UPSTASH_REDIS_REST_TOKEN` → prediction cache, training jobs, usage counters and rate limits in Upstash Redis
  *   (`UPSTASH_KEY_PREFIX`, default `edgeml:`; `UPSTASH_TIMEOUT_MS`, default 1000); otherwise process memory.
  * - `EDGE_CONFIG` → version pointers read from Edge Config; writes (promote, rollback, pin) through the Vercel API
  *   with `VERCEL_API_TOKEN`, to `EDGE_CONFIG_ID` (default: the id in `EDGE_CONFIG`), `VERCEL_TEAM_ID` (optional),
@@ -154,6 +157,8 @@ export function adaptersFromEnv(env: Env, embedded: EmbeddedFallback): Adapters 
     cache: redis ? createUpstashCache(redis, upstash) : createMemoryCache(),
     jobs: redis ? createUpstashJobStore(redis, upstash) : createMemoryJobStore(),
     counters: redis ? createUpstashCounters(redis, upstash) : createMemoryCounters(),
+    // Shared by every instance in production; per process otherwise (each instance then allows the full budget).
+    rateLimiter: redis ? createUpstashRateLimiter(redis, upstash) : createMemoryRateLimiter(),
   };
 }
 

@@ -25,6 +25,11 @@ export function configFromEnv(env: Env): AppConfigInput {
     registryListTtlMs: number(env.REGISTRY_LIST_TTL_MS),
     bestMetric: env.BEST_METRIC || undefined,
     cacheTtlMs: number(env.PREDICTION_CACHE_TTL_MS),
+    rateLimitPublic: env.RATE_LIMIT_PUBLIC || undefined,
+    rateLimitAdmin: env.RATE_LIMIT_ADMIN || undefined,
+    rateLimitColdLoad: env.RATE_LIMIT_COLD_LOAD || undefined,
+    // Comma or whitespace separated, so a list pasted from a secrets manager with newlines works too.
+    apiKeys: env.API_KEYS?.split(/[\s,]+/).filter((key) => key !== ""),
     jobWriteAttempts: number(env.JOB_WRITE_ATTEMPTS),
     jobWriteBackoffMs: number(env.JOB_WRITE_BACKOFF_MS),
   };

@@ -5,6 +5,7 @@
 
 import { EMBEDDED_REGISTRY } from "edgeml:embedded-registry";
 import wasm from "../../../wasm/ort-wasm-simd-threaded.wasm?module";
+import { platformAddress } from "../../routes/ratelimit.js";
 import { edgeDeps } from "../edge/deps.js";
 import { createEdgeHandler, type EdgeContext } from "../edge/handler.js";
 
@@ -17,7 +18,14 @@ const strings = (env: WorkerEnv): Record<string, string | undefined> =>
   );
 
 const handler = createEdgeHandler((env: WorkerEnv, defer) =>
-  edgeDeps({ env: strings(env), wasm, embedded: EMBEDDED_REGISTRY, defer }),
+  // Cloudflare sets cf-connecting-ip itself on every request to a Worker: the client's address.
+  edgeDeps({
+    env: strings(env),
+    wasm,
+    embedded: EMBEDDED_REGISTRY,
+    defer,
+    clientKey: platformAddress("cf-connecting-ip"),
+  }),
 );
 
 export default {

@@ -1,6 +1,7 @@
 import { precompiledWasm } from "../../../wasm/loader.js";
 import type { AppDeps } from "../../app.js";
 import { createYahooMarketData } from "../../market/yahoo.js";
+import type { ClientAddress } from "../../routes/ratelimit.js";
 import { adaptersFromEnv } from "../adapters.js";
 import { configFromEnv, engineFromConfig } from "../env.js";
 import {
@@ -18,6 +19,8 @@ export interface EdgeDepsOptions {
   embedded: EmbeddedRegistry;
   /** Where the app hands side effects: the edge handler's waitUntil bridge. */
   defer: (work: Promise<unknown>) => void;
+  /** The client's address: the platform's own client-IP header (rate limits count by it). */
+  clientKey?: ClientAddress;
 }
 
 /**
@@ -37,6 +40,7 @@ export function edgeDeps(options: EdgeDepsOptions): AppDeps {
     engine: engineFromConfig(config, precompiledWasm(options.wasm)),
     market: createYahooMarketData(),
     waitUntil: options.defer,
+    clientKey: options.clientKey,
     config,
   };
 }

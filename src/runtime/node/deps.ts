@@ -6,6 +6,7 @@ import { createFsArtifactStore } from "../../storage/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../../storage/json-file-pointers.js";
 import { adaptersFromEnv } from "../adapters.js";
 import { configFromEnv, engineFromConfig } from "../env.js";
+import { nodeClientAddress } from "./client-address.js";
 
 /** The repository's own `models/`: the embedded registry that serves out of the box. */
 export const DEFAULT_MODELS_DIR = resolve(import.meta.dirname, "../../../models");
@@ -14,7 +15,8 @@ export const DEFAULT_MODELS_DIR = resolve(import.meta.dirname, "../../../models"
  * Dependencies of the Node runtime: onnxruntime-web in this process; storage on the production services whose
  * variables are set (see adaptersFromEnv), on embedded defaults otherwise: models and pointers on the local disk
  * (`MODELS_DIR` and `POINTERS_FILE` move them), cache and jobs in memory. Market data comes from Yahoo Finance unless
- * `MARKET_DATA_DIR` names a directory of CSV files (offline).
+ * `MARKET_DATA_DIR` names a directory of CSV files (offline). Rate limits count clients by socket address, or by the
+ * header a reverse proxy sets when `TRUST_PROXY` names it.
  */
 export function nodeDeps(env: Record<string, string | undefined> = process.env): AppDeps {
   const modelsDir = resolve(env.MODELS_DIR || DEFAULT_MODELS_DIR);
@@ -30,6 +32,7 @@ export function nodeDeps(env: Record<string, string | undefined> = process.env):
     market: env.MARKET_DATA_DIR
       ? createCsvMarketData({ dir: resolve(env.MARKET_DATA_DIR) })
       : createYahooMarketData(),
+    clientKey: nodeClientAddress(env.TRUST_PROXY),
     config,
   };
 }

@@ -27,6 +27,12 @@ const server = serve({ fetch: app.fetch, port, hostname }, (info) => {
   console.log(`edgeml listening on ${base} (onnxruntime-web ready in ${initMs.toFixed(0)} ms)`);
   console.log(`  API docs:  ${base}/docs   (OpenAPI: ${base}/openapi.json)`);
   console.log(`  storage:   ${describeAdapters(deps)}; market data: ${deps.market.name}`);
+  const rate = (limit: { limit: number; windowMs: number } | null) =>
+    limit ? `${limit.limit}/${limit.windowMs / 1000}s` : "off";
+  console.log(
+    `  rate limits per client (${deps.rateLimiter?.kind ?? "memory"}): public ${rate(config.rateLimitPublic)}, ` +
+      `admin ${rate(config.rateLimitAdmin)}, cold loads ${rate(config.rateLimitColdLoad)}`,
+  );
   for (const m of models) {
     console.log(
       `  model ${m.name}: versions ${m.versions.join(", ")}; serving ${m.serving?.version ?? "none"}`,

@@ -16,6 +16,10 @@ export function vercelEdgeEnv(): Record<string, string | undefined> {
     REGISTRY_LIST_TTL_MS: process.env.REGISTRY_LIST_TTL_MS,
     BEST_METRIC: process.env.BEST_METRIC,
     PREDICTION_CACHE_TTL_MS: process.env.PREDICTION_CACHE_TTL_MS,
+    RATE_LIMIT_PUBLIC: process.env.RATE_LIMIT_PUBLIC,
+    RATE_LIMIT_ADMIN: process.env.RATE_LIMIT_ADMIN,
+    RATE_LIMIT_COLD_LOAD: process.env.RATE_LIMIT_COLD_LOAD,
+    API_KEYS: process.env.API_KEYS,
     // The production stores (src/runtime/adapters.ts)
     UPSTASH_REDIS_REST_URL: process.env.UPSTASH_REDIS_REST_URL,
     UPSTASH_REDIS_REST_TOKEN: process.env.UPSTASH_REDIS_REST_TOKEN,

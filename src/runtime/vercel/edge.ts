@@ -5,12 +5,16 @@
  */
 import { EMBEDDED_REGISTRY } from "edgeml:embedded-registry";
 import wasm from "../../../wasm/ort-wasm-simd-threaded.wasm?module";
+import { platformAddress } from "../../routes/ratelimit.js";
 import { edgeDeps } from "../edge/deps.js";
 import { createEdgeHandler, type EdgeContext } from "../edge/handler.js";
 import { vercelEdgeEnv } from "./edge-env.js";
 
+/** Vercel sets these itself (overwriting what a client sends): the client's address as its edge saw it. */
+export const VERCEL_CLIENT_ADDRESS = platformAddress("x-real-ip", "x-vercel-forwarded-for");
+
 const handler = createEdgeHandler((env: Record<string, string | undefined>, defer) =>
-  edgeDeps({ env, wasm, embedded: EMBEDDED_REGISTRY, defer }),
+  edgeDeps({ env, wasm, embedded: EMBEDDED_REGISTRY, defer, clientKey: VERCEL_CLIENT_ADDRESS }),
 );
 
 /** Vercel calls an edge function with the request and a context whose waitUntil outlives the response. */

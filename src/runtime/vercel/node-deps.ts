@@ -1,4 +1,5 @@
 import type { AppDeps } from "../../app.js";
+import { platformAddress } from "../../routes/ratelimit.js";
 import { adaptersFromEnv } from "../adapters.js";
 import { nodeDeps } from "../node/deps.js";
 import { vercelWaitUntil } from "./request-context.js";
@@ -17,7 +18,13 @@ export function vercelNodeDeps(env: Record<string, string | undefined>): {
   const adapters = adaptersFromEnv(env, { artifacts: () => base.artifacts, pointers: () => base.pointers });
   const onVercel = Boolean(env.VERCEL);
   return {
-    deps: { ...base, ...adapters, waitUntil: vercelWaitUntil },
+    // Behind Vercel's proxy the socket is Vercel's: the client is in the headers Vercel sets.
+    deps: {
+      ...base,
+      ...adapters,
+      waitUntil: vercelWaitUntil,
+      clientKey: platformAddress("x-real-ip", "x-vercel-forwarded-for"),
+    },
     trainingUnavailable:
       onVercel && !env.BLOB_READ_WRITE_TOKEN
         ? "training on Vercel needs a writable model store: set BLOB_READ_WRITE_TOKEN (Vercel Blob) and EDGE_CONFIG (pointers)"
