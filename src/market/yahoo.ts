@@ -26,7 +26,10 @@ export interface YahooMarketDataOptions {
   retries?: number;
   /** Wait before the first retry; doubles each retry. Default 500 ms. */
   backoffMs?: number;
-  /** How long an answer is reused for the same request. Default 60 s: bars change at most once an hour. */
+  /**
+   * How long an answer is reused for the same symbol, interval, limit and last closed bar. Default 60 s: bars change
+   * at most once an hour, and a bar that Yahoo publishes a little after its close is picked up within a minute.
+   */
   cacheTtlMs?: number;
   /** Per-attempt timeout. Default 10 s, so that retries fit in the API's 30 s prediction budget. */
   timeoutMs?: number;
@@ -137,11 +140,14 @@ export function createYahooMarketData(options: YahooMarketDataOptions = {}): Mar
       assertInterval(interval);
       assertGetBarsOptions(getOptions);
       const at = now();
-      const endMs = getOptions.end?.getTime() ?? at;
-      const key = `${id}|${interval}|${getOptions.end ? endMs : "latest"}|${getOptions.limit ?? "all"}`;
+      // Keyed by the last bar closed by `end`, not by `end` itself: every `end` inside one bar selects the same
+      // bars (bars sit on the interval's UTC grid), so calls made at different instants of a bar share one fetch.
+      const step = INTERVAL_MS[interval];
+      const lastClose = Math.floor((getOptions.end?.getTime() ?? at) / step) * step;
+      const key = `${id}|${interval}|${lastClose}|${getOptions.limit ?? "all"}`;
       const hit = cache.get(key);
       if (hit && hit.expires > at) return (await hit.bars).slice();
-      const bars = load(id, interval, endMs, getOptions.limit);
+      const bars = load(id, interval, lastClose, getOptions.limit);
       cache.set(key, { expires: at + cacheTtlMs, bars });
       // Failures are not cached: the next request tries Yahoo again.
       bars.catch(() => {

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
 import { trainSymbol } from "../../src/forecast/training.js";
-import type { InferenceEngine } from "../../src/inference/engine.js";
+import { createOrtEngine, type InferenceEngine } from "../../src/inference/engine.js";
 import { createCsvMarketData } from "../../src/market/csv.js";
+import type { MarketDataSource } from "../../src/market/types.js";
 import { createYahooMarketData } from "../../src/market/yahoo.js";
 import type { PredictionCache } from "../../src/storage/cache.js";
 import { createMemoryCache } from "../../src/storage/memory-cache.js";
@@ -151,7 +152,7 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
           }),
       ],
     ])("market data unavailable: %s → 503 market_data_unavailable", async (_label, market) => {
-      const app = createApp({ ...t.deps, market: market() });
+      const app = createApp({ ...t.deps, cache: createMemoryCache(), market: market() });
       const res = await app.app.request("/api/ml/serve", {
         method: "POST",
         headers: { "content-type": "application/json" },
@@ -166,7 +167,11 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
       try {
         const { writeFile } = await import("node:fs/promises");
         await writeFile(`${dir.path}/BTC-USD_1d.csv`, "");
-        const app = createApp({ ...t.deps, market: createCsvMarketData({ dir: dir.path }) });
+        const app = createApp({
+          ...t.deps,
+          cache: createMemoryCache(),
+          market: createCsvMarketData({ dir: dir.path }),
+        });
         const res = await app.app.request("/api/ml/serve", {
           method: "POST",
           headers: { "content-type": "application/json" },
@@ -186,7 +191,7 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
         getBars: async (...args: Parameters<typeof csv.getBars>) =>
           (await csv.getBars(...args)).filter((_, i, all) => i !== all.length - 10),
       };
-      const app = createApp({ ...t.deps, market: gappy });
+      const app = createApp({ ...t.deps, cache: createMemoryCache(), market: gappy });
       const res = await app.app.request("/api/ml/serve", {
         method: "POST",
         headers: { "content-type": "application/json" },
@@ -283,6 +288,51 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
   });
 });
 
+describe("market data per forecast: the prediction cache is read before any bar is fetched", () => {
+  const HOUR = 3_600_000;
+  let t: TestApp;
+  let clock = Date.parse("2026-03-29T09:00:00Z");
+  const calls: string[] = [];
+  beforeAll(async () => {
+    const csv = createCsvMarketData({ dir: MARKET_DATA });
+    const counting: MarketDataSource = {
+      name: "counting csv",
+      getBars: (symbol, interval, options) => {
+        calls.push(`${symbol} ${interval} ${options?.end?.toISOString() ?? "latest"}`);
+        return csv.getBars(symbol, interval, options);
+      },
+    };
+    // An engine of its own: the file's shared engine keeps sessions by name@version, and BTC-24h@1 is another model here.
+    const engine = createOrtEngine({ maxSessions: 4, maxSessionBytes: 1 << 26, timeoutMs: 30_000 });
+    t = await testApp({}, engine, { market: counting, now: () => new Date(clock) });
+    await trainSymbol({
+      symbol: "BTC",
+      market: csv,
+      registry: t.app.registry,
+      plan: { families: ["ridge"] },
+    });
+  });
+  afterAll(() => t.cleanup());
+
+  it("N cached forecasts within one bar cost no market call after the first; the next bar costs one", async () => {
+    const first = await serve(t, { symbol: "BTC" });
+    expect(first.status, await first.clone().text()).toBe(200);
+    expect(first.headers.get("x-cache")).toBe("MISS");
+    expect(calls).toEqual(["BTC 1d 2026-03-29T00:00:00.000Z"]);
+    for (let i = 0; i < 5; i++) {
+      clock += 2 * HOUR;
+      const res = await serve(t, { symbol: "BTC" });
+      expect(res.headers.get("x-cache")).toBe("HIT");
+    }
+    const batch = await postJson(t, "/api/ml/batch", { symbols: ["BTC"] });
+    expect((await batch.json()).results[0]).toMatchObject({ ok: true, cache: "HIT" });
+    expect(calls).toHaveLength(1);
+    clock = Date.parse("2026-03-30T00:00:01Z");
+    expect((await serve(t, { symbol: "BTC" })).headers.get("x-cache")).toBe("MISS");
+    expect(calls).toEqual(["BTC 1d 2026-03-29T00:00:00.000Z", "BTC 1d 2026-03-30T00:00:00.000Z"]);
+  });
+});
+
 describe("training through the API: POST /api/ml/train and GET /api/ml/train/status", () => {
   let t: TestApp;
   beforeAll(async () => {
@@ -370,6 +420,11 @@ describe("training through the API: POST /api/ml/train and GET /api/ml/train/sta
     expect(
       (await t.request(path, { headers: { authorization: "Bearer wrong-token-000000000" } })).status,
     ).toBe(401);
-    expect((await t.admin(path)).status).toBe(200);
+    let job = await (await t.admin(path)).json();
+    while (job.state === "queued" || job.state === "running") {
+      await new Promise((r) => setTimeout(r, 20));
+      job = await (await t.admin(path)).json();
+    }
+    expect(job.state).toBe("succeeded");
   });
 });

@@ -156,6 +156,22 @@ describe("yahoo market data", () => {
       expect(server.calls).toHaveLength(5);
     });
 
+    it("keys an answer by the last closed bar: calls at different instants of one bar share one fetch", async () => {
+      let clock = AS_OF + 60_000;
+      const { server, source } = yahoo({}, { now: () => clock });
+      const first = await source.getBars("BTC", "1d", { end: new Date(AS_OF + 3_600_000), limit: 20 });
+      expect(await source.getBars("BTC", "1d", { end: new Date(AS_OF + 7 * 3_600_000), limit: 20 })).toEqual(
+        first,
+      );
+      // No `end` is "now": the same bar, and the same answer, until the next bar closes.
+      expect(await source.getBars("BTC", "1d", { limit: 20 })).toEqual(first);
+      clock += 30_000;
+      expect(await source.getBars("BTC", "1d", { limit: 20 })).toEqual(first);
+      expect(server.calls).toHaveLength(1);
+      await source.getBars("BTC", "1d", { end: new Date(AS_OF + DAY), limit: 20 });
+      expect(server.calls).toHaveLength(2);
+    });
+
     it("does not cache a failure", async () => {
       const { server, source } = yahoo({ failures: ["throw", "throw"] }, { retries: 1 });
       await expect(source.getBars("BTC", "1d", { end: new Date(AS_OF), limit: 3 })).rejects.toMatchObject({
