@@ -11,7 +11,7 @@ import { createMemoryJobStore, type JobStore } from "../storage/jobs.js";
 import { createMemoryCache } from "../storage/memory-cache.js";
 import type { PointerStore } from "../storage/pointers.js";
 import { createMemoryRateLimiter, type RateLimiter } from "../storage/ratelimit.js";
-import { createUpstashCache } from "../storage/upstash-cache.js";
+import { createUpstashCache, upstashClientOptions } from "../storage/upstash-cache.js";
 import { createUpstashCounters } from "../storage/upstash-counters.js";
 import { createUpstashJobStore } from "../storage/upstash-jobs.js";
 import { createUpstashRateLimiter } from "../storage/upstash-ratelimit.js";
@@ -124,7 +124,11 @@ export function adaptersFromEnv(env: Env, embedded: EmbeddedFallback): Adapters 
   const e = parseAdapterEnv(env);
   const redis =
     e.UPSTASH_REDIS_REST_URL && e.UPSTASH_REDIS_REST_TOKEN
-      ? new Redis({ url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN })
+      ? new Redis({
+          url: e.UPSTASH_REDIS_REST_URL,
+          token: e.UPSTASH_REDIS_REST_TOKEN,
+          ...upstashClientOptions(e.UPSTASH_TIMEOUT_MS),
+        })
       : undefined;
   const upstash = { prefix: e.UPSTASH_KEY_PREFIX, timeoutMs: e.UPSTASH_TIMEOUT_MS };
   const edgeConfigId = e.EDGE_CONFIG && (e.EDGE_CONFIG_ID ?? parseConnectionString(e.EDGE_CONFIG)?.id);

@@ -17,6 +17,9 @@ export async function withTimeout<T>(
 ): Promise<T> {
   const controller = new AbortController();
   const running = typeof work === "function" ? work(controller.signal) : work;
+  // Observed from the start: when the deadline wins, `work` may still reject later (aborted, or the store answered
+  // an error after all), and nobody awaits it any more. Unobserved, that rejection would end a Node process.
+  running.catch(() => {});
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
@@ -29,7 +32,5 @@ export async function withTimeout<T>(
     return await Promise.race([running, deadline]);
   } finally {
     clearTimeout(timer);
-    // The loser of the race may still reject later (aborted, or the server answered an error): not unhandled.
-    running.catch(() => {});
   }
 }

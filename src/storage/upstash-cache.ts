@@ -23,6 +23,21 @@ export const UPSTASH_DEFAULTS = {
   timeoutMs: 1_000,
 } as const;
 
+/**
+ * Options for the `@upstash/redis` client the adapters share (src/runtime/adapters.ts). The client retries network
+ * errors only, never an HTTP error status, and by default 5 times with exp(n)·50 ms between attempts: 4.3 s of
+ * retrying that went on unseen after our 1 s timeout had already answered, holding a connection and able to land a
+ * stale write seconds later. One retry after 20 ms is kept — the usual network error is a keep-alive connection the
+ * server closed, which a new connection fixes at once — and every request is aborted at the adapters' timeout, so
+ * the client's work ends when our wait does (a late write can then only be one already sent).
+ */
+export function upstashClientOptions(timeoutMs: number = UPSTASH_DEFAULTS.timeoutMs) {
+  return {
+    retry: { retries: 1, backoff: () => 20 },
+    signal: () => AbortSignal.timeout(timeoutMs),
+  };
+}
+
 export interface UpstashAdapterOptions {
   /** Key prefix; default `edgeml:`. */
   prefix?: string;

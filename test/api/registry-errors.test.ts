@@ -312,4 +312,17 @@ describe("bad requests get their documented 4xx and leave the registry as it was
       /ADMIN_TOKEN must be at least 16 characters/,
     );
   });
+
+  it.each([
+    ["a trailing newline (a secrets file written with echo)", "admin-token-0123456789\n"],
+    ["a space inside", "admin token 0123456789"],
+    ["a leading space", " admin-token-0123456789"],
+  ])(
+    "an admin token with %s, which no Authorization header can match, is refused at start with the reason",
+    async (_, adminToken) => {
+      await expect(testApp({ adminToken })).rejects.toThrow(
+        /ADMIN_TOKEN must be printable ASCII without spaces or line breaks .*can never match an Authorization header/,
+      );
+    },
+  );
 });

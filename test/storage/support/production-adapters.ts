@@ -1,6 +1,7 @@
 import { inject } from "vitest";
 import type { LocalStackEnv } from "../../../scripts/dev/local-stack";
 import { type Adapters, adaptersFromEnv } from "../../../src/runtime/adapters.js";
+import { TEST_STORE_TIMEOUT_MS } from "./upstash.js";
 
 export interface ProductionAdaptersOptions {
   /** The servers to use; default: the ones the production-adapters run started (local-stack.setup.ts). */
@@ -37,6 +38,8 @@ export function productionAdapters(
       UPSTASH_KEY_PREFIX: `${namespace}:`,
       EDGE_CONFIG_KEY_PREFIX: namespace,
       BLOB_PREFIX: `${namespace}/models/`,
+      // Production's 1 s is for a request path; a busy CI machine can stall a healthy local round trip past it.
+      UPSTASH_TIMEOUT_MS: String(TEST_STORE_TIMEOUT_MS),
       ...options.env,
     },
     { artifacts: refuse, pointers: refuse },
