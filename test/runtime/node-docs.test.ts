@@ -24,19 +24,25 @@ describe("docs page on the Node server", () => {
     }
   });
 
-  it.each(["package.json", "..%2F..%2Fpackage.json", "index.html"])(
-    "serves nothing else (%s → 404)",
-    async (file) => {
-      const t = await testApp();
-      try {
-        const { app } = createApp({ ...t.deps, docsAssetsUrl: DOCS_ASSETS_BASE });
-        serveDocsAssets(app);
-        expect((await app.request(`${DOCS_ASSETS_BASE}/swagger-ui-dist/${file}`)).status).toBe(404);
-      } finally {
-        await t.cleanup();
-      }
-    },
-  );
+  // Object.prototype members too: a lookup that read inherited keys answered `constructor` with a 500.
+  it.each([
+    "package.json",
+    "..%2F..%2Fpackage.json",
+    "index.html",
+    "constructor",
+    "toString",
+    "__proto__",
+    "hasOwnProperty",
+  ])("serves nothing else (%s → 404)", async (file) => {
+    const t = await testApp();
+    try {
+      const { app } = createApp({ ...t.deps, docsAssetsUrl: DOCS_ASSETS_BASE });
+      serveDocsAssets(app);
+      expect((await app.request(`${DOCS_ASSETS_BASE}/swagger-ui-dist/${file}`)).status).toBe(404);
+    } finally {
+      await t.cleanup();
+    }
+  });
 
   it("elsewhere the page loads Swagger UI from the CDN", async () => {
     const t = await testApp();
