@@ -24,7 +24,9 @@ export default defineConfig({
           include: ["test/api/**/*.test.ts", "test/registry/**/*.test.ts"],
           globalSetup: ["test/storage/support/local-stack.setup.ts"],
           // No Blob client retries: nothing here injects faults, and a bug should fail now, not after ten backoffs.
-          env: { EDGEML_ADAPTERS: "production", VERCEL_BLOB_RETRIES: "0" },
+          // Upstash timeout 15 s (production: 1 s): a busy CI machine must never turn a healthy round trip into an
+          // outage. test/storage/support/production-adapters.ts passes the same to the wiring it builds.
+          env: { EDGEML_ADAPTERS: "production", VERCEL_BLOB_RETRIES: "0", UPSTASH_TIMEOUT_MS: "15000" },
         },
       },
     ],

@@ -5,7 +5,11 @@
  */
 import { handle } from "hono/vercel";
 import { vercelNodeDeps } from "../src/runtime/vercel/node-deps.js";
+import { surviveStrayRejections } from "../src/runtime/node/stray-rejections.js";
 import { createTrainFunction } from "../src/runtime/vercel/train.js";
+
+// One function instance serves several invocations (Fluid compute): a stray rejection must not end them all.
+surviveStrayRejections();
 
 const app = createTrainFunction({ ...vercelNodeDeps(process.env), cronSecret: process.env.CRON_SECRET });
 
