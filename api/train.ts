@@ -4,8 +4,8 @@
  * routes here. See src/runtime/vercel/train.ts.
  */
 import { handle } from "hono/vercel";
-import { vercelNodeDeps } from "../src/runtime/vercel/node-deps.js";
 import { surviveStrayRejections } from "../src/runtime/node/stray-rejections.js";
+import { vercelNodeDeps } from "../src/runtime/vercel/node-deps.js";
 import { createTrainFunction } from "../src/runtime/vercel/train.js";
 
 // One function instance serves several invocations (Fluid compute): a stray rejection must not end them all.

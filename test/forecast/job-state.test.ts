@@ -45,7 +45,9 @@ describe("createJobStateWriter: a running job's state writes", () => {
     const writer = createJobStateWriter(store, retry, (message) => warnings.push(message));
     await expect(writer.write(job("a"))).resolves.toBeUndefined();
     expect(attempts).toEqual(["a", "a", "a"]);
-    expect(warnings).toEqual([expect.stringMatching(/could not store the running state .* after 3 attempts/)]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/could not store the running state .* after 3 attempts/),
+    ]);
     expect(writer.stored).toBeUndefined();
   });
 
