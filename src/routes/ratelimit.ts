@@ -39,8 +39,8 @@ export interface RateLimitStats {
 
 type Scope = "public" | "admin";
 
-/** The admin routes (src/routes/admin.ts, POST /api/ml/train): their own, smaller budget, counted before auth. */
-const ADMIN_PATH = /^\/api\/ml\/(?:models(?:\/|$)|train\/?$)/;
+/** The admin routes (src/routes/admin.ts, /api/ml/train and its status): their own budget, counted before auth. */
+const ADMIN_PATH = /^\/api\/ml\/(?:models|train)(?:\/|$)/;
 /** Liveness costs nothing and probes must never be refused: a 429 there would get a healthy server restarted. */
 const EXEMPT_PATHS = new Set(["/v2/health/live"]);
 /** `/v2/models/{name}/versions/{version}[/infer|/ready]`: the routes that load the version they name. */

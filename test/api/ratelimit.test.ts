@@ -111,6 +111,8 @@ describe("rate limits: a budget per client", () => {
     expect(guessing.status).toBe(429);
     expect((await guessing.json()).error).toMatch(/on the admin routes: 2 per/);
     expect((await t.request("/api/ml/train", { ...admin(ADMIN_TOKEN), method: "POST" })).status).toBe(429);
+    const status = "/api/ml/train/status?request_id=00000000-0000-4000-8000-000000000000";
+    expect((await t.request(status, admin(ADMIN_TOKEN))).status).toBe(429);
   });
 
   it("'off' disables a budget: no header, no refusal", async () => {
