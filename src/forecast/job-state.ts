@@ -28,6 +28,7 @@ export function createJobStateWriter(
   jobs: JobStore,
   retry: JobWriteRetry,
   warn: (message: string, error: unknown) => void,
+  wait: (ms: number) => Promise<void> = sleep,
 ) {
   let pending: TrainingJob | undefined;
   let stored: TrainingJob | undefined;
@@ -53,7 +54,7 @@ export function createJobStateWriter(
           );
           if (pending === job) pending = undefined;
         } else {
-          await sleep(Math.min(retry.backoffMs * 2 ** (failures - 1), retry.maxBackoffMs));
+          await wait(Math.min(retry.backoffMs * 2 ** (failures - 1), retry.maxBackoffMs));
         }
       }
     }

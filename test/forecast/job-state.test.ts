@@ -39,6 +39,21 @@ describe("createJobStateWriter: a running job's state writes", () => {
     expect(await store.get(job("a").request_id)).toMatchObject({ progress: "a" });
   });
 
+  it("waits between attempts with exponential backoff, capped", async () => {
+    const { store } = flakyStore(Number.POSITIVE_INFINITY);
+    const waits: number[] = [];
+    const writer = createJobStateWriter(
+      store,
+      { attempts: 5, backoffMs: 100, maxBackoffMs: 300 },
+      () => {},
+      async (ms) => {
+        waits.push(ms);
+      },
+    );
+    await writer.write(job("a"));
+    expect(waits).toEqual([100, 200, 300, 300]);
+  });
+
   it("gives a write up after its attempts, says so, and never rejects", async () => {
     const { store, attempts } = flakyStore(Number.POSITIVE_INFINITY);
     const warnings: string[] = [];
