@@ -1,6 +1,7 @@
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { AppDeps } from "../../src/app.js";
+import { EdgeMLError } from "../../src/errors.js";
 import { createCsvMarketData } from "../../src/market/csv.js";
 import { CRON_PATH, createTrainFunction, isCronAuthorized } from "../../src/runtime/vercel/train.js";
 import { createFsArtifactStore } from "../../src/storage/fs-artifacts.js";
@@ -84,6 +85,23 @@ describe("the training function: Vercel cron at GET /api/train", () => {
     const response = await app.request(CRON_PATH, cron(`Bearer ${SECRET}`));
     expect(response.status).toBe(503);
     expect(await response.json()).toEqual({ error: "edgeml: no writable store", code: "not_ready" });
+  });
+
+  it("answers 503 not_ready and trains nothing when the job store cannot record the run", async () => {
+    const down = createMemoryJobStore();
+    down.put = async () => {
+      throw new EdgeMLError(
+        "not_ready",
+        "training job state is unavailable (Upstash answered 500); try again shortly",
+      );
+    };
+    const error = vi.spyOn(console, "error").mockImplementation(() => {});
+    const app = createTrainFunction({ deps: { ...deps, jobs: down }, cronSecret: SECRET });
+    const response = await app.request(CRON_PATH, cron(`Bearer ${SECRET}`));
+    error.mockRestore();
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({ code: "not_ready", jobs: [] });
+    expect(await deps.artifacts.listModels()).toEqual([]);
   });
 
   it("with the right token, retrains BTC and ETH, registers the versions and records the jobs", async () => {
