@@ -5,7 +5,9 @@
  *    Blob already has that version with the same sha256 (skipped). A version that exists in Blob with *different*
  *    bytes is reported as a conflict and left alone: versions are immutable; register the model as a new version.
  * 2. The pointers of models/pointers.json (champion, pin, canary weights) are written to Edge Config for each model
- *    whose production pointers differ, with an audit entry saying the deploy made the change.
+ *    whose production pointers differ (one item per model), with an audit entry saying the deploy made the change.
+ *    The audit entry goes where the app keeps its audit log: Upstash Redis when UPSTASH_REDIS_REST_URL/TOKEN are
+ *    set (as for the app); without them it is only printed.
  *
  * Idempotent: a second run uploads nothing and changes nothing. `--dry-run` prints the plan and writes nothing.
  * Needs BLOB_READ_WRITE_TOKEN, EDGE_CONFIG, and for writes VERCEL_API_TOKEN (+ EDGE_CONFIG_ID, VERCEL_TEAM_ID as
@@ -14,17 +16,12 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { z } from "zod";
 import { sha256Hex } from "../src/registry/registry.js";
 import { adaptersFromEnv } from "../src/runtime/adapters.js";
 import { DEFAULT_MODELS_DIR } from "../src/runtime/node/deps.js";
 import type { ArtifactStore } from "../src/storage/artifacts.js";
-import {
-  type AuditEntry,
-  type ModelPointers,
-  ModelPointersSchema,
-  type PointerStore,
-} from "../src/storage/pointers.js";
+import { parsePointerDocument } from "../src/storage/json-file-pointers.js";
+import type { AuditEntry, ModelPointers, PointerStore } from "../src/storage/pointers.js";
 import { failCli, isMain } from "./dev/lib/cli";
 
 type Env = Record<string, string | undefined>;
@@ -47,8 +44,16 @@ export interface DeployReport {
 }
 
 const VERSION_DIR = /^[1-9][0-9]*$/;
-const PointerFileSchema = z.object({ models: z.record(z.string(), ModelPointersSchema).default({}) });
-const MetadataDigestSchema = z.object({ sha256: z.string() });
+/** The `sha256` of a metadata.json text, or undefined (not JSON, or none declared). */
+function declaredSha256(text: string): string | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    const sha = value && typeof value === "object" ? (value as { sha256?: unknown }).sha256 : undefined;
+    return typeof sha === "string" ? sha : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 interface LocalVersion {
   name: string;
@@ -71,15 +76,22 @@ async function localVersions(modelsDir: string): Promise<LocalVersion[]> {
   return found.sort((a, b) => a.name.localeCompare(b.name) || Number(a.version) - Number(b.version));
 }
 
-async function localPointers(modelsDir: string): Promise<Record<string, ModelPointers>> {
+/** The pointers of the embedded pointer file, keyed in a Map (any model name is data, never an object key). */
+async function localPointers(modelsDir: string): Promise<Map<string, ModelPointers>> {
   let text: string;
   try {
     text = await readFile(join(modelsDir, "pointers.json"), "utf8");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return {};
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return new Map();
     throw error;
   }
-  return PointerFileSchema.parse(JSON.parse(text)).models;
+  try {
+    return parsePointerDocument(text).models;
+  } catch (error) {
+    throw new Error(
+      `edgeml: ${join(modelsDir, "pointers.json")} is not a valid pointer file (${error instanceof Error ? error.message : String(error)}); fix or remove it`,
+    );
+  }
 }
 
 /** Pointers as a canonical string: key order (of the canary weights too) does not make a difference. */
@@ -158,21 +170,20 @@ export async function deployModels(options: DeployOptions): Promise<DeployReport
       ]);
       const model = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const sha256 = await sha256Hex(model);
-      const declared = MetadataDigestSchema.safeParse(JSON.parse(metadata));
-      if (!declared.success || declared.data.sha256 !== sha256) {
+      if (declaredSha256(metadata) !== sha256) {
         throw new Error(`its metadata.json does not carry the sha256 of its model.onnx (${sha256})`);
       }
       const remote = await artifacts.getMetadata(local.name, local.version);
       if (remote !== null) {
-        const remoteSha = MetadataDigestSchema.safeParse(JSON.parse(remote));
-        if (remoteSha.success && remoteSha.data.sha256 === sha256) {
+        const remoteSha = declaredSha256(remote);
+        if (remoteSha === sha256) {
           report.skipped.push(key);
           inBlob.add(key);
           log(`  skip      ${key}  already in Blob (sha256 ${sha256.slice(0, 12)}…)`);
         } else {
           report.conflicts.push(key);
           log(
-            `  CONFLICT  ${key}  Blob holds other bytes (sha256 ${remoteSha.success ? remoteSha.data.sha256.slice(0, 12) : "?"}…, local ${sha256.slice(0, 12)}…); versions are immutable: register the local model as a new version`,
+            `  CONFLICT  ${key}  Blob holds other bytes (sha256 ${remoteSha?.slice(0, 12) ?? "?"}…, local ${sha256.slice(0, 12)}…); versions are immutable: register the local model as a new version`,
           );
         }
         continue;
@@ -189,7 +200,7 @@ export async function deployModels(options: DeployOptions): Promise<DeployReport
     }
   }
 
-  for (const [model, wanted] of Object.entries(await localPointers(options.modelsDir))) {
+  for (const [model, wanted] of await localPointers(options.modelsDir)) {
     try {
       const referenced = [wanted.champion, wanted.pinned, ...Object.keys(wanted.canary ?? {})].filter(
         (v): v is string => v !== undefined,
@@ -206,7 +217,13 @@ export async function deployModels(options: DeployOptions): Promise<DeployReport
         log(`  unchanged pointers of ${model}: ${describePointers(wanted)}`);
         continue;
       }
-      if (!dryRun) await pointers.set(model, wanted, auditEntryFor(model, current, wanted, now()));
+      // Read-modify-write: the audit entry describes what was stored at the moment of the write.
+      if (!dryRun) {
+        await pointers.update(model, (stored) => ({
+          pointers: wanted,
+          entry: auditEntryFor(model, stored, wanted, now()),
+        }));
+      }
       report.pointersChanged.push(model);
       log(
         `  ${verb("set", "would set")} pointers of ${model}: ${describePointers(current)} → ${describePointers(wanted)}`,

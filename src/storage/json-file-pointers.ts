@@ -42,7 +42,7 @@ export interface JsonFilePointerStoreOptions {
 }
 
 /** The file's document with every map keyed by model name held in a Map: no name can reach Object.prototype. */
-interface PointerDocument {
+export interface PointerDocument {
   models: Map<string, ModelPointers>;
   audit: AuditEntry[];
 }
@@ -56,7 +56,7 @@ const RawDocumentSchema = z.object({
  * Parses the file's text. Model names are read from the parsed JSON's own keys (JSON.parse makes even `__proto__`
  * an own key; a zod record would drop it), each validated on its own.
  */
-function parseDocument(text: string): PointerDocument {
+export function parsePointerDocument(text: string): PointerDocument {
   const raw: unknown = JSON.parse(text);
   const shape = RawDocumentSchema.parse(raw);
   const models = new Map<string, ModelPointers>();
@@ -117,7 +117,7 @@ export function createJsonFilePointerStore(
       );
     }
     try {
-      return parseDocument(text);
+      return parsePointerDocument(text);
     } catch (error) {
       throw unreadable(
         error instanceof SyntaxError

@@ -98,6 +98,30 @@ describe("@vercel/edge-config createClient(connectionString)", () => {
         "/ecfg_test/items?version=1&key=champion&key=pins&key=missing",
       );
     });
+
+    it("does not take Object.prototype members for items", async () => {
+      const client = createClient(emulator.connectionString, { staleIfError: false });
+      expect(await client.getAll(["constructor", "toString", "__proto__", "champion"])).toEqual({
+        champion: "btc-gbdt@3",
+      });
+    });
+  });
+
+  describe("a plan's size limit", () => {
+    it("refuses a write past maxSizeBytes (8 KB: a Hobby plan) as Vercel does", async () => {
+      const hobby = await startEdgeConfigEmulator({ maxSizeBytes: 8 * 1024 });
+      try {
+        const res = await fetch(`${hobby.url}/v1/edge-config/${hobby.id}/items`, {
+          method: "PATCH",
+          headers: { authorization: `Bearer ${hobby.apiToken}`, "content-type": "application/json" },
+          body: JSON.stringify({ items: [{ operation: "upsert", key: "audit", value: "x".repeat(9_000) }] }),
+        });
+        expect(res.status).toBe(400);
+        expect((await res.json()).error.message).toMatch(/exceeds the limit of 8192 bytes/);
+      } finally {
+        await hobby.close();
+      }
+    });
   });
 
   describe("has(key)", () => {

@@ -9,6 +9,7 @@ import {
   startEdgeConfigEmulator,
 } from "../../scripts/dev/edge-config-emulator";
 import { createRegistry } from "../../src/registry/registry.js";
+import { createUpstashAuditLog } from "../../src/storage/audit-log.js";
 import { createBlobArtifactStore } from "../../src/storage/blob-artifacts.js";
 import { createEdgeConfigPointerStore } from "../../src/storage/edge-config-pointers.js";
 import { createFsArtifactStore } from "../../src/storage/fs-artifacts.js";
@@ -16,6 +17,10 @@ import { createJsonFilePointerStore } from "../../src/storage/json-file-pointers
 import { testEngine } from "../support/app.js";
 import { elementwiseModel } from "../support/onnx-models.js";
 import { REPO_ROOT, tempDir } from "../support/paths.js";
+import { TEST_STORE_TIMEOUT_MS, useLocalUpstash } from "./support/upstash.js";
+
+/** The audit log of pointer changes lives in Upstash Redis beside Edge Config's pointers, as in production. */
+const upstash = useLocalUpstash();
 
 let blob: BlobEmulatorHandle;
 let edge: EdgeConfigEmulatorHandle;
@@ -63,6 +68,10 @@ function target() {
     EDGE_CONFIG_KEY_PREFIX: namespace,
     VERCEL_API_TOKEN: edge.apiToken,
     VERCEL_API_URL: edge.url,
+    UPSTASH_REDIS_REST_URL: upstash.bridge.url,
+    UPSTASH_REDIS_REST_TOKEN: "test-token",
+    UPSTASH_KEY_PREFIX: `${namespace}:`,
+    UPSTASH_TIMEOUT_MS: String(TEST_STORE_TIMEOUT_MS),
   };
   return {
     env,
@@ -73,6 +82,10 @@ function target() {
       connectionString: edge.connectionString,
       keyPrefix: namespace,
       cacheTtlMs: 0,
+      audit: createUpstashAuditLog(upstash.client(), {
+        prefix: `${namespace}:`,
+        timeoutMs: TEST_STORE_TIMEOUT_MS,
+      }),
     }),
   };
 }
