@@ -98,6 +98,8 @@ export interface LoadReport {
   serverErrors: string[];
   /** Lines the server wrote (stdout and stderr) during the run, by phase. */
   logLines: Record<Phase, number>;
+  /** The server's most frequent log lines during the run (digits masked), with their counts. */
+  topLogLines: [string, number][];
   loadAverage: { start: number; end: number };
   startedAt: Date;
 }
@@ -218,6 +220,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const serverErrors: string[] = [];
   let limiterOutageLogs = 0;
   const logLines: Record<Phase, number> = { up: 0, down: 0, restarted: 0 };
+  const lineCounts = new Map<string, number>();
   let phaseNow: (() => Phase) | undefined;
   try {
     redis = await startRedisServer();
@@ -272,7 +275,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
         RATE_LIMIT_COLD_LOAD: RAISED_LIMIT,
       },
       (line) => {
-        if (phaseNow) logLines[phaseNow()] += 1;
+        if (phaseNow) {
+          logLines[phaseNow()] += 1;
+          const shape = line.replace(/\d+/g, "N").slice(0, 160);
+          if (lineCounts.size < 1_000 || lineCounts.has(shape))
+            lineCounts.set(shape, (lineCounts.get(shape) ?? 0) + 1);
+        }
         if (/rate limiter \(upstash\) unavailable/.test(line)) limiterOutageLogs += 1;
         if (
           /^edgeml: (GET|POST|PUT|DELETE|PATCH) |unexpected|Unhandled|stray/i.test(line) &&
@@ -478,6 +486,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       limiterOutageLogs,
       serverErrors,
       logLines,
+      topLogLines: [...lineCounts].sort((a, b) => b[1] - a[1]).slice(0, 3),
       loadAverage: { start: loadAtStart, end: os.loadavg()[0] ?? 0 },
       startedAt,
     };
@@ -559,6 +568,13 @@ export function formatReport(report: LoadReport, command: string): string {
     `- The server logged the rate limiter's outage ${report.limiterOutageLogs} time(s) (once per outage) and served on; ` +
       `it logged ${report.serverErrors.length} error line(s) about requests${report.serverErrors.length ? `: \`${report.serverErrors[0]}\`` : ""}.`,
     `- Lines the server logged: ${PHASES.map((p) => `${int(report.logLines[p])} while ${PHASE_LABEL[p]}`).join(", ")}.`,
+    ...(report.topLogLines.length > 0
+      ? [
+          `- Its most frequent lines (digits shown as N): ${report.topLogLines
+            .map(([line, n]) => `${int(n)} × \`${line.replaceAll("`", "'")}\``)
+            .join("; ")}.`,
+        ]
+      : []),
     `- RSS of the server, sampled each second: ${rssMarks(report, o.durationS)
       .map(([t, b]) => `${mib(b)} at ${t} s`)
       .join(", ")}.`,

@@ -1,4 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { AppConfigSchema } from "../../src/config.js";
+import { adaptersFromEnv } from "../../src/runtime/adapters.js";
+import { configFromEnv } from "../../src/runtime/env.js";
 import { createMemoryRateLimiter } from "../../src/storage/ratelimit.js";
 import { StoreTimeoutError } from "../../src/storage/timeout.js";
 import {
@@ -81,5 +84,49 @@ describe("Upstash rate limiter: keys and outages", () => {
     await expect(limiter.limit("c", { name: "public", limit: 1, windowMs: HOUR })).rejects.toBeInstanceOf(
       StoreTimeoutError,
     );
+  });
+});
+
+describe("wiring from the environment", () => {
+  const embedded = {
+    artifacts: () => ({ kind: "fs" }) as never,
+    pointers: () => ({ kind: "file" }) as never,
+  };
+
+  it("rate limits on Upstash when its variables are set, in process memory otherwise", () => {
+    const upstashEnv = {
+      UPSTASH_REDIS_REST_URL: "https://eu1-example.upstash.io",
+      UPSTASH_REDIS_REST_TOKEN: "t",
+    };
+    expect(adaptersFromEnv(upstashEnv, embedded).rateLimiter.kind).toBe("upstash");
+    expect(adaptersFromEnv({}, embedded).rateLimiter.kind).toBe("memory");
+  });
+
+  it.each([
+    [undefined, { limit: 600, windowMs: 60_000 }],
+    ["600/60s", { limit: 600, windowMs: 60_000 }],
+    ["60/m", { limit: 60, windowMs: 60_000 }],
+    ["1200 / 1m", { limit: 1_200, windowMs: 60_000 }],
+    ["10/500ms", { limit: 10, windowMs: 500 }],
+    ["5000/1.5h", { limit: 5_000, windowMs: 5_400_000 }],
+    ["OFF", null],
+  ])("RATE_LIMIT_PUBLIC=%s is %o", (text, expected) => {
+    expect(AppConfigSchema.parse({ rateLimitPublic: text }).rateLimitPublic).toEqual(expected);
+  });
+
+  it("reads RATE_LIMIT_PUBLIC, RATE_LIMIT_ADMIN, RATE_LIMIT_COLD_LOAD and API_KEYS (comma or newline separated)", () => {
+    expect(
+      configFromEnv({
+        RATE_LIMIT_PUBLIC: "1200/1m",
+        RATE_LIMIT_ADMIN: "off",
+        RATE_LIMIT_COLD_LOAD: "5/10s",
+        API_KEYS: "key-one-0123456789abcdef, key-two-0123456789abcdef\nkey-three-0123456789abc",
+      }),
+    ).toMatchObject({
+      rateLimitPublic: "1200/1m",
+      rateLimitAdmin: "off",
+      rateLimitColdLoad: "5/10s",
+      apiKeys: ["key-one-0123456789abcdef", "key-two-0123456789abcdef", "key-three-0123456789abc"],
+    });
   });
 });
