@@ -7,7 +7,15 @@ import { createRegistry, type Deadline } from "../../src/registry/registry.js";
 import type { ArtifactStore } from "../../src/storage/artifacts.js";
 import { createFsArtifactStore } from "../../src/storage/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../../src/storage/json-file-pointers.js";
-import { ADMIN_TOKEN, postJson, testEngine, upload } from "../support/app.js";
+import {
+  ADMIN_TOKEN,
+  onEmbeddedAdapters,
+  postJson,
+  type TestApp,
+  testApp,
+  testEngine,
+  upload,
+} from "../support/app.js";
 import { elementwiseModel } from "../support/onnx-models.js";
 import { MARKET_DATA, REPO_ROOT, tempDir } from "../support/paths.js";
 
@@ -27,7 +35,7 @@ function appOver(dir: string, options: { artifacts?: ArtifactStore; inferTimeout
     },
     logError: () => {},
   });
-  const request = (path: string, init?: RequestInit) => built.app.request(path, init);
+  const request = async (path: string, init?: RequestInit) => built.app.request(path, init);
   const admin = (path: string, init: RequestInit = {}) => {
     const headers = new Headers(init.headers);
     headers.set("authorization", `Bearer ${ADMIN_TOKEN}`);
@@ -44,7 +52,8 @@ function appOver(dir: string, options: { artifacts?: ArtifactStore; inferTimeout
 
 const inferBody = { inputs: [{ name: "x", datatype: "FP64", shape: [1, 1], data: [3] }] };
 
-describe("a version whose metadata.json is damaged is skipped and reported", () => {
+// Damaged files, stalled and failing stores: built on the files of the embedded adapters, so run once.
+describe.runIf(onEmbeddedAdapters)("a version whose metadata.json is damaged is skipped and reported", () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
   beforeEach(async () => {
     dir = await tempDir();
@@ -110,14 +119,23 @@ describe("a version whose metadata.json is damaged is skipped and reported", () 
 });
 
 describe("concurrent pointer changes are never lost", () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>;
+  // The adapters of the run: the JSON file in the embedded project, Edge Config (emulated) in the production one.
+  let s: TestApp & { adminPost: (path: string, body: unknown) => Promise<Response> };
   beforeEach(async () => {
-    dir = await tempDir();
+    const t = await testApp();
+    s = {
+      ...t,
+      adminPost: (path, body) =>
+        t.admin(path, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+        }),
+    };
   });
-  afterEach(() => dir.cleanup());
+  afterEach(() => s.cleanup());
 
   it("a promote and a pin at once both answer 200 and both take effect, on every model", async () => {
-    const s = appOver(dir.path);
     const models = ["a", "b", "c", "d"];
     for (const m of models) {
       expect((await upload(s, m, add)).status).toBe(201);
@@ -130,16 +148,14 @@ describe("concurrent pointer changes are never lost", () => {
       ]),
     );
     expect(responses.map((r) => r.status)).toEqual(Array(models.length * 2).fill(200));
-    const restarted = appOver(dir.path);
     for (const m of models) {
-      const page = await (await restarted.admin(`/api/ml/models/${m}`)).json();
+      const page = await (await s.admin(`/api/ml/models/${m}`)).json();
       expect(page.pointers, m).toEqual({ champion: "2", pinned: "1" });
       expect(page.history.map((e: { action: string }) => e.action).sort(), m).toEqual(["pin", "promote"]);
     }
   });
 
   it("a rollback racing a promote steps back from the champion it finds, not a stale one", async () => {
-    const s = appOver(dir.path);
     for (const model of [add, mul, add]) expect((await upload(s, "m", model)).status).toBe(201);
     expect((await s.adminPost("/api/ml/models/m/promote", { version: "1" })).status).toBe(200);
     expect((await s.adminPost("/api/ml/models/m/promote", { version: "2" })).status).toBe(200);
@@ -162,7 +178,7 @@ function stalledMetadata(inner: ArtifactStore): ArtifactStore {
   return { ...inner, kind: inner.kind, getMetadata: () => new Promise<string | null>(() => {}) };
 }
 
-describe("the request's deadline covers version resolution", () => {
+describe.runIf(onEmbeddedAdapters)("the request's deadline covers version resolution", () => {
   it("a resolution whose store read never answers rejects with prediction_timeout when the deadline's signal aborts", async () => {
     const dir = await tempDir();
     try {
@@ -231,7 +247,7 @@ describe("the request's deadline covers version resolution", () => {
   });
 });
 
-describe("5xx messages of store failures never show paths or commands", () => {
+describe.runIf(onEmbeddedAdapters)("5xx messages of store failures never show paths or commands", () => {
   it.each([
     [
       "a file system error",

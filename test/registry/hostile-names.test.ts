@@ -6,7 +6,7 @@ import { createCsvMarketData } from "../../src/market/csv.js";
 import { RESERVED_MODEL_NAMES } from "../../src/registry/metadata.js";
 import { createFsArtifactStore } from "../../src/storage/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../../src/storage/json-file-pointers.js";
-import { ADMIN_TOKEN, postJson, testEngine, upload } from "../support/app.js";
+import { ADMIN_TOKEN, onEmbeddedAdapters, postJson, testEngine, upload } from "../support/app.js";
 import { elementwiseModel } from "../support/onnx-models.js";
 import { MARKET_DATA, tempDir } from "../support/paths.js";
 
@@ -26,7 +26,7 @@ function serverOver(modelsDir: string) {
     config: { adminToken: ADMIN_TOKEN },
     logError: () => {},
   });
-  const request = (path: string, init?: RequestInit) => app.request(path, init);
+  const request = async (path: string, init?: RequestInit) => app.request(path, init);
   const admin = (path: string, init: RequestInit = {}) => {
     const headers = new Headers(init.headers);
     headers.set("authorization", `Bearer ${ADMIN_TOKEN}`);
@@ -82,99 +82,105 @@ const RESERVED = HOSTILE.filter(
     (Object.hasOwn(RESERVED_MODEL_NAMES, n.toLowerCase()) || /^pointers\.json\./i.test(n)),
 );
 
-describe("hostile model names: any sequence of admin calls leaves a server that starts again and serves", () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>;
-  const accepted: string[] = [];
-  const statuses: { call: string; status: number }[] = [];
+// The embedded file stores are the ones whose files can collide with names: built on them, so run once.
+const embeddedOnly = describe.runIf(onEmbeddedAdapters);
 
-  beforeAll(async () => {
-    dir = await tempDir("edgeml-hostile-");
-    const s = serverOver(dir.path);
-    expect((await upload(s, "good", add)).status).toBe(201);
-    expect((await upload(s, "good", mul)).status).toBe(201);
-    expect((await upload(s, "sk.gbr", add)).status).toBe(201);
-    // The pointer file exists from here on: a model folder of the same name could no longer be created, or read.
-    expect((await s.adminPost("/api/ml/models/good/promote", { version: "1" })).status).toBe(200);
-    expect((await s.adminPost("/api/ml/models/good/promote", { version: "2" })).status).toBe(200);
-    expect((await s.adminPost("/api/ml/models/sk.gbr/pin", { version: "1" })).status).toBe(200);
+embeddedOnly(
+  "hostile model names: any sequence of admin calls leaves a server that starts again and serves",
+  () => {
+    let dir: Awaited<ReturnType<typeof tempDir>>;
+    const accepted: string[] = [];
+    const statuses: { call: string; status: number }[] = [];
 
-    const record = async (call: string, response: Promise<Response>) => {
-      const res = await response;
-      statuses.push({ call, status: res.status });
-      return res;
-    };
-    for (const name of HOSTILE) {
-      const path = `/api/ml/models/${name}`;
-      const registered = await record(`register ${name}`, upload(s, name, add));
-      if (registered.status === 201) {
-        accepted.push(name);
-        await record(`register ${name} again`, upload(s, name, mul));
+    beforeAll(async () => {
+      dir = await tempDir("edgeml-hostile-");
+      const s = serverOver(dir.path);
+      expect((await upload(s, "good", add)).status).toBe(201);
+      expect((await upload(s, "good", mul)).status).toBe(201);
+      expect((await upload(s, "sk.gbr", add)).status).toBe(201);
+      // The pointer file exists from here on: a model folder of the same name could no longer be created, or read.
+      expect((await s.adminPost("/api/ml/models/good/promote", { version: "1" })).status).toBe(200);
+      expect((await s.adminPost("/api/ml/models/good/promote", { version: "2" })).status).toBe(200);
+      expect((await s.adminPost("/api/ml/models/sk.gbr/pin", { version: "1" })).status).toBe(200);
+
+      const record = async (call: string, response: Promise<Response>) => {
+        const res = await response;
+        statuses.push({ call, status: res.status });
+        return res;
+      };
+      for (const name of HOSTILE) {
+        const path = `/api/ml/models/${name}`;
+        const registered = await record(`register ${name}`, upload(s, name, add));
+        if (registered.status === 201) {
+          accepted.push(name);
+          await record(`register ${name} again`, upload(s, name, mul));
+        }
+        await record(`promote ${name}`, s.adminPost(`${path}/promote`, { version: "1" }));
+        await record(`promote ${name} to 2`, s.adminPost(`${path}/promote`, { version: "2" }));
+        await record(`pin ${name}`, s.adminPost(`${path}/pin`, { version: "1" }));
+        await record(`unpin ${name}`, s.adminPost(`${path}/pin`, { version: null }));
+        await record(`rollback ${name}`, s.adminPost(`${path}/rollback`, {}));
+        await record(`get ${name}`, s.admin(path));
+        await record(`metadata ${name}`, s.request(`/v2/models/${name}`));
+        await record(`infer ${name}`, infer(s, name));
       }
-      await record(`promote ${name}`, s.adminPost(`${path}/promote`, { version: "1" }));
-      await record(`promote ${name} to 2`, s.adminPost(`${path}/promote`, { version: "2" }));
-      await record(`pin ${name}`, s.adminPost(`${path}/pin`, { version: "1" }));
-      await record(`unpin ${name}`, s.adminPost(`${path}/pin`, { version: null }));
-      await record(`rollback ${name}`, s.adminPost(`${path}/rollback`, {}));
-      await record(`get ${name}`, s.admin(path));
-      await record(`metadata ${name}`, s.request(`/v2/models/${name}`));
-      await record(`infer ${name}`, infer(s, name));
-    }
-  });
-  afterAll(() => dir?.cleanup());
+    });
+    afterAll(() => dir?.cleanup());
 
-  it("no call answered a 5xx", () => {
-    expect(statuses.filter((s) => s.status >= 500)).toEqual([]);
-  });
+    it("no call answered a 5xx", () => {
+      expect(statuses.filter((s) => s.status >= 500)).toEqual([]);
+    });
 
-  it("reserved names are refused with a 400 that names the reserved names and why", async () => {
-    const s = serverOver(dir.path);
-    expect(RESERVED.length).toBeGreaterThan(10);
-    for (const name of RESERVED) {
-      expect(accepted).not.toContain(name);
-      const res = await upload(s, name, add);
-      expect(res.status, name).toBe(400);
-      const body = await res.json();
-      expect(body.code).toBe("invalid_request");
-      expect(body.error).toMatch(
-        /is a reserved model name \(.+\); pick another\. Reserved, in any case: .*pointers\.json.*stats/,
+    it("reserved names are refused with a 400 that names the reserved names and why", async () => {
+      const s = serverOver(dir.path);
+      expect(RESERVED.length).toBeGreaterThan(10);
+      for (const name of RESERVED) {
+        expect(accepted).not.toContain(name);
+        const res = await upload(s, name, add);
+        expect(res.status, name).toBe(400);
+        const body = await res.json();
+        expect(body.code).toBe("invalid_request");
+        expect(body.error).toMatch(
+          /is a reserved model name \(.+\); pick another\. Reserved, in any case: .*pointers\.json.*stats/,
+        );
+      }
+    });
+
+    it("names with dots, digits and file-like names that collide with nothing are registered", () => {
+      expect(accepted).toEqual(
+        expect.arrayContaining(["prototype", "metadata.json", "model.onnx", "m.json", "a..b", "1", "models"]),
       );
-    }
-  });
+    });
 
-  it("names with dots, digits and file-like names that collide with nothing are registered", () => {
-    expect(accepted).toEqual(
-      expect.arrayContaining(["prototype", "metadata.json", "model.onnx", "m.json", "a..b", "1", "models"]),
-    );
-  });
+    it("after a restart every model lists, keeps its pointers and serves", async () => {
+      const s = serverOver(dir.path);
+      // The Node server lists the models for its banner before it listens: that must work too.
+      const names = (await s.registry.listModels()).map((m) => m.name);
+      expect(names).toEqual([...new Set(["good", "sk.gbr", ...accepted])].sort());
+      const listed = await s.admin("/api/ml/models");
+      expect(listed.status).toBe(200);
+      expect((await listed.json()).models.map((m: { name: string }) => m.name)).toEqual(names);
+      const good = await infer(s, "good");
+      expect(good.status).toBe(200);
+      expect(good.headers.get("x-model-version")).toBe("2");
+      const pinned = await infer(s, "sk.gbr");
+      expect(pinned.status).toBe(200);
+      expect(pinned.headers.get("x-model-version")).toBe("1");
+      for (const name of accepted) {
+        const res = await infer(s, name);
+        expect(res.status, name).toBe(200);
+      }
+      expect((await s.request("/v2/health/ready")).status).toBe(200);
+    });
 
-  it("after a restart every model lists, keeps its pointers and serves", async () => {
-    const s = serverOver(dir.path);
-    // The Node server lists the models for its banner before it listens: that must work too.
-    const names = (await s.registry.listModels()).map((m) => m.name);
-    expect(names).toEqual([...new Set(["good", "sk.gbr", ...accepted])].sort());
-    const listed = await s.admin("/api/ml/models");
-    expect(listed.status).toBe(200);
-    expect((await listed.json()).models.map((m: { name: string }) => m.name)).toEqual(names);
-    const good = await infer(s, "good");
-    expect(good.status).toBe(200);
-    expect(good.headers.get("x-model-version")).toBe("2");
-    const pinned = await infer(s, "sk.gbr");
-    expect(pinned.status).toBe(200);
-    expect(pinned.headers.get("x-model-version")).toBe("1");
-    for (const name of accepted) {
-      const res = await infer(s, name);
-      expect(res.status, name).toBe(200);
-    }
-    expect((await s.request("/v2/health/ready")).status).toBe(200);
-  });
+    it("nothing but model folders and the pointer file is left in the models directory", async () => {
+      const entries = await readdir(dir.path);
+      expect(entries.sort()).toEqual(["pointers.json", ...new Set(["good", "sk.gbr", ...accepted])].sort());
+    });
+  },
+);
 
-  it("nothing but model folders and the pointer file is left in the models directory", async () => {
-    const entries = await readdir(dir.path);
-    expect(entries.sort()).toEqual(["pointers.json", ...new Set(["good", "sk.gbr", ...accepted])].sort());
-  });
-});
-
-describe("a damaged registry still lets the server start", () => {
+embeddedOnly("a damaged registry still lets the server start", () => {
   it("with a truncated pointer file: listing and infer are 503 registry_unavailable, the app builds, readiness holds", async () => {
     const dir = await tempDir("edgeml-damaged-");
     try {

@@ -1,13 +1,8 @@
-import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
-import { createCsvMarketData } from "../../src/market/csv.js";
 import type { ArtifactStore } from "../../src/storage/artifacts.js";
-import { createFsArtifactStore } from "../../src/storage/fs-artifacts.js";
-import { createJsonFilePointerStore } from "../../src/storage/json-file-pointers.js";
-import { ADMIN_TOKEN, postJson, testEngine, upload } from "../support/app.js";
+import { ADMIN_TOKEN, postJson, type TestApp, testApp, upload } from "../support/app.js";
 import { elementwiseModel } from "../support/onnx-models.js";
-import { MARKET_DATA, tempDir } from "../support/paths.js";
 
 /** Counts every call the registry makes to its artifact store, as a Blob API bill would. */
 function counting(inner: ArtifactStore) {
@@ -46,24 +41,22 @@ const add = elementwiseModel({ op: "Add", elem: "FP64", shape: ["batch", 1] });
 const REQUESTS = 25;
 
 describe("unauthenticated requests cost no store round trip", () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let t: TestApp;
   let counted: ReturnType<typeof counting>;
   let request: (path: string, init?: RequestInit) => Promise<Response>;
   let admin: (path: string, init?: RequestInit) => Promise<Response>;
 
   beforeEach(async () => {
-    dir = await tempDir();
-    counted = counting(createFsArtifactStore(join(dir.path, "models")));
+    // The adapters of the run: files in the embedded project, Vercel Blob (emulated) in the production one.
+    t = await testApp();
+    counted = counting(t.deps.artifacts);
     const { app } = createApp({
+      ...t.deps,
       artifacts: counted.store,
-      pointers: createJsonFilePointerStore(join(dir.path, "pointers.json")),
-      engine: testEngine(),
-      market: createCsvMarketData({ dir: MARKET_DATA }),
       // A listing TTL far longer than the test: only the cache's own rules decide what reaches the store.
       config: { adminToken: ADMIN_TOKEN, registryListTtlMs: 600_000 },
-      logError: () => {},
     });
-    request = (path, init) => app.request(path, init);
+    request = async (path, init) => app.request(path, init);
     admin = (path, init = {}) => {
       const headers = new Headers(init.headers);
       headers.set("authorization", `Bearer ${ADMIN_TOKEN}`);
@@ -73,7 +66,7 @@ describe("unauthenticated requests cost no store round trip", () => {
     // Warm: the listing and m@1's metadata are read once.
     expect((await request("/v2/models/m")).status).toBe(200);
   });
-  afterEach(() => dir.cleanup());
+  afterEach(() => t.cleanup());
 
   it.each([
     ["an unknown model's metadata", "/v2/models/nope"],
@@ -113,14 +106,7 @@ describe("unauthenticated requests cost no store round trip", () => {
 
   it("a burst of requests for an uncached version reads its metadata once", async () => {
     expect((await upload({ admin }, "m", add)).status).toBe(201);
-    const fresh = createApp({
-      artifacts: counted.store,
-      pointers: createJsonFilePointerStore(join(dir.path, "pointers.json")),
-      engine: testEngine(),
-      market: createCsvMarketData({ dir: MARKET_DATA }),
-      config: { registryListTtlMs: 600_000 },
-      logError: () => {},
-    });
+    const fresh = createApp({ ...t.deps, artifacts: counted.store, config: { registryListTtlMs: 600_000 } });
     await fresh.registry.listModelNames();
     const before = counted.calls.getMetadata;
     const responses = await Promise.all(
