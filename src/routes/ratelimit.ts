@@ -2,6 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { timingSafeEqual } from "hono/utils/buffer";
 import { ERROR_STATUS } from "../errors.js";
 import type { RateLimiter, RateLimitOutcome, RateLimitRule } from "../storage/ratelimit.js";
+import { withTimeout } from "../storage/timeout.js";
 
 /** A limit as configured: requests per window, or null when that limit is off. */
 export type RateWindow = { limit: number; windowMs: number } | null;
@@ -43,6 +44,11 @@ type Scope = "public" | "admin";
 const ADMIN_PATH = /^\/api\/ml\/(?:models|train)(?:\/|$)/;
 /** Liveness costs nothing and probes must never be refused: a 429 there would get a healthy server restarted. */
 const EXEMPT_PATHS = new Set(["/v2/health/live"]);
+/**
+ * The serving-version check runs before the route and its deadline: resolution is cached and takes microseconds,
+ * but a stalled store must not hold the request here. Past this, the request counts as a cold load.
+ */
+const SERVING_CHECK_TIMEOUT_MS = 1_000;
 /** `/v2/models/{name}/versions/{version}[/infer|/ready]`: the routes that load the version they name. */
 const VERSIONED_PATH = /^\/v2\/models\/([^/]+)\/versions\/([^/]+)(?:\/(?:infer|ready))?\/?$/;
 
@@ -211,7 +217,11 @@ export function createRateLimit(options: RateLimitOptions): {
     if (versioned && cold) {
       const name = decode(versioned[1] ?? "");
       const version = decode(versioned[2] ?? "");
-      const serving = await options.isServing(name, version).catch(() => false);
+      const serving = await withTimeout(
+        options.isServing(name, version),
+        SERVING_CHECK_TIMEOUT_MS,
+        `resolving the serving version of '${name}'`,
+      ).catch(() => false);
       if (!serving) {
         const outcome = await check(id, cold);
         if (outcome && !outcome.success) {

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import type { AppDeps } from "../../src/app.js";
 import type { AppConfigInput } from "../../src/config.js";
 import { createOrtEngine } from "../../src/inference/engine.js";
-import { addressBucket, platformAddress } from "../../src/routes/ratelimit.js";
+import { addressBucket, createRateLimit, platformAddress } from "../../src/routes/ratelimit.js";
 import { nodeClientAddress } from "../../src/runtime/node/client-address.js";
 import { createMemoryRateLimiter, type RateLimiter } from "../../src/storage/ratelimit.js";
 import { StoreTimeoutError } from "../../src/storage/timeout.js";
@@ -381,5 +381,22 @@ describe("cold loads: a client cycling versions that are not serving", () => {
       expect((await t.request("/v2/models/m/ready", from("a"))).status).toBe(200);
     }
     expect((await t.request("/v2/models/m/versions/1", from("b"))).status).toBe(200);
+  });
+
+  it("a serving check that never answers does not hold the request: it counts as a cold load", async () => {
+    const { middleware } = createRateLimit({
+      limiter: createMemoryRateLimiter(),
+      limits: { public: null, admin: null, coldLoad: { limit: 1, windowMs: 240 * 3_600_000 } },
+      apiKeys: [],
+      clientAddress: () => "203.0.113.7",
+      isServing: () => new Promise<boolean>(() => {}),
+      defer: () => {},
+      warn: () => {},
+    });
+    const app = new Hono();
+    app.use("*", middleware);
+    app.get("*", (c) => c.text("served"));
+    expect((await app.request("/v2/models/m/versions/1")).status).toBe(200);
+    expect((await app.request("/v2/models/m/versions/1")).status).toBe(429);
   });
 });
