@@ -624,6 +624,9 @@ export function createRegistry(deps: RegistryDeps) {
       );
     },
 
+    /** A model's version numbers, ascending, from the cached listing: no metadata read (public metadata route). */
+    versionNames: versionsOf,
+
     /** Names of the registered models (from the cached listing). */
     async listModelNames(): Promise<string[]> {
       return [...(await listAll()).keys()].sort();

@@ -78,7 +78,7 @@ export function registerOipRoutes(app: OpenAPIHono<AppEnv>, deps: OipDeps): void
 
   const metadataOf = async (resolved: Resolved, withVersions: boolean) => {
     const { meta } = resolved;
-    const versions = withVersions ? (await registry.getModel(meta.name)).versions : [meta.version];
+    const versions = withVersions ? await registry.versionNames(meta.name) : [meta.version];
     return {
       name: meta.name,
       versions,
