@@ -62,8 +62,9 @@ const decode = (part: string): string => {
 
 /**
  * The client's identity for rate limiting: `key:<fingerprint>` for an `x-api-key` the server was configured with
- * (compared in constant time, like the admin token), `ip:<address>` otherwise, undefined when neither is known. An IPv6 address counts by its /64,
- * the block one subscriber gets: counting each address would let a client spend 2^64 budgets.
+ * (compared in constant time, like the admin token), `ip:<address>` otherwise, undefined when neither is known.
+ * An IPv6 address counts by its /64, the block one subscriber gets: counting each address would let a client spend
+ * 2^64 budgets. The fingerprint (a SHA-256 prefix) keeps keys themselves out of Redis.
  */
 export function createClientIdentity(apiKeys: readonly string[], clientAddress?: ClientAddress) {
   const fingerprints = new Map<string, Promise<string>>();
