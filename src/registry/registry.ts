@@ -52,13 +52,18 @@ export interface InferResult {
 export interface Deadline {
   /** Epoch ms. */
   readonly at: number;
+  /** The whole budget, for messages. */
+  readonly ms: number;
   readonly signal: AbortSignal;
 }
 
 /** A deadline `ms` from now. */
 export function deadlineIn(ms: number): Deadline {
-  return { at: Date.now() + ms, signal: AbortSignal.timeout(ms) };
+  return { at: Date.now() + ms, ms, signal: AbortSignal.timeout(ms) };
 }
+
+const deadlinePassed = (what: string, deadline: Deadline) =>
+  new EdgeMLError("prediction_timeout", `${what} did not finish within ${deadline.ms} ms; try again`);
 
 /**
  * Settles with `work`, or rejects with a 504 `prediction_timeout` when the deadline's signal aborts first. The work
@@ -72,8 +77,7 @@ export function withinDeadline<T>(
   if (!deadline) return work;
   const { signal } = deadline;
   work.catch(() => {});
-  const timeout = () =>
-    new EdgeMLError("prediction_timeout", `${what} did not finish within the request's deadline; try again`);
+  const timeout = () => deadlinePassed(what, deadline);
   if (signal.aborted) return Promise.reject(timeout());
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(timeout());
@@ -664,10 +668,16 @@ export function createRegistry(deps: RegistryDeps) {
       const work = prepare(meta).then(() =>
         engine.run({ key, load: loader(meta), feeds, outputs, timeoutMs }),
       );
-      const bounded = withDeadline(work, timeoutMs, `prediction with ${key}`);
-      return typeof deadline === "object"
-        ? withinDeadline(bounded, deadline, `prediction with ${key}`)
-        : bounded;
+      const what = `prediction with ${key}`;
+      const bounded = withDeadline(work, timeoutMs, what);
+      if (typeof deadline !== "object") return bounded;
+      // The engine's own timer (the remaining time) and the request's signal end at the same instant: whichever
+      // fires first, the client reads one message, with the request's whole budget.
+      return withinDeadline(bounded, deadline, what).catch((error: unknown) => {
+        if (error instanceof EdgeMLError && error.code === "prediction_timeout")
+          throw deadlinePassed(what, deadline);
+        throw error;
+      });
     },
 
     async promote(name: string, version: string, reason?: string): Promise<AuditEntry> {
