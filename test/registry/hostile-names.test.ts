@@ -146,6 +146,16 @@ embeddedOnly(
       }
     });
 
+    it("the registry itself refuses reserved names too (the trainer and the CLI call it directly)", async () => {
+      const s = serverOver(dir.path);
+      for (const name of ["pointers.json", "constructor", "stats", "__proto__"]) {
+        await expect(s.registry.register(name, add)).rejects.toMatchObject({
+          code: "invalid_request",
+          status: 400,
+        });
+      }
+    });
+
     it("names with dots, digits and file-like names that collide with nothing are registered", () => {
       expect(accepted).toEqual(
         expect.arrayContaining(["prototype", "metadata.json", "model.onnx", "m.json", "a..b", "1", "models"]),
@@ -181,7 +191,7 @@ embeddedOnly(
 );
 
 embeddedOnly("a damaged registry still lets the server start", () => {
-  it("with a truncated pointer file: listing and infer are 503 registry_unavailable, the app builds, readiness holds", async () => {
+  it("with a truncated pointer file: the app builds, listing and infer are 503 registry_unavailable", async () => {
     const dir = await tempDir("edgeml-damaged-");
     try {
       const s = serverOver(dir.path);

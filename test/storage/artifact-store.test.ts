@@ -1,5 +1,6 @@
+import { open } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type BlobEmulatorHandle, startBlobEmulator } from "../../scripts/dev/blob-emulator";
 import { EdgeMLError } from "../../src/errors.js";
 import {
@@ -139,5 +140,26 @@ describe("Vercel Blob artifacts: layout and failure modes", () => {
     const error = await store.publish("m", "1", await versionFiles("m", "1")).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EdgeMLError);
     expect((error as EdgeMLError).status).toBe(409);
+  });
+});
+
+describe("embedded artifacts: durability", () => {
+  it("flushes both files and both folders to the disk (fsync) around the rename that publishes a version", async () => {
+    const dir = await tempDir();
+    const probe = await open(join(dir.path, "probe"), "w");
+    const handles = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+    await probe.close();
+    const sync = vi.spyOn(handles, "sync");
+    try {
+      const store = createFsArtifactStore(join(dir.path, "models"));
+      const files = await versionFiles("m", "1");
+      await store.publish("m", "1", files);
+      // model.onnx, metadata.json, the staging folder (before the rename) and the model's folder (after it).
+      expect(sync).toHaveBeenCalledTimes(4);
+      expect(await store.getMetadata("m", "1")).toBe(files.metadata);
+    } finally {
+      sync.mockRestore();
+      await dir.cleanup();
+    }
   });
 });

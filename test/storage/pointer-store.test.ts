@@ -1,6 +1,6 @@
-import { mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   type EdgeConfigEmulatorHandle,
   startEdgeConfigEmulator,
@@ -350,6 +350,22 @@ describe("JSON file pointers: other processes, locks and damaged files", () => {
       }
     },
   );
+
+  it("flushes the new file (fsync) before renaming it into place, and the folder after", async () => {
+    const f = await file();
+    const probe = await open(join(f.dir, "probe"), "w");
+    const handles = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+    await probe.close();
+    await rm(join(f.dir, "probe"));
+    const sync = vi.spyOn(handles, "sync");
+    try {
+      await createJsonFilePointerStore(f.path).set("m", { champion: "1" }, promote("m", "1"));
+      expect(sync).toHaveBeenCalledTimes(2);
+    } finally {
+      sync.mockRestore();
+      await f.cleanup();
+    }
+  });
 
   it("leaves no temporary or lock files behind", async () => {
     const f = await file();
