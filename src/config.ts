@@ -41,7 +41,7 @@ export const BearerSecret = (variable: string) =>
  * Every tunable of the app, with its default and why it has that value. Validated once, when the app is built,
  * so a setting that cannot work fails at start-up rather than on the first request.
  */
-export const AppConfigSchema = z.object({
+const AppConfigFields = z.object({
   /** A prediction that has not finished after this long answers 504; the users' service documents 30 s. */
   inferTimeoutMs: z.number().int().positive().default(30_000),
   /** Sessions kept warm. Each costs its model's bytes and some wasm heap; 16 covers a registry of a few models × versions. */
@@ -64,6 +64,33 @@ export const AppConfigSchema = z.object({
     .int()
     .positive()
     .default(8 * 1024 * 1024),
+  /**
+   * Largest output tensor of one run: 16 MiB is four million FP32 values, four times what the largest infer body
+   * carries in, and already 50-100 MB of JSON on the way out (each number prints as 10-20 characters).
+   */
+  maxOutputBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(16 * 1024 * 1024),
+  /**
+   * Wasm memory ceiling of the Node server's inference worker: a run needing more is refused with 413 instead of
+   * taking the machine. 1 GiB holds the largest allowed model's session (about twice its bytes) many times over.
+   */
+  workerMaxMemoryBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024 * 1024),
+  /**
+   * A worker whose wasm memory is past this after a run is replaced, since wasm memory never shrinks: one large
+   * run must not keep its peak for the life of the process. 256 MiB is well above a worker's few warm sessions.
+   */
+  workerRecycleBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(256 * 1024 * 1024),
   /** How long a forecast is reused: the users' service caches predictions for 5 minutes. */
   cacheTtlMs: z
     .number()
@@ -99,6 +126,39 @@ export const AppConfigSchema = z.object({
    */
   apiKeys: z.array(z.string().min(16, "each key in API_KEYS must be at least 16 characters")).default([]),
   serverName: z.string().default("edgeml"),
+});
+
+/** The settings with the checks that span fields: combinations that cannot work are refused at start-up. */
+export const AppConfigSchema = AppConfigFields.superRefine((config, ctx) => {
+  const atLeast = (value: number, variable: string, minimum: number, other: string, why: string) => {
+    if (value < minimum) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${variable} (${value}) must be at least ${other} (${minimum}): ${why}`,
+      });
+    }
+  };
+  atLeast(
+    config.sessionCacheMaxBytes,
+    "SESSION_CACHE_MAX_BYTES",
+    config.maxModelBytes,
+    "MAX_MODEL_BYTES",
+    "the session cache must be able to hold the largest model the server accepts, or that model reloads on every request",
+  );
+  atLeast(
+    config.workerMaxMemoryBytes,
+    "WORKER_MAX_MEMORY_BYTES",
+    config.workerRecycleBytes,
+    "WORKER_RECYCLE_BYTES",
+    "a worker is recycled once its memory passes the recycle bound, which must fit under its ceiling",
+  );
+  atLeast(
+    config.workerMaxMemoryBytes,
+    "WORKER_MAX_MEMORY_BYTES",
+    2 * config.maxModelBytes,
+    "twice MAX_MODEL_BYTES",
+    "a session takes about twice its model's bytes of wasm memory, and the largest model must load in the worker",
+  );
 });
 
 export type AppConfig = z.output<typeof AppConfigSchema>;

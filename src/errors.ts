@@ -21,6 +21,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   conflict: 409,
   payload_too_large: 413,
+  output_too_large: 413,
   unsupported_media_type: 415,
   golden_mismatch: 422,
   inference_failed: 422,

@@ -3,6 +3,13 @@ import * as ort from "onnxruntime-web/wasm";
 import { EdgeMLError } from "../errors.js";
 import { type OipDatatype, oipDatatypeOf } from "./datatypes.js";
 import { identityModel } from "./onnx-model.js";
+import {
+  guardOutputs,
+  type RefusedOutput,
+  tensorBytes,
+  wasmGuardState,
+  withWasmGuards,
+} from "./wasm-guards.js";
 
 /** Name, protocol datatype and shape of one model input or output; -1 marks a dynamic dimension. */
 export interface TensorSpec {
@@ -25,6 +32,13 @@ export interface EngineOptions {
   maxSessionBytes: number;
   /** Default deadline of a run, queueing and session creation included. */
   timeoutMs: number;
+  /** Largest output tensor a run may return, in bytes (413 `output_too_large` beyond it). Unset: no limit. */
+  maxOutputBytes?: number;
+  /**
+   * Ceiling of this thread's wasm memory (inference workers): a run that needs more fails with 413 instead of
+   * growing the heap, which never shrinks. Unset: onnxruntime's own 4 GiB.
+   */
+  memoryLimitBytes?: number;
   initialize?: RuntimeInitializer;
 }
 
@@ -33,6 +47,12 @@ export interface EngineStats {
   sessionsCreated: number;
   runs: number;
   warmSessions: number;
+  /** Sessions released after their run because the warm cache could not hold them. */
+  sessionsNotCached?: number;
+  /** Size of the wasm memory of the thread that runs this engine's sessions, when known. */
+  memoryBytes?: number | null;
+  /** Inference workers (isolating engine only): started, killed at a deadline, recycled for their memory. */
+  workers?: { started: number; killed: number; recycled: number; crashed: number };
 }
 
 interface Entry {
@@ -107,6 +127,64 @@ function signatureOf(session: ort.InferenceSession): ModelSignature {
   };
 }
 
+const BYTES_PER_ELEMENT: Partial<Record<ort.Tensor.Type, number>> = {
+  bool: 1,
+  int4: 1,
+  uint4: 1,
+  int8: 1,
+  uint8: 1,
+  float16: 2,
+  int16: 2,
+  uint16: 2,
+  float32: 4,
+  int32: 4,
+  uint32: 4,
+  // A string's pointer; its characters come on top and are bounded by the wasm heap they were made in.
+  string: 4,
+  float64: 8,
+  int64: 8,
+  uint64: 8,
+};
+
+const outputTooLarge = (key: string, name: string, output: RefusedOutput, limit: number) =>
+  new EdgeMLError(
+    "output_too_large",
+    `output '${name}' of ${key} would be ${output.bytes} bytes (${output.type} [${output.dims.join(", ")}]), ` +
+      `over the ${limit}-byte limit (MAX_OUTPUT_BYTES); send a smaller batch or input that asks for less`,
+    { details: { output: name, ...output, limit } },
+  );
+
+/**
+ * Refuses outputs over the limit: those the wasm guard kept out of JS (reported with their real size), then any
+ * other whose dims and type say it is too large (read from the tensor, never from its data).
+ */
+function checkOutputs(
+  key: string,
+  outputs: Record<string, ort.Tensor>,
+  refused: RefusedOutput[],
+  limit: number,
+): void {
+  const first = refused[0];
+  if (first) {
+    const name = Object.keys(outputs).find((n) => outputs[n]?.size === 0) ?? "?";
+    throw outputTooLarge(key, name, first, limit);
+  }
+  for (const [name, tensor] of Object.entries(outputs)) {
+    const bytes = tensorBytes(tensor.dims, BYTES_PER_ELEMENT[tensor.type] ?? 8);
+    if (bytes > limit)
+      throw outputTooLarge(key, name, { dims: [...tensor.dims], type: tensor.type, bytes }, limit);
+  }
+}
+
+// onnxruntime's C++ allocator failing: the run needed more wasm memory than the thread may have.
+const OUT_OF_MEMORY = /bad_alloc|failed to allocate/i;
+
+/**
+ * One queue for every engine of a thread: they share one single-threaded wasm runtime, so runs never gain from
+ * interleaving, and the output guard can tell whose outputs it is reading.
+ */
+let runQueue: Promise<unknown> = Promise.resolve();
+
 /** Rejects after `ms` with a 504 unless `work` settles first. */
 export async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -132,8 +210,9 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
   let initPromise: Promise<void> | undefined;
   let initMs: number | null = null;
   let sessionsCreated = 0;
+  let sessionsNotCached = 0;
   let runs = 0;
-  let queue: Promise<unknown> = Promise.resolve();
+  const maxOutputBytes = options.maxOutputBytes ?? Number.POSITIVE_INFINITY;
   const loading = new Map<string, Promise<Entry>>();
 
   const release = (entry: Entry) => {
@@ -157,8 +236,10 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
       await options.initialize?.(ort);
       // onnxruntime instantiates its wasm on the first session; a one-node model makes that happen here, so the
       // cost is paid (and measured) once, at start-up, rather than by the first user request.
-      const warmup = await ort.InferenceSession.create(identityModel());
-      await warmup.release();
+      await withWasmGuards({ memoryLimitBytes: options.memoryLimitBytes }, async () => {
+        const warmup = await ort.InferenceSession.create(identityModel());
+        await warmup.release();
+      });
       initMs = performance.now() - started;
     })();
     return initPromise;
@@ -198,6 +279,12 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
         }
         const entry: Entry = { session, signature, bytes: bytes.byteLength, inUse: 0, evicted: false };
         warm.set(key, entry);
+        // lru-cache refuses an entry larger than its whole budget without calling dispose: such a session serves
+        // the requests waiting for it and is released after the last one, instead of never.
+        if (!warm.has(key)) {
+          entry.evicted = true;
+          sessionsNotCached += 1;
+        }
         return entry;
       })().finally(() => loading.delete(key));
       loading.set(key, pending);
@@ -205,43 +292,69 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
     return pending;
   };
 
+  /** The session for `key`, held until `use` settles; a session no cache holds is released after its last use. */
+  const withSession = async <T>(
+    key: string,
+    load: () => Promise<Uint8Array>,
+    use: (entry: Entry) => Promise<T>,
+  ): Promise<T> => {
+    const entry = await acquire(key, load);
+    entry.inUse += 1;
+    try {
+      return await use(entry);
+    } finally {
+      entry.inUse -= 1;
+      if (entry.evicted && entry.inUse === 0) release(entry);
+    }
+  };
+
   return {
     init,
     async signature(key, load) {
-      return (await acquire(key, load)).signature;
+      return withSession(key, load, async (entry) => entry.signature);
     },
     async run({ key, load, feeds, outputs, timeoutMs }) {
       let cancelled = false;
-      const work = (async () => {
-        const entry = await acquire(key, load);
-        entry.inUse += 1;
-        try {
-          const turn = queue.then(async () => {
-            // A run whose deadline passed while it queued is not started: nobody is waiting for it.
-            if (cancelled) return {};
-            runs += 1;
-            try {
-              return await entry.session.run(feeds, outputs ?? entry.session.outputNames);
-            } catch (error) {
-              // The inputs passed the signature checks, so what fails here is the model on these values (a
-              // Reshape that does not fit the batch, say): the client's request, not the server, is what to change.
-              const reason = error instanceof Error ? error.message : String(error);
+      const work = withSession(key, load, async (entry) => {
+        const turn = runQueue.then(async (): Promise<Record<string, ort.Tensor>> => {
+          // A run whose deadline passed while it queued is not started: nobody is waiting for it.
+          if (cancelled) return {};
+          runs += 1;
+          let result: Record<string, ort.Tensor>;
+          let refused: RefusedOutput[];
+          try {
+            ({ result, refused } = await guardOutputs(maxOutputBytes, () =>
+              entry.session.run(feeds, outputs ?? entry.session.outputNames),
+            ));
+          } catch (error) {
+            const reason = error instanceof Error ? error.message : String(error);
+            if (OUT_OF_MEMORY.test(reason)) {
               throw new EdgeMLError(
-                "inference_failed",
-                `onnxruntime could not run ${key} on this input: ${reason}`,
-                {
-                  cause: error,
-                },
+                "output_too_large",
+                `${key} needed more memory than this server gives one run` +
+                  (options.memoryLimitBytes
+                    ? ` (${options.memoryLimitBytes} bytes, WORKER_MAX_MEMORY_BYTES)`
+                    : "") +
+                  ` for this input: its outputs or intermediate tensors are too large; send a smaller batch or input that asks for less`,
+                { cause: error },
               );
             }
-          });
-          queue = turn.catch(() => {});
-          return await turn;
-        } finally {
-          entry.inUse -= 1;
-          if (entry.evicted && entry.inUse === 0) release(entry);
-        }
-      })();
+            // The inputs passed the signature checks, so what fails here is the model on these values (a
+            // Reshape that does not fit the batch, say): the client's request, not the server, is what to change.
+            throw new EdgeMLError(
+              "inference_failed",
+              `onnxruntime could not run ${key} on this input: ${reason}`,
+              {
+                cause: error,
+              },
+            );
+          }
+          checkOutputs(key, result, refused, maxOutputBytes);
+          return result;
+        });
+        runQueue = turn.catch(() => {});
+        return turn;
+      });
       try {
         return await withDeadline(work, timeoutMs ?? options.timeoutMs, `inference on ${key}`);
       } catch (error) {
@@ -254,7 +367,14 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
       warm.delete(key);
     },
     stats() {
-      return { initMs, sessionsCreated, runs, warmSessions: warm.size };
+      return {
+        initMs,
+        sessionsCreated,
+        runs,
+        warmSessions: warm.size,
+        sessionsNotCached,
+        memoryBytes: wasmGuardState().memoryBytes,
+      };
     },
   };
 }

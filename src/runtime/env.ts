@@ -1,5 +1,6 @@
 import { type AppConfigInput, AppConfigSchema } from "../config.js";
 import { createOrtEngine, type InferenceEngine, type RuntimeInitializer } from "../inference/engine.js";
+import { createIsolatingEngine } from "../inference/isolated-engine.js";
 
 type Env = Record<string, string | undefined>;
 
@@ -22,6 +23,9 @@ export function configFromEnv(env: Env): AppConfigInput {
     sessionCacheMaxBytes: number(env.SESSION_CACHE_MAX_BYTES),
     maxModelBytes: number(env.MAX_MODEL_BYTES),
     maxInferBytes: number(env.MAX_INFER_BYTES),
+    maxOutputBytes: number(env.MAX_OUTPUT_BYTES),
+    workerMaxMemoryBytes: number(env.WORKER_MAX_MEMORY_BYTES),
+    workerRecycleBytes: number(env.WORKER_RECYCLE_BYTES),
     registryListTtlMs: number(env.REGISTRY_LIST_TTL_MS),
     bestMetric: env.BEST_METRIC || undefined,
     cacheTtlMs: number(env.PREDICTION_CACHE_TTL_MS),
@@ -38,13 +42,34 @@ export function configFromEnv(env: Env): AppConfigInput {
 /**
  * The inference engine sized by the configuration. An invalid setting is reported by createApp, with every issue
  * named; the engine takes the defaults meanwhile rather than throwing a second, partial message first.
+ *
+ * `isolate` (the Node server) runs every model whose cost its input does not bound (control flow, outputs sized by
+ * input values) in a worker thread that a deadline can terminate; the edge runtimes have no Worker, so there the
+ * engine is inline and the platform's CPU and memory limits end a runaway run (docs/edge.md).
  */
-export function engineFromConfig(config: AppConfigInput, initialize?: RuntimeInitializer): InferenceEngine {
+export function engineFromConfig(
+  config: AppConfigInput,
+  initialize?: RuntimeInitializer,
+  options: { isolate?: boolean } = {},
+): InferenceEngine {
   const settings = AppConfigSchema.safeParse(config).data ?? AppConfigSchema.parse({});
-  return createOrtEngine({
+  const inline = createOrtEngine({
     maxSessions: settings.sessionCacheMax,
     maxSessionBytes: settings.sessionCacheMaxBytes,
+    maxOutputBytes: settings.maxOutputBytes,
     timeoutMs: settings.inferTimeoutMs,
     initialize,
+  });
+  if (!options.isolate) return inline;
+  return createIsolatingEngine({
+    inline,
+    worker: {
+      maxSessions: settings.sessionCacheMax,
+      maxSessionBytes: settings.sessionCacheMaxBytes,
+      maxOutputBytes: settings.maxOutputBytes,
+      memoryLimitBytes: settings.workerMaxMemoryBytes,
+    },
+    recycleBytes: settings.workerRecycleBytes,
+    timeoutMs: settings.inferTimeoutMs,
   });
 }

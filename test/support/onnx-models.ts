@@ -95,3 +95,125 @@ export function reshapeToTwoModel(): Uint8Array {
     },
   }).finish();
 }
+
+/**
+ * `y = Expand(x, shape)` with the target shape an input: a 16-byte shape tensor can ask for gigabytes, so the
+ * output's size is set by input values, not sizes (a model that must run isolated, with its output bounded).
+ */
+export function expandModel(): Uint8Array {
+  return onnx.ModelProto.encode({
+    irVersion: 8,
+    producerName: "edgeml-tests",
+    opsetImport: [{ domain: "", version: 13 }],
+    graph: {
+      name: "expand",
+      node: [{ opType: "Expand", input: ["x", "shape"], output: ["y"] }],
+      input: [
+        { name: "x", type: { tensorType: { elemType: T.FLOAT, shape: shapeOf([1]) } } },
+        { name: "shape", type: { tensorType: { elemType: T.INT64, shape: shapeOf([2]) } } },
+      ],
+      output: [{ name: "y", type: { tensorType: { elemType: T.FLOAT, shape: shapeOf(["rows", "cols"]) } } }],
+    },
+  }).finish();
+}
+
+/** The same Expand with its target shape a constant of the model: its output size is fixed, so it runs inline. */
+export function constantExpandModel(): Uint8Array {
+  return onnx.ModelProto.encode({
+    irVersion: 8,
+    producerName: "edgeml-tests",
+    opsetImport: [{ domain: "", version: 13 }],
+    graph: {
+      name: "constant_expand",
+      node: [{ opType: "Expand", input: ["x", "shape"], output: ["y"] }],
+      initializer: [{ name: "shape", dataType: T.INT64, dims: [2], int64Data: [2, 3] }],
+      input: [{ name: "x", type: { tensorType: { elemType: T.FLOAT, shape: shapeOf([1]) } } }],
+      output: [{ name: "y", type: { tensorType: { elemType: T.FLOAT, shape: shapeOf([2, 3]) } } }],
+    },
+  }).finish();
+}
+
+/**
+ * `y = x + n` computed by a Loop of `n` iterations adding 1 (n is an INT64 input of shape [1]): its cost is set by
+ * a value, so one 8-byte number can hold a CPU for as long as it likes. Wrapped in an If when `nested`, to check
+ * that control flow is found in subgraphs too.
+ */
+export function loopModel(options: { nested?: boolean } = {}): Uint8Array {
+  const scalar = (name: string, elemType: number) => ({
+    name,
+    type: { tensorType: { elemType, shape: { dim: [] } } },
+  });
+  const loop = {
+    opType: "Loop",
+    input: ["n", "", "x"],
+    output: ["y"],
+    attribute: [
+      {
+        name: "body",
+        type: onnx.AttributeProto.AttributeType.GRAPH,
+        g: {
+          name: "add_one",
+          node: [
+            { opType: "Identity", input: ["cond_in"], output: ["cond_out"] },
+            { opType: "Add", input: ["v_in", "one"], output: ["v_out"] },
+          ],
+          initializer: [{ name: "one", dataType: T.FLOAT, dims: [1], floatData: [1] }],
+          input: [
+            scalar("i", T.INT64),
+            scalar("cond_in", T.BOOL),
+            { name: "v_in", type: { tensorType: { elemType: T.FLOAT, shape: shapeOf([1]) } } },
+          ],
+          output: [
+            scalar("cond_out", T.BOOL),
+            { name: "v_out", type: { tensorType: { elemType: T.FLOAT, shape: shapeOf([1]) } } },
+          ],
+        },
+      },
+    ],
+  };
+  const node = options.nested
+    ? {
+        opType: "If",
+        input: ["always"],
+        output: ["y"],
+        attribute: ["then_branch", "else_branch"].map((name) => ({
+          name,
+          type: onnx.AttributeProto.AttributeType.GRAPH,
+          g: {
+            name,
+            node: [loop],
+            output: [{ name: "y", type: { tensorType: { elemType: T.FLOAT, shape: shapeOf([1]) } } }],
+          },
+        })),
+      }
+    : loop;
+  return onnx.ModelProto.encode({
+    irVersion: 8,
+    producerName: "edgeml-tests",
+    opsetImport: [{ domain: "", version: 13 }],
+    graph: {
+      name: options.nested ? "nested_loop" : "loop",
+      node: options.nested
+        ? [
+            {
+              opType: "Constant",
+              output: ["always"],
+              attribute: [
+                {
+                  name: "value",
+                  type: onnx.AttributeProto.AttributeType.TENSOR,
+                  t: { dataType: T.BOOL, dims: [], int32Data: [1] },
+                },
+              ],
+            },
+            node,
+          ]
+        : [node],
+      input: [
+        { name: "n", type: { tensorType: { elemType: T.INT64, shape: shapeOf([1]) } } },
+        { name: "x", type: { tensorType: { elemType: T.FLOAT, shape: shapeOf([1]) } } },
+      ],
+      output: [{ name: "y", type: { tensorType: { elemType: T.FLOAT, shape: shapeOf([1]) } } }],
+    },
+  }).finish();
+}

@@ -12,7 +12,8 @@ import { nodeClientAddress } from "./client-address.js";
 export const DEFAULT_MODELS_DIR = resolve(import.meta.dirname, "../../../models");
 
 /**
- * Dependencies of the Node runtime: onnxruntime-web in this process; storage on the production services whose
+ * Dependencies of the Node runtime: onnxruntime-web in this process, with models whose cost their input does not
+ * bound isolated in a worker thread (see engineFromConfig); storage on the production services whose
  * variables are set (see adaptersFromEnv), on embedded defaults otherwise: models and pointers on the local disk
  * (`MODELS_DIR` and `POINTERS_FILE` move them), cache and jobs in memory. Market data comes from Yahoo Finance unless
  * `MARKET_DATA_DIR` names a directory of CSV files (offline). Rate limits count clients by socket address, or by the
@@ -28,7 +29,7 @@ export function nodeDeps(env: Record<string, string | undefined> = process.env):
   });
   return {
     ...adapters,
-    engine: engineFromConfig(config),
+    engine: engineFromConfig(config, undefined, { isolate: true }),
     market: env.MARKET_DATA_DIR
       ? createCsvMarketData({ dir: resolve(env.MARKET_DATA_DIR) })
       : createYahooMarketData(),
