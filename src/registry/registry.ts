@@ -165,7 +165,8 @@ function goldenMismatch(golden: Golden, caseIndex: number, outputs: Record<strin
   const expected = golden.cases[caseIndex];
   if (!expected) return null;
   for (const want of expected.outputs) {
-    const tensor = outputs[want.name];
+    // Names come from the registration's golden rows: an own key only, never an Object.prototype member.
+    const tensor = Object.hasOwn(outputs, want.name) ? outputs[want.name] : undefined;
     if (!tensor) return `case ${caseIndex}: the model has no output '${want.name}'`;
     const got = fromOrtTensor(want.name, tensor).data;
     const wanted = flatten(want.data);
