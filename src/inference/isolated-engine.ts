@@ -1,5 +1,6 @@
 import { Worker } from "node:worker_threads";
 import type { Tensor } from "onnxruntime-web/wasm";
+import type { AppConfig } from "../config.js";
 import { EdgeMLError } from "../errors.js";
 import type { EngineStats, InferenceEngine, ModelSignature, RunRequest } from "./engine.js";
 import { withDeadline } from "./engine.js";
@@ -261,4 +262,19 @@ export function createIsolatingEngine(options: IsolatingEngineOptions): Inferenc
       return { ...base, runs: base.runs + isolatedRuns, workers: { ...runner.counts } };
     },
   };
+}
+
+/** The Node server's isolation, sized by the app's settings (see engineFromConfig). */
+export function isolateInWorker(inline: InferenceEngine, settings: AppConfig): InferenceEngine {
+  return createIsolatingEngine({
+    inline,
+    worker: {
+      maxSessions: settings.sessionCacheMax,
+      maxSessionBytes: settings.sessionCacheMaxBytes,
+      maxOutputBytes: settings.maxOutputBytes,
+      memoryLimitBytes: settings.workerMaxMemoryBytes,
+    },
+    recycleBytes: settings.workerRecycleBytes,
+    timeoutMs: settings.inferTimeoutMs,
+  });
 }

@@ -1,6 +1,5 @@
-import { type AppConfigInput, AppConfigSchema } from "../config.js";
+import { type AppConfig, type AppConfigInput, AppConfigSchema } from "../config.js";
 import { createOrtEngine, type InferenceEngine, type RuntimeInitializer } from "../inference/engine.js";
-import { createIsolatingEngine } from "../inference/isolated-engine.js";
 
 type Env = Record<string, string | undefined>;
 
@@ -39,18 +38,22 @@ export function configFromEnv(env: Env): AppConfigInput {
   };
 }
 
+/** Wraps the in-process engine in one that runs some models elsewhere (the Node server's worker thread). */
+export type Isolation = (inline: InferenceEngine, settings: AppConfig) => InferenceEngine;
+
 /**
  * The inference engine sized by the configuration. An invalid setting is reported by createApp, with every issue
  * named; the engine takes the defaults meanwhile rather than throwing a second, partial message first.
  *
- * `isolate` (the Node server) runs every model whose cost its input does not bound (control flow, outputs sized by
- * input values) in a worker thread that a deadline can terminate; the edge runtimes have no Worker, so there the
- * engine is inline and the platform's CPU and memory limits end a runaway run (docs/edge.md).
+ * The Node server passes `isolate` (isolateInWorker): every model whose cost its input does not bound (control
+ * flow, outputs sized by input values) runs in a worker thread that a deadline can terminate. It is a parameter,
+ * not an import, so the edge bundles never see node:worker_threads: the edge runtimes have no Worker, the engine
+ * stays inline there, and the platform's CPU and memory limits end a runaway run (docs/edge.md).
  */
 export function engineFromConfig(
   config: AppConfigInput,
   initialize?: RuntimeInitializer,
-  options: { isolate?: boolean } = {},
+  isolate?: Isolation,
 ): InferenceEngine {
   const settings = AppConfigSchema.safeParse(config).data ?? AppConfigSchema.parse({});
   const inline = createOrtEngine({
@@ -60,16 +63,5 @@ export function engineFromConfig(
     timeoutMs: settings.inferTimeoutMs,
     initialize,
   });
-  if (!options.isolate) return inline;
-  return createIsolatingEngine({
-    inline,
-    worker: {
-      maxSessions: settings.sessionCacheMax,
-      maxSessionBytes: settings.sessionCacheMaxBytes,
-      maxOutputBytes: settings.maxOutputBytes,
-      memoryLimitBytes: settings.workerMaxMemoryBytes,
-    },
-    recycleBytes: settings.workerRecycleBytes,
-    timeoutMs: settings.inferTimeoutMs,
-  });
+  return isolate ? isolate(inline, settings) : inline;
 }

@@ -1,6 +1,7 @@
 import onnxProto from "onnx-proto";
 import { describe, expect, it, vi } from "vitest";
 import { type AppConfigInput, AppConfigSchema } from "../../src/config.js";
+import { isolateInWorker } from "../../src/inference/isolated-engine.js";
 import { runCostOf } from "../../src/inference/onnx-model.js";
 import { configFromEnv, engineFromConfig } from "../../src/runtime/env.js";
 import { postJson, type TestApp, testApp, upload } from "../support/app.js";
@@ -95,7 +96,7 @@ describe("the isolating engine behind the app", () => {
   ];
 
   async function setup() {
-    const engine = engineFromConfig(config, undefined, { isolate: true });
+    const engine = engineFromConfig(config, undefined, isolateInWorker);
     const t = await testApp(config, engine);
     for (const [name, bytes] of [
       ["loop", loopModel()],

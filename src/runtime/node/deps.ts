@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import type { AppDeps } from "../../app.js";
+import { isolateInWorker } from "../../inference/isolated-engine.js";
 import { createCsvMarketData } from "../../market/csv.js";
 import { createYahooMarketData } from "../../market/yahoo.js";
 import { createFsArtifactStore } from "../../storage/fs-artifacts.js";
@@ -29,7 +30,7 @@ export function nodeDeps(env: Record<string, string | undefined> = process.env):
   });
   return {
     ...adapters,
-    engine: engineFromConfig(config, undefined, { isolate: true }),
+    engine: engineFromConfig(config, undefined, isolateInWorker),
     market: env.MARKET_DATA_DIR
       ? createCsvMarketData({ dir: resolve(env.MARKET_DATA_DIR) })
       : createYahooMarketData(),
