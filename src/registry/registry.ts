@@ -106,7 +106,7 @@ export interface RegistryDeps {
 /** What a store failure may tell a client: how it failed, never where (paths), nor what was sent (commands, URLs). */
 function describeFailure(error: unknown): string {
   if (error instanceof StoreTimeoutError) return error.message.replace(/^edgeml: /, "");
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const code = (error as { code?: unknown } | null | undefined)?.code;
   if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return `the file system answered ${code}`;
   return "it answered an error";
 }
