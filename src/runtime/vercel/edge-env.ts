@@ -13,6 +13,10 @@ export function vercelEdgeEnv(): Record<string, string | undefined> {
     SESSION_CACHE_MAX_BYTES: process.env.SESSION_CACHE_MAX_BYTES,
     MAX_MODEL_BYTES: process.env.MAX_MODEL_BYTES,
     MAX_INFER_BYTES: process.env.MAX_INFER_BYTES,
+    MAX_OUTPUT_BYTES: process.env.MAX_OUTPUT_BYTES,
+    // Read by the shared configuration (and validated against MAX_MODEL_BYTES); the edge has no inference worker.
+    WORKER_MAX_MEMORY_BYTES: process.env.WORKER_MAX_MEMORY_BYTES,
+    WORKER_RECYCLE_BYTES: process.env.WORKER_RECYCLE_BYTES,
     REGISTRY_LIST_TTL_MS: process.env.REGISTRY_LIST_TTL_MS,
     BEST_METRIC: process.env.BEST_METRIC,
     PREDICTION_CACHE_TTL_MS: process.env.PREDICTION_CACHE_TTL_MS,
