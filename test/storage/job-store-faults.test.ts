@@ -1,8 +1,10 @@
+import { spawn } from "node:child_process";
 import { Redis } from "@upstash/redis";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { TrainingJob } from "../../src/storage/jobs.js";
 import { createUpstashJobStore } from "../../src/storage/upstash-jobs.js";
 import { ADMIN_TOKEN, type TestApp, testApp, testEngine } from "../support/app.js";
+import { MARKET_DATA, REPO_ROOT, tempDir } from "../support/paths.js";
 import { TEST_STORE_TIMEOUT_MS, useLocalUpstash } from "./support/upstash.js";
 import {
   type Command,
@@ -166,6 +168,75 @@ describe("GET /api/ml/train/status is an admin route", () => {
       expect(ADMIN_TOKEN).toBeTruthy();
     } finally {
       await s.t.cleanup();
+    }
+  });
+});
+
+describe("npm start on the Upstash job store: a job write answered 500 never ends the process", () => {
+  it("trains through every failing progress write, reports the job succeeded, and keeps serving", async () => {
+    const models = await tempDir("edgeml-faults-");
+    const server = spawn(process.execPath, ["--import", "tsx", "src/runtime/node/server.ts"], {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        PORT: "0",
+        HOST: "127.0.0.1",
+        ADMIN_TOKEN,
+        MODELS_DIR: models.path,
+        MARKET_DATA_DIR: MARKET_DATA,
+        UPSTASH_REDIS_REST_URL: faults.url,
+        UPSTASH_REDIS_REST_TOKEN: upstash.bridge.token,
+        UPSTASH_KEY_PREFIX: upstash.freshPrefix(),
+        UPSTASH_TIMEOUT_MS: String(TEST_STORE_TIMEOUT_MS),
+        JOB_WRITE_ATTEMPTS: "2",
+        JOB_WRITE_BACKOFF_MS: "0",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    server.stdout.on("data", (chunk) => {
+      output += chunk;
+    });
+    server.stderr.on("data", (chunk) => {
+      output += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => server.on("exit", resolve));
+    try {
+      const base = await new Promise<string>((resolve, reject) => {
+        server.on("exit", () => reject(new Error(`the server exited:\n${output}`)));
+        server.stdout.on("data", () => {
+          const match = /edgeml listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+          if (match?.[1]) resolve(match[1]);
+        });
+      });
+      const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+      faults.fail(writeOf("running"));
+      const res = await fetch(`${base}/api/ml/train`, {
+        method: "POST",
+        headers: { ...admin, "content-type": "application/json" },
+        body: JSON.stringify({ model_id: "ETH" }),
+      });
+      expect(res.status, output).toBe(202);
+      const { request_id } = await res.json();
+      let job: { state: string } = { state: "queued" };
+      while (job.state === "queued" || job.state === "running") {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const status = await fetch(`${base}/api/ml/train/status?request_id=${request_id}`, {
+          headers: admin,
+        });
+        expect(status.status, output).toBe(200);
+        job = await status.json();
+      }
+      expect(job.state).toBe("succeeded");
+      expect(faults.refused).toBeGreaterThan(0);
+      expect(output).toMatch(/could not store the running state of training job/);
+      expect((await fetch(`${base}/v2/health/live`)).status).toBe(200);
+      expect(server.exitCode).toBeNull();
+    } finally {
+      faults.heal();
+      server.kill("SIGTERM");
+      await exited;
+      await models.cleanup();
     }
   });
 });
