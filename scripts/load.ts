@@ -36,6 +36,8 @@ const UPSTASH_TOKEN = "edgeml-load-upstash-token";
 /** Far above what 200 connections on one machine can offer in a minute: the limiter runs, never refuses. */
 const RAISED_LIMIT = "1000000000/60s";
 export const DOC_HEADING = "## Load with faults";
+/** Width of a timeline slot of the report, seconds. */
+const TIMELINE_S = 10;
 
 export interface LoadOptions {
   durationS: number;
@@ -77,6 +79,8 @@ export interface StreamReport {
   connections: number;
   total: Omit<Counts, "times"> & { p50Ms: number; p99Ms: number };
   phases: Record<Phase, Omit<Counts, "times"> & { p50Ms: number; p99Ms: number }>;
+  /** The same per 10 s of the run, in order. */
+  timeline: (Omit<Counts, "times"> & { p50Ms: number; p99Ms: number })[];
   /** x-cache of the forecasts (HIT / MISS / BYPASS). */
   xCache: Record<string, number>;
   /** Connection errors and timeouts (no HTTP answer). */
@@ -94,7 +98,7 @@ export interface LoadReport {
   rss: [number, number][];
   /** Server log lines that say the rate limiter failed open (it logs once per outage). */
   limiterOutageLogs: number;
-  /** Server log lines of 5xx answers and unexpected errors (the first few, for diagnosis). */
+  /** Server log lines of 5xx answers and stray rejections (the first few, for diagnosis). */
   serverErrors: string[];
   /** Lines the server wrote (stdout and stderr) during the run, by phase. */
   logLines: Record<Phase, number>;
@@ -283,7 +287,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
         }
         if (/rate limiter \(upstash\) unavailable/.test(line)) limiterOutageLogs += 1;
         if (
-          /^edgeml: (GET|POST|PUT|DELETE|PATCH) |unexpected|Unhandled|stray/i.test(line) &&
+          // 5xx answers (the app logs them as "edgeml: <METHOD> <path>") and stray promise rejections.
+          /^edgeml: (GET|POST|PUT|DELETE|PATCH|HEAD) |unhandled promise rejection/i.test(line) &&
           serverErrors.length < 20
         )
           serverErrors.push(line.slice(0, 300));
@@ -400,6 +405,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     const counted = streams.map(() => ({
       total: empty(),
       phases: { up: empty(), down: empty(), restarted: empty() } as Record<Phase, Counts>,
+      timeline: Array.from({ length: Math.ceil(options.durationS / TIMELINE_S) }, empty),
       xCache: {} as Record<string, number>,
     }));
     const results = await Promise.all(
@@ -428,6 +434,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
           instance.on("response", (_client, status, _bytes, ms) => {
             record(c.total, status, ms);
             record(c.phases[phaseOf()], status, ms);
+            const slot = Math.floor((performance.now() - t0) / 1000 / TIMELINE_S);
+            const bucket = c.timeline[Math.min(slot, c.timeline.length - 1)];
+            if (bucket) record(bucket, status, ms);
           });
         });
       }),
@@ -452,6 +461,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
           down: summarise(c.phases.down),
           restarted: summarise(c.phases.restarted),
         },
+        timeline: c.timeline.map(summarise),
         xCache: c.xCache,
         errors: r.result.errors,
         timeouts: r.result.timeouts,
@@ -564,9 +574,17 @@ export function formatReport(report: LoadReport, command: string): string {
         }).join(" | ")} |`,
     ),
     "",
+    `p99 by ${TIMELINE_S} s of the run (requests in brackets):`,
+    "",
+    `| route | ${(report.streams[0]?.timeline ?? []).map((_, i) => `${i * TIMELINE_S}–${(i + 1) * TIMELINE_S} s`).join(" | ")} |`,
+    `| --- | ${(report.streams[0]?.timeline ?? []).map(() => "---:").join(" | ")} |`,
+    ...report.streams.map(
+      (s) => `| ${s.key} | ${s.timeline.map((c) => `${ms(c.p99Ms)} (${int(c.requests)})`).join(" | ")} |`,
+    ),
+    "",
     `- Connection errors and timeouts: ${report.streams.map((s) => `${s.key} ${s.errors} / ${s.timeouts}`).join(", ")}.`,
     `- The server logged the rate limiter's outage ${report.limiterOutageLogs} time(s) (once per outage) and served on; ` +
-      `it logged ${report.serverErrors.length} error line(s) about requests${report.serverErrors.length ? `: \`${report.serverErrors[0]}\`` : ""}.`,
+      `it logged ${report.serverErrors.length} line(s) of 5xx answers or stray rejections${report.serverErrors.length ? `: \`${report.serverErrors[0]}\`` : ""}.`,
     `- Lines the server logged: ${PHASES.map((p) => `${int(report.logLines[p])} while ${PHASE_LABEL[p]}`).join(", ")}.`,
     ...(report.topLogLines.length > 0
       ? [
