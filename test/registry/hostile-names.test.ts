@@ -1,4 +1,4 @@
-import { readdir, writeFile } from "node:fs/promises";
+import { cp, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
@@ -191,6 +191,44 @@ embeddedOnly(
 );
 
 embeddedOnly("a damaged registry still lets the server start", () => {
+  it("with folders and pointer entries an older version let in (`constructor`, `__proto__`): the others serve", async () => {
+    const dir = await tempDir("edgeml-legacy-");
+    try {
+      const s = serverOver(dir.path);
+      expect((await upload(s, "good", add)).status).toBe(201);
+      expect((await upload(s, "good", mul)).status).toBe(201);
+      expect((await s.adminPost("/api/ml/models/good/promote", { version: "1" })).status).toBe(200);
+      // What the old code left: a model folder named `constructor`, and pointer entries keyed by prototype names.
+      await cp(join(dir.path, "good", "1"), join(dir.path, "constructor", "1"), { recursive: true });
+      const file = join(dir.path, "pointers.json");
+      const doc = JSON.parse(await readFile(file, "utf8"));
+      await writeFile(
+        file,
+        JSON.stringify({ ...doc, models: { ...doc.models } }).replace(
+          '"models":{',
+          '"models":{"__proto__":{"champion":"9"},"constructor":{"champion":"1"},"toString":{"pinned":"1"},',
+        ),
+      );
+      const restarted = serverOver(dir.path);
+      const models = await restarted.registry.listModels();
+      expect(models.map((m) => m.name)).toEqual(["constructor", "good"]);
+      expect(models[0]).toMatchObject({
+        serving: null,
+        unreadable: [{ version: "1", reason: expect.stringMatching(/metadata\.json/) }],
+      });
+      const res = await infer(restarted, "good");
+      expect(res.status).toBe(200);
+      expect(res.headers.get("x-model-version")).toBe("1");
+      // The next change rewrites the file with the odd entries kept as data.
+      expect((await restarted.adminPost("/api/ml/models/good/promote", { version: "2" })).status).toBe(200);
+      const after = JSON.parse(await readFile(file, "utf8"));
+      expect(Object.hasOwn(after.models, "__proto__")).toBe(true);
+      expect(after.models.good).toEqual({ champion: "2" });
+    } finally {
+      await dir.cleanup();
+    }
+  });
+
   it("with a truncated pointer file: the app builds, listing and infer are 503 registry_unavailable", async () => {
     const dir = await tempDir("edgeml-damaged-");
     try {
