@@ -93,6 +93,31 @@ describe("the registry's listing: stale while revalidate", () => {
     expect((await other.resolve("m")).meta.version).toBe("2");
   });
 
+  it("readiness answers from the listing: not ready after a failed refresh, ready again after a good one", async () => {
+    // A store whose list calls answer from memory, at once or failing: its refreshes settle within promise jobs,
+    // and setImmediate runs after every pending one, so each step below sees the last refresh's outcome.
+    let failing = false;
+    const inner = createFsArtifactStore(join(dir.path, "models"));
+    const listed = (value: string[]) =>
+      failing ? Promise.reject(new Error("blob: 500")) : Promise.resolve(value);
+    const memory = registryOver(
+      { ...inner, listModels: () => listed(["m"]), listVersions: () => listed(["1"]) },
+      dir.path,
+    );
+    const settle = () => new Promise((resolve) => setImmediate(resolve));
+    expect(await memory.ready()).toBe(true);
+    await settle();
+    failing = true;
+    await memory.ready(); // starts a refresh, which fails
+    await settle();
+    expect(await memory.ready()).toBe(false);
+    await settle();
+    failing = false;
+    await memory.ready();
+    await settle();
+    expect(await memory.ready()).toBe(true);
+  });
+
   it("with no listing yet, a store outage is a 503", async () => {
     const fresh = troubledStore(createFsArtifactStore(join(dir.path, "models")));
     fresh.set("fail");
