@@ -8,12 +8,18 @@
  * Every runtime is measured in child processes (bench/runtime.ts): cold starts in a fresh process each, so once-per-
  * process costs are real, and the steady-state numbers in a few rounds whose medians are reported. The HTTP server
  * runs in its own process (bench/server.ts) so that autocannon, here, does not share its event loop.
+ *
+ * The worker hop (what running a model isolated in the Node server's worker thread adds to a request) is measured
+ * in a child process of its own too (`tsx bench/inference.bench.ts hop-child`). `npm run bench -- --only hop` reruns
+ * that part alone and rewrites only its subsection, keeping the rest of the section's numbers.
  */
 import { type ChildProcess, fork } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
-import { writeDocSection } from "./doc-section.js";
+import type { Tensor as OrtTensor } from "onnxruntime-web/wasm";
+import { BENCHMARKS_DOC, writeDocSection } from "./doc-section.js";
 import type { ServerMessage } from "./server.js";
 import {
   type ColdResult,
@@ -34,6 +40,9 @@ const MEASURE_ROUNDS = 3;
 const HTTP = { connections: 10, seconds: 10, warmupSeconds: 2 } as const;
 const COMMAND = "npm run bench";
 const SECTION = "## Inference";
+const HOP_SECTION = "### The worker hop: an isolated model against the same model inline";
+const HOP_ROUNDS = 3;
+const HOP_ITERATIONS = { b1: { warmup: 500, timed: 3_000 }, b64: { warmup: 200, timed: 1_000 } } as const;
 
 const log = (line: string) => console.error(`bench: ${line}`);
 
@@ -484,6 +493,142 @@ function httpTable(results: HttpResult[]): string {
   );
 }
 
+// ---------------------------------------------------------------------------------------------- worker hop
+
+interface HopResult {
+  inline: { b1: Latency; b64: Latency };
+  isolated: { b1: Latency; b64: Latency };
+}
+
+/**
+ * In a child process: sk_gbr through the inline engine and through the isolating engine with every model sent to
+ * its worker (the classification forced), same bytes, same feeds; each call timed alone, the two interleaved.
+ */
+async function hopChild(): Promise<HopResult> {
+  const ort = await import("onnxruntime-web/wasm");
+  const { createOrtEngine } = await import("../src/inference/engine.js");
+  const { createIsolatingEngine } = await import("../src/inference/isolated-engine.js");
+  const gbr = await loadCase("sk_gbr_f32.json");
+  const options = { maxSessions: 4, maxSessionBytes: 1 << 30, timeoutMs: 30_000, maxOutputBytes: 16 << 20 };
+  const inline = createOrtEngine(options);
+  const isolated = createIsolatingEngine({
+    inline: createOrtEngine(options),
+    worker: { ...options, memoryLimitBytes: 1 << 30 },
+    recycleBytes: 1 << 29,
+    timeoutMs: 30_000,
+    classify: () => ({ isolate: true, reason: "bench: every model isolated" }),
+  });
+  await inline.init();
+  await isolated.init();
+  const feeds = (n: 1 | 64) => ({
+    [gbr.spec.input.name]: new ort.Tensor("float32", gbr.batch(n), [n, gbr.features]),
+  });
+  const load = async () => gbr.bytes;
+  const check = (out: Record<string, OrtTensor>, n: number, which: string) => {
+    const data = out[gbr.spec.output_name]?.data as Float32Array | undefined;
+    for (let i = 0; i < n; i++) {
+      const want = gbr.spec.expected_sklearn_predict[i] as number;
+      if (!data || Math.abs((data[i] as number) - want) > 1e-6) {
+        throw new Error(`${which}: row ${i} gives ${data?.[i]}, scikit-learn says ${want}`);
+      }
+    }
+  };
+  const engines = { inline, isolated } as const;
+  for (const [which, engine] of Object.entries(engines)) {
+    check(await engine.run({ key: "sk_gbr@bench", load, feeds: feeds(64) }), 64, which);
+  }
+  const samples = {
+    inline: { b1: [] as number[], b64: [] as number[] },
+    isolated: { b1: [] as number[], b64: [] as number[] },
+  };
+  for (let round = 0; round < HOP_ROUNDS; round++) {
+    for (const which of ["inline", "isolated"] as const) {
+      const engine = engines[which];
+      for (const batch of ["b1", "b64"] as const) {
+        const n = batch === "b1" ? 1 : 64;
+        const input = feeds(n);
+        const { warmup, timed } = HOP_ITERATIONS[batch];
+        for (let i = 0; i < warmup; i++) await engine.run({ key: "sk_gbr@bench", load, feeds: input });
+        for (let i = 0; i < timed; i++) {
+          const started = performance.now();
+          await engine.run({ key: "sk_gbr@bench", load, feeds: input });
+          samples[which][batch].push((performance.now() - started) * 1_000);
+        }
+      }
+    }
+  }
+  if (isolated.stats().workers?.started !== 1)
+    throw new Error("the isolated runs did not all use one worker");
+  const latency = (xs: number[]): Latency => ({
+    medianUs: median(xs),
+    p99Us: quantile(xs, 0.99),
+    iterations: xs.length,
+  });
+  return {
+    inline: { b1: latency(samples.inline.b1), b64: latency(samples.inline.b64) },
+    isolated: { b1: latency(samples.isolated.b1), b64: latency(samples.isolated.b64) },
+  };
+}
+
+function hopSection(hop: HopResult): string {
+  const rows: string[][] = [];
+  for (const batch of ["b1", "b64"] as const) {
+    const n = batch === "b1" ? 1 : 64;
+    const a = hop.inline[batch];
+    const b = hop.isolated[batch];
+    rows.push([
+      `sk_gbr batch ${n}, median per request`,
+      us(a.medianUs),
+      us(b.medianUs),
+      ratio(b.medianUs, a.medianUs),
+      us(b.medianUs - a.medianUs),
+    ]);
+    rows.push([
+      `sk_gbr batch ${n}, p99`,
+      us(a.p99Us),
+      us(b.p99Us),
+      ratio(b.p99Us, a.p99Us),
+      us(b.p99Us - a.p99Us),
+    ]);
+  }
+  const b1 = hop.isolated.b1.medianUs - hop.inline.b1.medianUs;
+  return [
+    HOP_SECTION,
+    "",
+    `Reproduce this part alone with \`${COMMAND} -- --only hop\` (measured on ${new Date().toISOString().slice(0, 10)}, ${HOP_ROUNDS} interleaved rounds of ${HOP_ITERATIONS.b1.timed.toLocaleString("en-US")} batch-1 and ${HOP_ITERATIONS.b64.timed.toLocaleString("en-US")} batch-64 calls per engine, each timed alone, in one child process; 1-minute load average ${fixed(os.loadavg()[0] ?? Number.NaN, 1)} on ${os.availableParallelism()} cores). The same sk_gbr bytes and feeds go through \`engine.run\` of the inline engine and of the isolating engine with every model sent to its worker thread; both check scikit-learn's predictions first.`,
+    "",
+    table(
+      ["engine.run", "inline", "isolated (worker thread)", "isolated / inline", "the hop (difference)"],
+      rows,
+    ),
+    "",
+    `- The hop costs about ${us(b1)} per request at batch 1: a structured clone of the feeds to the worker, a message each way, the outputs transferred back (not copied), and the timer of the deadline that may terminate the worker. Only models whose cost their input does not bound (control flow, outputs sized by input values) pay it; every other model runs inline.`,
+  ].join("\n");
+}
+
+/** Replaces the hop subsection inside the current Inference section (or appends it there) and writes the section. */
+async function writeHopOnly(hop: HopResult): Promise<void> {
+  const text = await readFile(BENCHMARKS_DOC, "utf8");
+  const lines = text.split("\n");
+  const start = lines.findIndex((line) => line.trim() === SECTION);
+  if (start === -1)
+    throw new Error(`docs/benchmarks.md has no "${SECTION}" section: run the whole bench first`);
+  const end = lines.findIndex((line, i) => i > start && /^## /.test(line));
+  const current = lines.slice(start, end === -1 ? undefined : end);
+  const from = current.findIndex((line) => line.trim() === HOP_SECTION);
+  const replacement = hopSection(hop).split("\n");
+  let merged: string[];
+  if (from === -1) {
+    const reading = current.findIndex((line) => line.trim() === "### Reading");
+    const at = reading === -1 ? current.length : reading;
+    merged = [...current.slice(0, at), ...replacement, "", ...current.slice(at)];
+  } else {
+    const to = current.findIndex((line, i) => i > from && /^###? /.test(line));
+    merged = [...current.slice(0, from), ...replacement, "", ...(to === -1 ? [] : current.slice(to))];
+  }
+  await writeDocSection(SECTION, merged.join("\n"));
+}
+
 // ---------------------------------------------------------------------------------------------- report
 
 const loadAtStart = os.loadavg()[0] ?? Number.NaN;
@@ -557,7 +702,7 @@ function reading(r: RuntimeNumbers, http: HttpResult[], inferRuns: number): stri
   return lines.join("\n");
 }
 
-function section(r: RuntimeNumbers, http: HttpResult[], inferRuns: number): string {
+function section(r: RuntimeNumbers, hop: HopResult, http: HttpResult[], inferRuns: number): string {
   return [
     SECTION,
     "",
@@ -575,6 +720,8 @@ function section(r: RuntimeNumbers, http: HttpResult[], inferRuns: number): stri
     "",
     engineTable(r),
     "",
+    hopSection(hop),
+    "",
     "### HTTP: the OIP infer route against a bare route",
     "",
     `One @hono/node-server instance on 127.0.0.1 (its own process) serving the app built by \`createApp\` on embedded adapters in a temporary directory, plus \`app.post("/bare", (c) => c.json({ ok: true }))\`. sk_gbr is registered through the admin API and promoted. Load: autocannon, ${HTTP.connections} connections, ${HTTP.seconds} s per route after a ${HTTP.warmupSeconds} s warm-up, batch 1 (the first test row). Latency percentiles are from autocannon's per-response times.`,
@@ -589,12 +736,34 @@ function section(r: RuntimeNumbers, http: HttpResult[], inferRuns: number): stri
 }
 
 const started = performance.now();
-console.log(`# edgeml inference benchmark\n\nCommand: \`${COMMAND}\`\n`);
-const runtimes = await measureRuntimes();
-const http = await measureHttp();
-const body = section(runtimes, http.results, http.inferRuns);
-console.log(`\n${body}`);
-await writeDocSection(SECTION, body);
-log(
-  `wrote the "${SECTION}" section of docs/benchmarks.md in ${fixed((performance.now() - started) / 1000, 0)} s`,
-);
+const args = process.argv.slice(2);
+if (args[0] === "hop-child") {
+  console.log(JSON.stringify(await hopChild()));
+  // The isolating engine's worker is unref'd, but the result is out: end here.
+  process.exit(0);
+}
+const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
+if (only !== undefined && only !== "hop") throw new Error(`--only takes "hop", not "${only}"`);
+console.log(`# edgeml inference benchmark\n\nCommand: \`${COMMAND}${only ? ` -- --only ${only}` : ""}\`\n`);
+const measureHop = () => {
+  log("worker hop: inline vs isolated engine, in a child process");
+  return runChild<HopResult>("inference.bench.ts", ["hop-child"]);
+};
+if (only === "hop") {
+  const hop = await measureHop();
+  console.log(`\n${hopSection(hop)}`);
+  await writeHopOnly(hop);
+  log(
+    `rewrote "${HOP_SECTION}" in docs/benchmarks.md in ${fixed((performance.now() - started) / 1000, 0)} s`,
+  );
+} else {
+  const runtimes = await measureRuntimes();
+  const hop = await measureHop();
+  const http = await measureHttp();
+  const body = section(runtimes, hop, http.results, http.inferRuns);
+  console.log(`\n${body}`);
+  await writeDocSection(SECTION, body);
+  log(
+    `wrote the "${SECTION}" section of docs/benchmarks.md in ${fixed((performance.now() - started) / 1000, 0)} s`,
+  );
+}

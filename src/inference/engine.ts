@@ -233,10 +233,11 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
       const started = performance.now();
       ort.env.wasm.numThreads = 1;
       ort.env.wasm.proxy = false;
-      await options.initialize?.(ort);
       // onnxruntime instantiates its wasm on the first session; a one-node model makes that happen here, so the
-      // cost is paid (and measured) once, at start-up, rather than by the first user request.
+      // cost is paid (and measured) once, at start-up, rather than by the first user request. The edge's
+      // initializer starts the runtime itself, so it runs inside the guards' window too.
       await withWasmGuards({ memoryLimitBytes: options.memoryLimitBytes }, async () => {
+        await options.initialize?.(ort);
         const warmup = await ort.InferenceSession.create(identityModel());
         await warmup.release();
       });

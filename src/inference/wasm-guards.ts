@@ -140,25 +140,35 @@ export async function withWasmGuards<T>(
   }
   // The glue assigns `Module._OrtGetTensorData = exports.<minified>` on the module object onnxruntime passes it;
   // a setter on Object.prototype sees that assignment (the module object does not own the property yet) and puts
-  // the guarded function on the module instead.
-  Object.defineProperty(Object.prototype, HOOKED, {
-    configurable: true,
-    set(this: EmscriptenModule, original: GetTensorData) {
-      hooked = true;
-      Object.defineProperty(this, HOOKED, {
-        configurable: true,
-        enumerable: true,
-        writable: true,
-        value: guarded(original, this),
-      });
-    },
-  });
-  WebAssembly.Memory = CappedMemory;
+  // the guarded function on the module instead. A realm with frozen intrinsics refuses both traps: then outputs are
+  // checked after the copy only, and the memory keeps onnxruntime's own ceiling.
+  let trapped = false;
+  try {
+    Object.defineProperty(Object.prototype, HOOKED, {
+      configurable: true,
+      set(this: EmscriptenModule, original: GetTensorData) {
+        hooked = true;
+        Object.defineProperty(this, HOOKED, {
+          configurable: true,
+          enumerable: true,
+          writable: true,
+          value: guarded(original, this),
+        });
+      },
+    });
+    trapped = true;
+  } catch {}
+  // Stands in even without a ceiling, to know the heap's size; a frozen WebAssembly namespace refuses it.
+  let replacedMemory = false;
+  try {
+    WebAssembly.Memory = CappedMemory;
+    replacedMemory = WebAssembly.Memory === CappedMemory;
+  } catch {}
   try {
     return await bringUp();
   } finally {
-    WebAssembly.Memory = OriginalMemory;
-    delete (Object.prototype as Record<string, unknown>)[HOOKED];
+    if (replacedMemory) WebAssembly.Memory = OriginalMemory;
+    if (trapped) delete (Object.prototype as Record<string, unknown>)[HOOKED];
   }
 }
 
