@@ -278,10 +278,14 @@ export function createRegistry(deps: RegistryDeps) {
       `no model named '${name}'; GET /api/ml/models lists the registered ones`,
     );
 
+  const listingFresh = () => listing !== undefined && Date.now() - listing.at < config.registryListTtlMs;
+
   const versionsOf = async (name: string): Promise<string[]> => {
     const versions = (await listAll()).get(name);
     if (versions && versions.length > 0) return versions;
-    if (missing?.has(name)) throw modelNotFound(name);
+    // A listing younger than its TTL is as good as a negative lookup: a scan of random names costs the store
+    // nothing. A model another instance registered shows here when the listing next refreshes.
+    if (listingFresh() || missing?.has(name)) throw modelNotFound(name);
     // The listing may be stale (another instance registered it): ask the store before saying 404.
     const fresh = (
       await artifacts.listVersions(name).catch((error) => Promise.reject(storeUnavailable(error)))
@@ -335,7 +339,7 @@ export function createRegistry(deps: RegistryDeps) {
     const cached = metadataCache.get(key);
     if (cached) return cached;
     const listed = await versionsOf(name);
-    if (!listed.includes(version) && missing?.has(key)) {
+    if (!listed.includes(version) && (listingFresh() || missing?.has(key))) {
       throw new EdgeMLError("version_not_found", `model '${name}' has no version ${version}`);
     }
     const known = unreadable?.get(key);

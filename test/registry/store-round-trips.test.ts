@@ -90,6 +90,15 @@ describe("unauthenticated requests cost no store round trip", () => {
     expect(counted.total() - before).toBeLessThanOrEqual(1);
   });
 
+  it("a scan of distinct unknown names and versions costs the store nothing while the listing is fresh", async () => {
+    const before = counted.total();
+    for (let i = 0; i < REQUESTS; i++) {
+      expect((await request(`/v2/models/scan-${i}`)).status).toBe(404);
+      expect((await request(`/v2/models/m/versions/${100 + i}`)).status).toBe(404);
+    }
+    expect(counted.total() - before).toBe(0);
+  });
+
   it("readiness probes are answered from the cached listing", async () => {
     const before = counted.total();
     for (let i = 0; i < REQUESTS; i++) expect((await request("/v2/health/ready")).status).toBe(200);
