@@ -44,7 +44,9 @@ type Job = {
   settled: boolean;
 };
 
-const DEFAULT_WORKER_URL = new URL("./inference-worker.mjs", import.meta.url);
+// Resolved when a worker starts, not at import: a bundle without import.meta.url (the Vercel Node function's) still
+// loads, and only an isolated model there fails, with a 503 that says why.
+const defaultWorkerUrl = () => new URL("./inference-worker.mjs", import.meta.url);
 
 /**
  * One worker thread that runs requests one at a time, each under its own deadline: a request whose deadline
@@ -76,7 +78,7 @@ function createWorkerRunner(options: IsolatingEngineOptions) {
   };
 
   const spawn = (): Worker => {
-    const started = new Worker(options.workerUrl ?? DEFAULT_WORKER_URL, { workerData: options.worker });
+    const started = new Worker(options.workerUrl ?? defaultWorkerUrl(), { workerData: options.worker });
     counts.started += 1;
     // The HTTP server keeps the process alive; an idle worker must not.
     started.unref();

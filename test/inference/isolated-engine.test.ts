@@ -1,3 +1,5 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
 import onnxProto from "onnx-proto";
 import { describe, expect, it, vi } from "vitest";
 import { type AppConfigInput, AppConfigSchema } from "../../src/config.js";
@@ -13,6 +15,7 @@ import {
   reshapeToTwoModel,
   twoByTwoModel,
 } from "../support/onnx-models.js";
+import { BYO_MODELS, REPO_ROOT } from "../support/paths.js";
 
 describe("where a model runs (runCostOf, at session load)", () => {
   it.each([
@@ -34,6 +37,19 @@ describe("where a model runs (runCostOf, at session load)", () => {
     ],
   ])("isolated: %s", (_, bytes, reason) => {
     expect(runCostOf(bytes)).toEqual({ isolate: true, reason: expect.stringContaining(reason) });
+  });
+
+  it("inline: every shipped forecaster and every scikit-learn export (they pay no worker hop)", async () => {
+    const files = [
+      ...(await readdir(join(REPO_ROOT, "models"), { recursive: true }))
+        .filter((f) => f.endsWith(".onnx"))
+        .map((f) => join(REPO_ROOT, "models", f)),
+      ...(await readdir(BYO_MODELS)).filter((f) => f.endsWith(".onnx")).map((f) => join(BYO_MODELS, f)),
+    ];
+    expect(files.length).toBeGreaterThanOrEqual(8);
+    for (const file of files) {
+      expect({ file, ...runCostOf(await readFile(file)) }).toMatchObject({ file, isolate: false });
+    }
   });
 
   it("isolated: an operator from a domain whose costs are not known here", () => {
