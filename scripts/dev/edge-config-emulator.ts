@@ -467,6 +467,14 @@ function mountRestApi(app: Hono, config: { id: string; apiToken: string; store: 
   app.route("/v1/edge-config", api);
 }
 
+function parseSize(value: string): number {
+  const size = Number(value);
+  if (!Number.isInteger(size) || size <= 0) {
+    throw new Error(`--max-size-bytes must be a positive integer (8192: Hobby, 65536: Pro), got "${value}"`);
+  }
+  return size;
+}
+
 if (isMain(import.meta.url)) {
   const { values } = parseArgs({
     options: {
@@ -484,7 +492,7 @@ if (isMain(import.meta.url)) {
       port: parsePort(values.port),
       items,
       // 8192 (Hobby) or 65536 (Pro) makes the emulator refuse what the real plan would.
-      ...(values["max-size-bytes"] ? { maxSizeBytes: Number(values["max-size-bytes"]) } : {}),
+      ...(values["max-size-bytes"] ? { maxSizeBytes: parseSize(values["max-size-bytes"]) } : {}),
       ...(values.id ? { id: values.id } : {}),
       ...(values.token ? { token: values.token } : {}),
       ...(values["api-token"] ? { apiToken: values["api-token"] } : {}),
