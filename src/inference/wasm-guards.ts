@@ -12,8 +12,9 @@
  *   onnxruntime as `std::bad_alloc`, which it returns as a run error and after which the session still serves.
  *
  * Both lean on the glue's internals (the exported function's name, the memory's construction), as the edge loader
- * does: test/inference/wasm-guards.test.ts fails if an onnxruntime-web upgrade moves them. Without the hooks the
- * engine still checks outputs after the run; it just cannot avoid the copy.
+ * does. If an onnxruntime-web upgrade moves them, test/inference/engine.test.ts ("output size limit") and the
+ * worker's 413 in test/inference/isolated-engine.test.ts fail. Without the hooks the engine still checks outputs
+ * after the run; it just cannot avoid the copy.
  */
 
 /** ONNX TensorProto element types → bytes per element (strings count their pointer; 4-bit types round up). */
