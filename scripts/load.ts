@@ -530,6 +530,7 @@ function rssMarks(report: LoadReport, durationS: number): [number, number][] {
 /** The docs/benchmarks.md section of a report. */
 export function formatReport(report: LoadReport, command: string): string {
   const { options: o } = report;
+  const bypass = report.streams.reduce((n, s) => n + (s.xCache.BYPASS ?? 0), 0);
   const lines = [
     DOC_HEADING,
     "",
@@ -596,6 +597,21 @@ export function formatReport(report: LoadReport, command: string): string {
     `- RSS of the server, sampled each second: ${rssMarks(report, o.durationS)
       .map(([t, b]) => `${mib(b)} at ${t} s`)
       .join(", ")}.`,
+    "",
+    "Reading:",
+    "",
+    `- **${int(report.total.s5xx)} 5xx with redis-server killed and restarted.** While it was down the bridge answered ` +
+      "every command 503 at once: the rate limiter failed open (logged once, not per request), forecasts were " +
+      `computed uncached (x-cache BYPASS: ${int(bypass)}), and usage counts were lost; after the restart (an empty ` +
+      "Redis) the limiter, the cache and the counters resumed without a restart of the server.",
+    "- The outage costs the server its log: each forecast logs the cache bypass and each counted request the lost " +
+      "increment (the lines above), several thousand lines in 20 s; see the lines while Redis was up for comparison.",
+    `- Latencies are those of one process serving ${o.connections} connections on ${os.availableParallelism()} cores ` +
+      "shared with the load generator, the bridge and redis-server" +
+      (report.loadAverage.end > os.availableParallelism()
+        ? `, on a machine also busy with other work (load average ${report.loadAverage.end.toFixed(1)} at the end): ` +
+          "read them as queueing under saturation, not as the cost of a request (that is in "HTTP: the OIP infer route" above)."
+        : ": read them as queueing under saturation, not as the cost of a request (that is in "HTTP: the OIP infer route" above)."),
   ];
   return lines.join("\n");
 }
