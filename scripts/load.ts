@@ -610,8 +610,8 @@ export function formatReport(report: LoadReport, command: string): string {
       "shared with the load generator, the bridge and redis-server" +
       (report.loadAverage.end > os.availableParallelism()
         ? `, on a machine also busy with other work (load average ${report.loadAverage.end.toFixed(1)} at the end): ` +
-          "read them as queueing under saturation, not as the cost of a request (that is in "HTTP: the OIP infer route" above)."
-        : ": read them as queueing under saturation, not as the cost of a request (that is in "HTTP: the OIP infer route" above)."),
+          "read them as queueing under saturation, not as the cost of a request (that is in 'HTTP: the OIP infer route' above)."
+        : ": read them as queueing under saturation, not as the cost of a request (that is in 'HTTP: the OIP infer route' above)."),
   ];
   return lines.join("\n");
 }
