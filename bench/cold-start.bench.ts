@@ -19,9 +19,9 @@ import { readRegistryDir } from "../scripts/edge/embed.js";
 import { startMiniflare } from "../scripts/edge/runtimes.js";
 import { createApp } from "../src/app.js";
 import { createOrtEngine } from "../src/inference/engine.js";
-import { createCsvMarketData } from "../src/market/csv.js";
-import { createFsArtifactStore } from "../src/storage/fs-artifacts.js";
-import { createJsonFilePointerStore } from "../src/storage/json-file-pointers.js";
+import { createCsvMarketData } from "../src/market/node/csv.js";
+import { createFsArtifactStore } from "../src/storage/node/fs-artifacts.js";
+import { createJsonFilePointerStore } from "../src/storage/node/json-file-pointers.js";
 import type { ProbeResult } from "./cold-start/probe.js";
 import { writeDocSection } from "./doc-section.js";
 import { loadCase, MARKET_DATA, median, REPO_ROOT, runChild } from "./support.js";
@@ -175,7 +175,7 @@ function section(results: { runtime: string; samples: Sample[] }[], seconds: num
     table(results),
     "",
     "- **load code**: Node: importing onnxruntime-web and the probe; Vercel Edge: compiling the 14 MB wasm (what Vercel does when it deploys a `?module` import) and evaluating the bundle in a strict sandbox; workerd: starting a workerd process with the worker and its CompiledWasm module (process start included, which a Cloudflare isolate does not pay).",
-    "- **onnxruntime-web init**: from nothing to a runtime that has created (and released) a one-node session. On Node it includes compiling the wasm from bytes; on the edge it instantiates the precompiled module (wasm/loader.ts), in parentheses.",
+    "- **onnxruntime-web init**: from nothing to a runtime that has created (and released) a one-node session. On Node it includes compiling the wasm from bytes; on the edge it instantiates the precompiled module (src/inference/precompiled-wasm.ts), in parentheses.",
     "- **session create / first / warm inference**: sk_gbr (scikit-learn GradientBoostingRegressor, 200 trees, depth 3, float32, 30 features), batch 1.",
     "- **app**: the app's first `POST /v2/models/sk_gbr/infer` after the code is loaded: app build, onnxruntime-web init, loading and verifying the version (sha256), session, inference, JSON. In parentheses the `x-edgeml-init-ms` the edge handler reports on that response (app build + onnxruntime-web init).",
     "- V8 compiles wasm lazily: `WebAssembly.compile` validates the 14 MB and returns; each function is compiled on its first call, which falls inside onnxruntime-web's init. That init is the cold start everywhere; session create and the first inference add a few ms.",

@@ -507,7 +507,7 @@ interface HopResult {
 async function hopChild(): Promise<HopResult> {
   const ort = await import("onnxruntime-web/wasm");
   const { createOrtEngine } = await import("../src/inference/engine.js");
-  const { createIsolatingEngine } = await import("../src/inference/isolated-engine.js");
+  const { createIsolatingEngine } = await import("../src/inference/node/isolated-engine.js");
   const gbr = await loadCase("sk_gbr_f32.json");
   const options = { maxSessions: 4, maxSessionBytes: 1 << 30, timeoutMs: 30_000, maxOutputBytes: 16 << 20 };
   const inline = createOrtEngine(options);

@@ -15,9 +15,9 @@ import { serve } from "@hono/node-server";
 import { createApp } from "../src/app.js";
 import { AppConfigSchema } from "../src/config.js";
 import { createOrtEngine } from "../src/inference/engine.js";
-import { createCsvMarketData } from "../src/market/csv.js";
-import { createFsArtifactStore } from "../src/storage/fs-artifacts.js";
-import { createJsonFilePointerStore } from "../src/storage/json-file-pointers.js";
+import { createCsvMarketData } from "../src/market/node/csv.js";
+import { createFsArtifactStore } from "../src/storage/node/fs-artifacts.js";
+import { createJsonFilePointerStore } from "../src/storage/node/json-file-pointers.js";
 import { MARKET_DATA } from "./support.js";
 
 export type ServerMessage =

@@ -12,7 +12,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { join, resolve } from "node:path";
 import { FEATURE_NAMES, featureMatrix } from "../src/features/index.js";
-import { createCsvMarketData } from "../src/market/csv.js";
+import { createCsvMarketData } from "../src/market/node/csv.js";
 import { type GbdtParams, predictGbdt, trainGbdt } from "../src/training/gbdt.js";
 
 const REPO_ROOT = resolve(import.meta.dirname, "..");

@@ -20,7 +20,7 @@ import { sha256Hex } from "../src/registry/registry.js";
 import { adaptersFromEnv } from "../src/runtime/adapters.js";
 import { DEFAULT_MODELS_DIR } from "../src/runtime/node/deps.js";
 import type { ArtifactStore } from "../src/storage/artifacts.js";
-import { parsePointerDocument } from "../src/storage/json-file-pointers.js";
+import { parsePointerDocument } from "../src/storage/node/json-file-pointers.js";
 import type { AuditEntry, ModelPointers, PointerStore } from "../src/storage/pointers.js";
 import { failCli, isMain } from "./dev/lib/cli";
 

@@ -8,7 +8,7 @@
 
 import { readFile } from "node:fs/promises";
 import { gzipSync } from "node:zlib";
-import type { EmbeddedRegistry } from "../src/runtime/edge/embedded.js";
+import type { EmbeddedRegistry } from "../src/storage/embedded.js";
 import { bundleEdge, type EdgeTarget } from "./edge/bundle.js";
 import { DEFAULT_MODELS_DIR, installedOrtWasm, readRegistryDir } from "./edge/embed.js";
 

@@ -4,7 +4,7 @@
  */
 import * as ort from "onnxruntime-web/wasm";
 import { identityModel } from "../../src/inference/onnx-model.js";
-import { type PrecompiledWasmReport, precompiledWasm } from "../../wasm/loader.js";
+import { type PrecompiledWasmReport, precompiledWasm } from "../../src/inference/precompiled-wasm.js";
 
 export interface ProbeResult {
   /** onnxruntime-web up: env set, wasm instantiated, its warm-up session created and released. */

@@ -24,7 +24,7 @@ import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { basename, dirname, join } from "node:path";
 import { build, type Plugin } from "esbuild";
-import type { EmbeddedRegistry } from "../../src/runtime/edge/embedded.js";
+import type { EmbeddedRegistry } from "../../src/storage/embedded.js";
 import { DIST, embeddedModuleSource, installedOrtWasm, REPO_ROOT, WASM_NAME } from "./embed.js";
 
 export type EdgeTarget = "vercel" | "workerd";

@@ -1,7 +1,7 @@
 import { copyFile, mkdir, readdir, readFile, rename } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
-import { EmbeddedPointersSchema, type EmbeddedRegistry } from "../../src/runtime/edge/embedded.js";
+import { EmbeddedPointersSchema, type EmbeddedRegistry } from "../../src/storage/embedded.js";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "../..");
 export const WASM_NAME = "ort-wasm-simd-threaded.wasm";

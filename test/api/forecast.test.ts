@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
 import { trainSymbol } from "../../src/forecast/training.js";
 import { createOrtEngine, type InferenceEngine } from "../../src/inference/engine.js";
-import { createCsvMarketData } from "../../src/market/csv.js";
+import { createCsvMarketData } from "../../src/market/node/csv.js";
 import type { MarketDataSource } from "../../src/market/types.js";
 import { createYahooMarketData } from "../../src/market/yahoo.js";
 import type { PredictionCache } from "../../src/storage/cache.js";

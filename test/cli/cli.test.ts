@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
 import { buildCli } from "../../src/cli/index.js";
 import { trainSymbol } from "../../src/forecast/training.js";
-import { createCsvMarketData } from "../../src/market/csv.js";
+import { createCsvMarketData } from "../../src/market/node/csv.js";
 import { nodeDeps } from "../../src/runtime/node/deps.js";
 import { BYO_MODELS, MARKET_DATA, tempDir } from "../support/paths.js";
 

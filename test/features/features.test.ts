@@ -7,7 +7,7 @@ import {
   knownFeatureSet,
   MIN_HISTORY,
 } from "../../src/features/index.js";
-import { createCsvMarketData } from "../../src/market/csv.js";
+import { createCsvMarketData } from "../../src/market/node/csv.js";
 import type { Bar, Interval } from "../../src/market/types.js";
 import { mulberry32 } from "../../src/training/prng.js";
 import { MARKET_DATA } from "../support/paths.js";

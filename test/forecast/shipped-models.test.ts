@@ -1,10 +1,10 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { createCsvMarketData } from "../../src/market/csv.js";
+import { createCsvMarketData } from "../../src/market/node/csv.js";
 import { INTERVAL_MS } from "../../src/market/symbols.js";
 import { VersionMetadataSchema } from "../../src/registry/metadata.js";
-import { createFsArtifactStore } from "../../src/storage/fs-artifacts.js";
+import { createFsArtifactStore } from "../../src/storage/node/fs-artifacts.js";
 import { type EvaluationReport, trainForecaster } from "../../src/training/forecaster.js";
 import { MARKET_DATA, REPO_ROOT } from "../support/paths.js";
 

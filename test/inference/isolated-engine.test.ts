@@ -3,7 +3,7 @@ import { join } from "node:path";
 import onnxProto from "onnx-proto";
 import { describe, expect, it, vi } from "vitest";
 import { type AppConfigInput, AppConfigSchema } from "../../src/config.js";
-import { isolateInWorker } from "../../src/inference/isolated-engine.js";
+import { isolateInWorker } from "../../src/inference/node/isolated-engine.js";
 import { runCostOf } from "../../src/inference/onnx-model.js";
 import { configFromEnv, engineFromConfig } from "../../src/runtime/env.js";
 import { postJson, type TestApp, testApp, upload } from "../support/app.js";

@@ -2,7 +2,7 @@ import { readFile, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { EdgeMLError } from "../../src/errors.js";
-import { createCsvMarketData, parseMarketCsv } from "../../src/market/csv.js";
+import { createCsvMarketData, parseMarketCsv } from "../../src/market/node/csv.js";
 import type { Bar } from "../../src/market/types.js";
 import { MARKET_DATA, tempDir } from "../support/paths.js";
 import { marketDataContract } from "./contract.js";

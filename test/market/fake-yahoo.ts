@@ -4,7 +4,7 @@ import { join } from "node:path";
 /**
  * A stand-in for Yahoo's chart endpoint, answering yahoo-finance2 with responses in Yahoo's real JSON format
  * (`/v8/finance/chart/{ticker}?period1&period2&interval`), built at test time from the real bars in the market
- * data directory. The CSVs are parsed here independently of src/market/csv.ts, so that comparing the two adapters
+ * data directory. The CSVs are parsed here independently of src/market/node/csv.ts, so that comparing the two adapters
  * checks both parsers.
  *
  * Like Yahoo: bars are served for open times in [period1, period2) up to the clock, the bar in progress included;

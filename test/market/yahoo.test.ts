@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { createCsvMarketData } from "../../src/market/csv.js";
+import { createCsvMarketData } from "../../src/market/node/csv.js";
 import type { Bar } from "../../src/market/types.js";
 import { createYahooMarketData, type YahooMarketDataOptions } from "../../src/market/yahoo.js";
 import { MARKET_DATA } from "../support/paths.js";

@@ -2,11 +2,11 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
-import { createCsvMarketData } from "../../src/market/csv.js";
+import { createCsvMarketData } from "../../src/market/node/csv.js";
 import { createRegistry, type Deadline } from "../../src/registry/registry.js";
 import type { ArtifactStore } from "../../src/storage/artifacts.js";
-import { createFsArtifactStore } from "../../src/storage/fs-artifacts.js";
-import { createJsonFilePointerStore } from "../../src/storage/json-file-pointers.js";
+import { createFsArtifactStore } from "../../src/storage/node/fs-artifacts.js";
+import { createJsonFilePointerStore } from "../../src/storage/node/json-file-pointers.js";
 import {
   ADMIN_TOKEN,
   onEmbeddedAdapters,

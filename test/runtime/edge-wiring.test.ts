@@ -7,14 +7,14 @@ import { isEdgeMLError } from "../../src/errors.js";
 import type { InferenceEngine } from "../../src/inference/engine.js";
 import { adaptersFromEnv } from "../../src/runtime/adapters.js";
 import { edgeDeps } from "../../src/runtime/edge/deps.js";
+import { createEdgeHandler, type EdgeContext, INIT_HEADER } from "../../src/runtime/edge/handler.js";
+import { configFromEnv } from "../../src/runtime/env.js";
+import { vercelEdgeEnv } from "../../src/runtime/vercel/edge-env.js";
 import {
   createEmbeddedArtifactStore,
   createEmbeddedPointerStore,
   type EmbeddedRegistry,
-} from "../../src/runtime/edge/embedded.js";
-import { createEdgeHandler, type EdgeContext, INIT_HEADER } from "../../src/runtime/edge/handler.js";
-import { configFromEnv } from "../../src/runtime/env.js";
-import { vercelEdgeEnv } from "../../src/runtime/vercel/edge-env.js";
+} from "../../src/storage/embedded.js";
 import { tempDir } from "../support/paths.js";
 
 const REGISTRY: EmbeddedRegistry = {

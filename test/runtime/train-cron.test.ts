@@ -2,11 +2,11 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { AppDeps } from "../../src/app.js";
 import { EdgeMLError } from "../../src/errors.js";
-import { createCsvMarketData } from "../../src/market/csv.js";
+import { createCsvMarketData } from "../../src/market/node/csv.js";
 import { CRON_PATH, createTrainFunction, isCronAuthorized } from "../../src/runtime/vercel/train.js";
-import { createFsArtifactStore } from "../../src/storage/fs-artifacts.js";
 import { createMemoryJobStore } from "../../src/storage/jobs.js";
-import { createJsonFilePointerStore } from "../../src/storage/json-file-pointers.js";
+import { createFsArtifactStore } from "../../src/storage/node/fs-artifacts.js";
+import { createJsonFilePointerStore } from "../../src/storage/node/json-file-pointers.js";
 import { testEngine } from "../support/app.js";
 import { MARKET_DATA, tempDir } from "../support/paths.js";
 

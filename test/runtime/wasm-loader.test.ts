@@ -4,16 +4,16 @@ import * as ort from "onnxruntime-web/wasm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { installedOrtWasm } from "../../scripts/edge/embed.js";
 import { createOrtEngine } from "../../src/inference/engine.js";
-import { type PrecompiledWasmReport, precompiledWasm } from "../../wasm/loader.js";
+import { type PrecompiledWasmReport, precompiledWasm } from "../../src/inference/precompiled-wasm.js";
 import { BYO_MODELS } from "../support/paths.js";
 
 /**
- * Guards the precompiled-wasm trick (wasm/loader.ts), which leans on onnxruntime-web internals: with an empty
+ * Guards the precompiled-wasm trick (src/inference/precompiled-wasm.ts), which leans on onnxruntime-web internals: with an empty
  * `wasmBinary`, its glue asks for the wasm through exactly one `WebAssembly.instantiate(<0 bytes>, imports)`.
  * This file's process has not started onnxruntime-web before (vitest runs each file in a fresh fork), so it sees the
  * runtime come up exactly as an edge isolate does. If an upgrade changes the glue, this fails first.
  */
-describe("wasm/loader.ts: onnxruntime-web from a precompiled WebAssembly.Module", () => {
+describe("src/inference/precompiled-wasm.ts: onnxruntime-web from a precompiled WebAssembly.Module", () => {
   const calls = { compile: 0, compileStreaming: 0, instantiateStreaming: 0, instantiate: [] as unknown[] };
   const saved = {
     compile: WebAssembly.compile,

@@ -5,7 +5,7 @@ import {
 } from "../../scripts/dev/edge-config-emulator";
 import { adaptersFromEnv, describeAdapters } from "../../src/runtime/adapters.js";
 import { nodeDeps } from "../../src/runtime/node/deps.js";
-import { createJsonFilePointerStore } from "../../src/storage/json-file-pointers.js";
+import { createJsonFilePointerStore } from "../../src/storage/node/json-file-pointers.js";
 import { tempDir } from "../support/paths.js";
 
 const embedded = {

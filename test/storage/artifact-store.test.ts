@@ -8,7 +8,7 @@ import {
   createBlobArtifactStore,
   vercelBlobClient,
 } from "../../src/storage/blob-artifacts.js";
-import { createFsArtifactStore } from "../../src/storage/fs-artifacts.js";
+import { createFsArtifactStore } from "../../src/storage/node/fs-artifacts.js";
 import { tempDir } from "../support/paths.js";
 import { artifactStoreContract, versionFiles } from "./artifact-store.contract.js";
 

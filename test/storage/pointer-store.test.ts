@@ -13,7 +13,7 @@ import {
   edgeConfigKeyPart,
   edgeConfigKeys,
 } from "../../src/storage/edge-config-pointers.js";
-import { createJsonFilePointerStore } from "../../src/storage/json-file-pointers.js";
+import { createJsonFilePointerStore } from "../../src/storage/node/json-file-pointers.js";
 import type { AuditEntry } from "../../src/storage/pointers.js";
 import { tempDir } from "../support/paths.js";
 import { pointerStoreContract } from "./pointer-store.contract.js";

@@ -4,7 +4,7 @@ import { type LocalStack, startLocalStack } from "../../scripts/dev/local-stack"
 import { type AppDeps, createApp } from "../../src/app.js";
 import { trainSymbol } from "../../src/forecast/training.js";
 import { createOrtEngine, type InferenceEngine } from "../../src/inference/engine.js";
-import { createCsvMarketData } from "../../src/market/csv.js";
+import { createCsvMarketData } from "../../src/market/node/csv.js";
 import { ADMIN_TOKEN, testEngine, upload } from "../support/app.js";
 import { elementwiseModel } from "../support/onnx-models.js";
 import { MARKET_DATA } from "../support/paths.js";

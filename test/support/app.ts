@@ -3,9 +3,9 @@ import { join } from "node:path";
 import { type AppDeps, createApp } from "../../src/app.js";
 import type { AppConfigInput } from "../../src/config.js";
 import { createOrtEngine, type InferenceEngine } from "../../src/inference/engine.js";
-import { createCsvMarketData } from "../../src/market/csv.js";
-import { createFsArtifactStore } from "../../src/storage/fs-artifacts.js";
-import { createJsonFilePointerStore } from "../../src/storage/json-file-pointers.js";
+import { createCsvMarketData } from "../../src/market/node/csv.js";
+import { createFsArtifactStore } from "../../src/storage/node/fs-artifacts.js";
+import { createJsonFilePointerStore } from "../../src/storage/node/json-file-pointers.js";
 import { productionAdapters } from "../storage/support/production-adapters.js";
 import { BYO_MODELS, MARKET_DATA, tempDir } from "./paths.js";
 

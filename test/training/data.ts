@@ -1,5 +1,5 @@
 import { featureMatrix } from "../../src/features/index.js";
-import { createCsvMarketData } from "../../src/market/csv.js";
+import { createCsvMarketData } from "../../src/market/node/csv.js";
 import type { Bar, Interval } from "../../src/market/types.js";
 import type { Dataset } from "../../src/training/gbdt.js";
 import { chronologicalSplit } from "../../src/training/split.js";

@@ -1,14 +1,14 @@
-import { precompiledWasm } from "../../../wasm/loader.js";
 import type { AppDeps } from "../../app.js";
+import { precompiledWasm } from "../../inference/precompiled-wasm.js";
 import { createYahooMarketData } from "../../market/yahoo.js";
 import type { ClientAddress } from "../../routes/ratelimit.js";
-import { adaptersFromEnv } from "../adapters.js";
-import { configFromEnv, engineFromConfig } from "../env.js";
 import {
   createEmbeddedArtifactStore,
   createEmbeddedPointerStore,
   type EmbeddedRegistry,
-} from "./embedded.js";
+} from "../../storage/embedded.js";
+import { adaptersFromEnv } from "../adapters.js";
+import { configFromEnv, engineFromConfig } from "../env.js";
 
 export interface EdgeDepsOptions {
   /** The environment's variables: `process.env` on Vercel Edge (see vercelEdgeEnv), the `env` binding on workerd. */

@@ -1,10 +1,10 @@
 import { resolve } from "node:path";
 import type { AppDeps } from "../../app.js";
-import { isolateInWorker } from "../../inference/isolated-engine.js";
-import { createCsvMarketData } from "../../market/csv.js";
+import { isolateInWorker } from "../../inference/node/isolated-engine.js";
+import { createCsvMarketData } from "../../market/node/csv.js";
 import { createYahooMarketData } from "../../market/yahoo.js";
-import { createFsArtifactStore } from "../../storage/fs-artifacts.js";
-import { createJsonFilePointerStore } from "../../storage/json-file-pointers.js";
+import { createFsArtifactStore } from "../../storage/node/fs-artifacts.js";
+import { createJsonFilePointerStore } from "../../storage/node/json-file-pointers.js";
 import { adaptersFromEnv } from "../adapters.js";
 import { configFromEnv, engineFromConfig } from "../env.js";
 import { nodeClientAddress } from "./client-address.js";

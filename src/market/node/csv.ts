@@ -10,7 +10,7 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
-import { EdgeMLError } from "../errors.js";
+import { EdgeMLError } from "../../errors.js";
 import {
   assertGetBarsOptions,
   assertInterval,
@@ -19,8 +19,8 @@ import {
   resolveSymbol,
   SUPPORTED_SYMBOLS,
   selectBars,
-} from "./symbols.js";
-import type { Bar, Interval, MarketDataSource } from "./types.js";
+} from "../symbols.js";
+import type { Bar, Interval, MarketDataSource } from "../types.js";
 
 export interface CsvMarketDataOptions {
   /** Directory holding the files named in SUPPORTED_SYMBOLS (e.g. `../shared/data/market`). */

@@ -1,10 +1,10 @@
 import { Worker } from "node:worker_threads";
 import type { Tensor } from "onnxruntime-web/wasm";
-import type { AppConfig } from "../config.js";
-import { EdgeMLError } from "../errors.js";
-import type { EngineStats, InferenceEngine, ModelSignature, RunRequest } from "./engine.js";
-import { withDeadline } from "./engine.js";
-import { type RunCost, runCostOf } from "./onnx-model.js";
+import type { AppConfig } from "../../config.js";
+import { EdgeMLError } from "../../errors.js";
+import type { EngineStats, InferenceEngine, ModelSignature, RunRequest } from "../engine.js";
+import { withDeadline } from "../engine.js";
+import { type RunCost, runCostOf } from "../onnx-model.js";
 import {
   errorFromWire,
   fromWire,
@@ -14,7 +14,7 @@ import {
   type WorkerRequest,
   type WorkerResponse,
   type WorkerSettings,
-} from "./worker-protocol.js";
+} from "../worker-protocol.js";
 
 export interface IsolatingEngineOptions {
   /** The in-process engine that runs models whose cost the request's size bounds. */

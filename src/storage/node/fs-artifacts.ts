@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { EdgeMLError } from "../errors.js";
-import type { ArtifactStore } from "./artifacts.js";
+import { EdgeMLError } from "../../errors.js";
+import type { ArtifactStore } from "../artifacts.js";
 import { syncDirectory, writeFileDurably } from "./durable-write.js";
 
 const VERSION_DIR = /^[1-9][0-9]*$/;

@@ -3,8 +3,7 @@ import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import lockfile from "proper-lockfile";
 import { z } from "zod";
-import { EdgeMLError } from "../errors.js";
-import { syncDirectory, writeFileDurably } from "./durable-write.js";
+import { EdgeMLError } from "../../errors.js";
 import {
   type AuditEntry,
   AuditEntrySchema,
@@ -12,7 +11,8 @@ import {
   ModelPointersSchema,
   type PointerChange,
   type PointerStore,
-} from "./pointers.js";
+} from "../pointers.js";
+import { syncDirectory, writeFileDurably } from "./durable-write.js";
 
 /** Defaults of the JSON file pointer store, each with why. */
 export const JSON_FILE_POINTER_DEFAULTS = {

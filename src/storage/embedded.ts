@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { EdgeMLError } from "../../errors.js";
-import type { ArtifactStore } from "../../storage/artifacts.js";
-import { AuditEntrySchema, ModelPointersSchema, type PointerStore } from "../../storage/pointers.js";
+import { EdgeMLError } from "../errors.js";
+import type { ArtifactStore } from "./artifacts.js";
+import { AuditEntrySchema, ModelPointersSchema, type PointerStore } from "./pointers.js";
 
 /**
  * The embedded registry as shipped inside an edge bundle: `models/` (each complete version's metadata text and

@@ -13,8 +13,8 @@
  * onnxruntime-web changes how the glue instantiates, init fails with the message below rather than silently
  * compiling from bytes.
  */
-import type { RuntimeInitializer } from "../src/inference/engine.js";
-import { identityModel } from "../src/inference/onnx-model.js";
+import type { RuntimeInitializer } from "./engine.js";
+import { identityModel } from "./onnx-model.js";
 
 /** What one precompiled start-up did, for tests and the cold-start benchmark. */
 export interface PrecompiledWasmReport {
@@ -84,7 +84,7 @@ export function precompiledWasm(
     if (report.answered !== 1) {
       throw new Error(
         "edgeml: onnxruntime-web started without asking for its wasm through WebAssembly.instantiate(<0 bytes>); " +
-          "either it was already running in this realm, or its glue changed (see wasm/loader.ts)",
+          "either it was already running in this realm, or its glue changed (see src/inference/precompiled-wasm.ts)",
       );
     }
   };

@@ -1,9 +1,9 @@
 /**
  * The inference worker thread: its own onnxruntime-web runtime, with a ceiling on its wasm memory, running the
- * models the isolating engine does not trust inline (src/inference/isolated-engine.ts). One request at a time.
+ * models the isolating engine does not trust inline (src/inference/node/isolated-engine.ts). One request at a time.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { createOrtEngine } from "./engine.js";
+import { createOrtEngine } from "../engine.js";
 import {
   errorToWire,
   fromWire,
@@ -12,7 +12,7 @@ import {
   type WorkerRequest,
   type WorkerResponse,
   type WorkerSettings,
-} from "./worker-protocol.js";
+} from "../worker-protocol.js";
 
 const settings = workerData as WorkerSettings;
 const port = parentPort;
