@@ -62,7 +62,8 @@ export function createAsyncCache<K extends {}, V extends {}, C = undefined>(
   }
   const expiresAtOnce = (policy.kind === "ttl" || policy.kind === "swr") && ttlMs === 0;
   const failures = new LRUCache<K, { error: unknown }>({ max });
-  const cache = new LRUCache<K, V, C>({
+  // The context is typed by `get`'s signature; inside, lru-cache sees it as unknown.
+  const cache = new LRUCache<K, V, unknown>({
     max,
     ...(ttlMs > 0 ? { ttl: ttlMs } : {}),
     // Stale checks read the clock each time instead of lru-cache's 1 ms debounce timer: no timer is armed, and an
@@ -78,7 +79,7 @@ export function createAsyncCache<K extends {}, V extends {}, C = undefined>(
     ignoreFetchAbort: true,
     fetchMethod: async (key, _stale, { context }) => {
       try {
-        const value = await options.load(key, context);
+        const value = await options.load(key, context as C);
         failures.delete(key);
         return value;
       } catch (error) {
@@ -92,7 +93,7 @@ export function createAsyncCache<K extends {}, V extends {}, C = undefined>(
     const pending = cache.fetch(key, {
       ...(expiresAtOnce ? { forceRefresh: true } : {}),
       ...(context === undefined ? {} : { context }),
-    } as LRUCache.FetchOptions<K, V, C>);
+    });
     if (policy.kind === "singleFlight") {
       // Kept only until the load settles: drop the value unless a later load has replaced it.
       pending.then(
