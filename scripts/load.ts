@@ -225,6 +225,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   let limiterOutageLogs = 0;
   const logLines: Record<Phase, number> = { up: 0, down: 0, restarted: 0 };
   const lineCounts = new Map<string, number>();
+  /** The server's last lines, to say why it did not start. */
+  const recent: string[] = [];
   let phaseNow: (() => Phase) | undefined;
   try {
     redis = await startRedisServer();
@@ -279,6 +281,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
         RATE_LIMIT_COLD_LOAD: RAISED_LIMIT,
       },
       (line) => {
+        recent.push(line);
+        if (recent.length > 30) recent.shift();
         if (phaseNow) {
           logLines[phaseNow()] += 1;
           const shape = line.replace(/\d+/g, "N").slice(0, 160);
@@ -295,7 +299,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       },
     );
     closers.unshift(() => stop(server));
-    await waitFor("the server", server, async () => (await fetch(`${origin}/v2/health/ready`)).ok);
+    await waitFor("the server", server, async () => (await fetch(`${origin}/v2/health/ready`)).ok).catch(
+      (error: unknown) => {
+        throw new Error(
+          `${error instanceof Error ? error.message : error}; its output:\n${recent.join("\n")}`,
+        );
+      },
+    );
     const serverPid = server.pid;
     if (serverPid === undefined) throw new Error("the server has no pid");
     log(`server ${origin} (pid ${serverPid}) on the production adapters; redis-server ${redis.url}`);
