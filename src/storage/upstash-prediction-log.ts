@@ -241,15 +241,19 @@ export function createUpstashPredictionLog(
       const max = Math.min(query.toMs, query.after?.t ?? Number.MAX_SAFE_INTEGER);
       const matches: PredictionRecord[] = [];
       const gone: string[] = [];
-      // Bounded: the index never holds more than the cap, and each round reads SCAN_CHUNK of it.
-      for (let offset = 0; matches.length <= query.limit; offset += SCAN_CHUNK) {
+      // Unfiltered, a page and the one after it (which says whether there is a next page) is one round; filtered,
+      // at least SCAN_CHUNK entries a round. Bounded either way: the index never holds more than the cap.
+      const filtered =
+        query.version !== undefined || query.source !== undefined || query.resolved !== undefined;
+      const chunk = Math.max(query.limit + 1, filtered ? SCAN_CHUNK : 0);
+      for (let offset = 0; matches.length <= query.limit; offset += chunk) {
         const [reply] = await run("list", (p) =>
           p.zrange(k.index, max, query.fromMs, {
             byScore: true,
             rev: true,
             withScores: true,
             offset,
-            count: SCAN_CHUNK,
+            count: chunk,
           }),
         );
         const rows = pairs(reply);
@@ -262,7 +266,7 @@ export function createUpstashPredictionLog(
           if (!record) gone.push((wanted[i] as { member: string }).member);
           else if (matchesFilters(record, query) && matches.length <= query.limit) matches.push(record);
         });
-        if (rows.length < SCAN_CHUNK) break;
+        if (rows.length < chunk) break;
       }
       await prune(model, gone, true);
       return pageOf(matches, query.limit);

@@ -261,6 +261,16 @@ export function predictionLogContract(name: string, make: PredictionLogFactory):
         expect((await log.list("BTC-24h", { limit: 53 })).next_cursor).toEqual(expect.any(String));
       });
 
+      it("pages a filtered listing through more records than one read of the store covers", async () => {
+        // 150 forecasts × 2 versions: version 2 is every other record, so each page of 100 reads ~200 entries.
+        const v1 = forecastsFrom(await btcBars(152), { id: (asOf) => `bf-${asOf}` }).map((f) => f.entry);
+        await log.record([...v1, ...v1.map((e) => ({ ...e, version: "2" }))]);
+        const { pages, items } = await allPages(log, "BTC-24h", { limit: 100, version: "2" });
+        expect(pages).toBe(2);
+        expect(items.map((r) => r.target_time)).toEqual(v1.map((e) => e.target_time).reverse());
+        expect(new Set(items.map((r) => r.version))).toEqual(new Set(["2"]));
+      });
+
       it("a cursor it did not hand out is a 400 that says what to do", async () => {
         for (const cursor of ["not-a-cursor", btoa("[1]"), btoa('["x", "a b"]')]) {
           await expect(log.list("BTC-24h", { cursor })).rejects.toMatchObject({

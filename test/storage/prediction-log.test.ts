@@ -4,7 +4,10 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it } from "vitest";
 import { createMemoryPredictionLog } from "../../src/storage/memory-prediction-log.js";
-import { openSqlitePredictionLog } from "../../src/storage/node/sqlite-prediction-log.js";
+import {
+  createSqlitePredictionLog,
+  openSqlitePredictionLog,
+} from "../../src/storage/node/sqlite-prediction-log.js";
 import {
   outcomeFor,
   PREDICTION_LOG_DEFAULTS,
@@ -89,6 +92,53 @@ describe("node:sqlite prediction log", () => {
         reopened.close();
       }
     } finally {
+      await dir.cleanup();
+    }
+  });
+
+  it("two connections to one file (two server processes) see each other's writes", async () => {
+    const dir = await tempDir("edgeml-plog-");
+    const file = join(dir.path, "predictions.db");
+    const a = openSqlitePredictionLog(file);
+    const b = openSqlitePredictionLog(file);
+    try {
+      const [first, second] = forecastsFrom(await btcBars(4)).map((f) => f.entry) as [
+        PredictionEntry,
+        PredictionEntry,
+      ];
+      expect(await a.record([first])).toBe(1);
+      expect(await b.record([first, second])).toBe(1);
+      expect((await a.list("BTC-24h")).items.map((r) => r.prediction_id)).toEqual([
+        second.prediction_id,
+        first.prediction_id,
+      ]);
+    } finally {
+      a.close();
+      b.close();
+      await dir.cleanup();
+    }
+  });
+
+  it("another process holding the write lock is a 503 not_ready, and nothing is half written", async () => {
+    const dir = await tempDir("edgeml-plog-");
+    const file = join(dir.path, "predictions.db");
+    openSqlitePredictionLog(file).close();
+    const other = new DatabaseSync(file);
+    // Busy timeout 0: the lock is met at once, no wait for a timer to fire.
+    const log = createSqlitePredictionLog(new DatabaseSync(file, { timeout: 0 }));
+    try {
+      other.exec("BEGIN IMMEDIATE");
+      const entries = forecastsFrom(await btcBars(5)).map((f) => f.entry);
+      await expect(log.record(entries)).rejects.toMatchObject({
+        code: "not_ready",
+        message: expect.stringMatching(/prediction log database could not record forecasts \(.*locked/),
+      });
+      other.exec("ROLLBACK");
+      expect((await log.list("BTC-24h")).items).toEqual([]);
+      expect(await log.record(entries)).toBe(entries.length);
+    } finally {
+      other.close();
+      log.close();
       await dir.cleanup();
     }
   });

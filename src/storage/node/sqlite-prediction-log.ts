@@ -1,4 +1,5 @@
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import { EdgeMLError } from "../../errors.js";
 import {
   assembleRecord,
   assertCap,
@@ -105,18 +106,37 @@ export function createSqlitePredictionLog(
   );
   const track = db.prepare("UPDATE prediction_log SET manual = ? WHERE model = ? AND prediction_id = ?");
 
-  /** Runs `work` in one write transaction (IMMEDIATE: take the write lock now, not half way through). */
-  const transaction = <T>(work: () => T): T => {
-    db.exec("BEGIN IMMEDIATE");
+  /**
+   * Runs `work`, reporting a database failure (another process holding the write lock past the busy timeout, a full
+   * disk) as the outage it is, like the remote adapters: a 503 `not_ready`, which callers count. Our own errors
+   * (a corrupt record) pass through.
+   */
+  const guard = <T>(what: string, work: () => T): T => {
     try {
-      const result = work();
-      db.exec("COMMIT");
-      return result;
+      return work();
     } catch (error) {
-      db.exec("ROLLBACK");
-      throw error;
+      if (error instanceof EdgeMLError) throw error;
+      throw new EdgeMLError(
+        "not_ready",
+        `the prediction log database could not ${what} (${error instanceof Error ? error.message : String(error)}); try again shortly`,
+        { cause: error },
+      );
     }
   };
+
+  /** Runs `work` in one write transaction (IMMEDIATE: take the write lock now, not half way through). */
+  const transaction = <T>(what: string, work: () => T): T =>
+    guard(what, () => {
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        const result = work();
+        db.exec("COMMIT");
+        return result;
+      } catch (error) {
+        db.exec("ROLLBACK");
+        throw error;
+      }
+    });
 
   const toRecord = (row: Record<string, unknown>): PredictionRecord => {
     const json = (column: string) => (typeof row[column] === "string" ? JSON.parse(row[column]) : undefined);
@@ -154,7 +174,7 @@ export function createSqlitePredictionLog(
     kind: "sqlite",
     async record(entries) {
       const parsed = parseEntries(entries);
-      return transaction(() => {
+      return transaction("record forecasts", () => {
         let added = 0;
         const touched = new Set<string>();
         for (const entry of parsed) {
@@ -180,19 +200,19 @@ export function createSqlitePredictionLog(
       });
     },
     async get(model, predictionId) {
-      return byId.all(model, predictionId).map(toRecord);
+      return guard("read", () => byId.all(model, predictionId)).map(toRecord);
     },
     async list(model, options) {
       const query = parseListOptions(options);
-      return pageOf(listQuery(model, query).map(toRecord), query.limit);
+      return pageOf(guard("read", () => listQuery(model, query)).map(toRecord), query.limit);
     },
     async due(model, now, limit) {
       assertLimit(limit);
-      return due.all(model, now.getTime(), limit).map(toRecord);
+      return guard("read", () => due.all(model, now.getTime(), limit)).map(toRecord);
     },
     async resolve(model, resolutions) {
       const checked = resolutions.map((r) => ({ ...r, outcome: parseOutcome(r.outcome) }));
-      return transaction(() => {
+      return transaction("record outcomes", () => {
         let resolved = 0;
         for (const r of checked) {
           const { changes } = resolve.run(JSON.stringify(r.outcome), model, r.prediction_id, r.version);
@@ -203,7 +223,7 @@ export function createSqlitePredictionLog(
     },
     async track(model, predictionId, manual) {
       const report = parseManual(manual);
-      track.run(JSON.stringify(report), model, predictionId);
+      guard("record a manual report", () => track.run(JSON.stringify(report), model, predictionId));
       return log.get(model, predictionId);
     },
     close() {
