@@ -1,6 +1,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import onnxProto from "onnx-proto";
+import { Tensor } from "onnxruntime-web/wasm";
 import { describe, expect, it, vi } from "vitest";
 import { type AppConfigInput, AppConfigSchema } from "../../src/config.js";
 import { isolateInWorker } from "../../src/inference/node/isolated-engine.js";
@@ -84,6 +85,31 @@ describe("configuration the engine cannot work with is refused at start-up", () 
     expect(issues({ WORKER_MAX_MEMORY_BYTES: "100000000", WORKER_RECYCLE_BYTES: "1000" })).toEqual([
       expect.stringMatching(/^WORKER_MAX_MEMORY_BYTES \(100000000\) must be at least twice MAX_MODEL_BYTES/),
     ]);
+  });
+});
+
+describe("the isolating engine's worker queue", () => {
+  it("a request whose deadline passes while it waits behind a long run is dropped, not run; only the long run kills", async () => {
+    const engine = engineFromConfig({ inferTimeoutMs: 30_000 }, undefined, isolateInWorker);
+    const load = async () => loopModel();
+    const feeds = (n: number) => ({
+      n: new Tensor("int64", new BigInt64Array([BigInt(n)]), [1]),
+      x: new Tensor("float32", new Float32Array([1]), [1]),
+    });
+    const warm = await engine.run({ key: "loop", load, feeds: feeds(1) });
+    expect(Array.from(warm.y?.data as Float32Array)).toEqual([2]);
+    // Timers fire in the order they expire: the waiting request's deadline always passes first.
+    const long = engine.run({ key: "loop", load, feeds: feeds(1e15), timeoutMs: 3_000 });
+    long.catch(() => {});
+    await expect(engine.run({ key: "loop", load, feeds: feeds(2), timeoutMs: 50 })).rejects.toMatchObject({
+      code: "prediction_timeout",
+    });
+    expect(engine.stats().workers).toMatchObject({ started: 1, killed: 0 });
+    await expect(long).rejects.toMatchObject({ code: "prediction_timeout" });
+    await vi.waitFor(() => expect(engine.stats().workers).toMatchObject({ started: 1, killed: 1 }));
+    const after = await engine.run({ key: "loop", load, feeds: feeds(2) });
+    expect(Array.from(after.y?.data as Float32Array)).toEqual([3]);
+    expect(engine.stats().workers).toMatchObject({ started: 2, killed: 1 });
   });
 });
 
