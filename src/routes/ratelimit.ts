@@ -151,15 +151,22 @@ export function createRateLimit(options: RateLimitOptions): {
   const identify = createClientIdentity(options.apiKeys, options.clientAddress);
   const stats: RateLimitStats = { limited: { public: 0, admin: 0, coldLoad: 0 }, failedOpen: 0 };
   let failing = false;
+  // Calls are numbered as they start. An outage ends only with a success of a call that started after the last
+  // failure was seen: calls already in flight when Redis died may still succeed, and must not make the outage log
+  // twice.
+  let started = 0;
+  let failureSeenAt = 0;
 
   const check = async (id: string, rule: RateLimitRule): Promise<RateLimitOutcome | undefined> => {
+    const call = ++started;
     try {
       const outcome = await limiter.limit(id, rule);
       options.defer(outcome.pending);
-      failing = false;
+      if (call > failureSeenAt) failing = false;
       return outcome;
     } catch (error) {
       stats.failedOpen += 1;
+      failureSeenAt = started;
       if (!failing) {
         failing = true;
         options.warn(

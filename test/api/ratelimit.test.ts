@@ -180,6 +180,39 @@ describe("rate limits fail open: a limiter outage never refuses a request", () =
     expect(String(logged[0]?.[0])).toMatch(/rate limiter \(broken\) unavailable; letting requests through/);
   });
 
+  it("calls in flight when the limiter died and succeed late do not end the outage: still one line", async () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const memory = createMemoryRateLimiter();
+    let releaseLate: () => void = () => {};
+    const late = new Promise<void>((resolve) => {
+      releaseLate = resolve;
+    });
+    let call = 0;
+    const t = await limitedApp(
+      { rateLimitPublic: PER_10_DAYS(100) },
+      {
+        rateLimiter: {
+          kind: "dying",
+          limit: async (key, rule) => {
+            call += 1;
+            if (call === 1) {
+              await late; // started before the outage, answers after it began
+              return memory.limit(key, rule);
+            }
+            throw new Error("down");
+          },
+        },
+      },
+    );
+    const inFlight = t.request("/v2", from("a"));
+    await t.request("/v2", from("a"));
+    releaseLate();
+    await inFlight;
+    await t.request("/v2", from("a"));
+    expect(warn.mock.calls.filter(([m]) => String(m).includes("rate limiter"))).toHaveLength(1);
+    expect(t.app.rateLimit.stats().failedOpen).toBe(2);
+  });
+
   it("logs again only after the limiter has answered in between (one line per outage)", async () => {
     const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
     const memory = createMemoryRateLimiter();
