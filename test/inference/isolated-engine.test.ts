@@ -4,7 +4,8 @@ import onnxProto from "onnx-proto";
 import { Tensor } from "onnxruntime-web/wasm";
 import { describe, expect, it, vi } from "vitest";
 import { type AppConfigInput, AppConfigSchema } from "../../src/config.js";
-import { isolateInWorker } from "../../src/inference/node/isolated-engine.js";
+import { createOrtEngine } from "../../src/inference/engine.js";
+import { createIsolatingEngine, isolateInWorker } from "../../src/inference/node/isolated-engine.js";
 import { runCostOf } from "../../src/inference/onnx-model.js";
 import { configFromEnv, engineFromConfig } from "../../src/runtime/env.js";
 import { postJson, type TestApp, testApp, upload } from "../support/app.js";
@@ -110,6 +111,36 @@ describe("the isolating engine's worker queue", () => {
     const after = await engine.run({ key: "loop", load, feeds: feeds(2) });
     expect(Array.from(after.y?.data as Float32Array)).toEqual([3]);
     expect(engine.stats().workers).toMatchObject({ started: 2, killed: 1 });
+  });
+});
+
+describe("an inference worker that cannot start", () => {
+  it("answers 503 model_unavailable with the reason, and inline models still serve", async () => {
+    const inline = createOrtEngine({ maxSessions: 4, maxSessionBytes: 1 << 20, timeoutMs: 30_000 });
+    const engine = createIsolatingEngine({
+      inline,
+      worker: {
+        maxSessions: 4,
+        maxSessionBytes: 1 << 20,
+        maxOutputBytes: 1 << 20,
+        memoryLimitBytes: 1 << 28,
+      },
+      recycleBytes: 1 << 26,
+      timeoutMs: 30_000,
+      workerUrl: new URL("data:text/javascript,throw new Error('no loader here')"),
+    });
+    const x = new Tensor("float32", new Float32Array([1]), [1]);
+    const n = new Tensor("int64", new BigInt64Array([1n]), [1]);
+    await expect(
+      engine.run({ key: "loop", load: async () => loopModel(), feeds: { n, x } }),
+    ).rejects.toMatchObject({
+      code: "model_unavailable",
+      message: expect.stringContaining("no loader here"),
+    });
+    expect(engine.stats().workers).toMatchObject({ started: 1, crashed: 1 });
+    const add = elementwiseModel({ op: "Add", elem: "FP32", shape: [1] });
+    const out = await engine.run({ key: "add", load: async () => add, feeds: { x } });
+    expect(Array.from(out.y?.data as Float32Array)).toEqual([2]);
   });
 });
 
