@@ -158,7 +158,7 @@ export interface PredictionLog {
   get(model: string, predictionId: string): Promise<PredictionRecord[]>;
   /** One page of a model's log, filtered, newest `target_time` first. */
   list(model: string, options?: PredictionListOptions): Promise<PredictionPage>;
-  /** Unresolved records whose `target_time` is at or before `now`, oldest first, at most `limit`. */
+  /** Unresolved records whose `target_time` is at or before `now`, oldest first, at most `limit` (1–1000). */
   due(model: string, now: Date, limit: number): Promise<PredictionRecord[]>;
   /** Records outcomes; answers how many records were unresolved and now are (unknown keys are skipped). */
   resolve(model: string, resolutions: readonly PredictionResolution[]): Promise<number>;
