@@ -16,12 +16,12 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { sha256Hex } from "../src/registry/registry.js";
 import { adaptersFromEnv } from "../src/runtime/adapters.js";
 import { DEFAULT_MODELS_DIR } from "../src/runtime/node/deps.js";
 import type { ArtifactStore } from "../src/storage/artifacts.js";
 import { parsePointerDocument } from "../src/storage/node/json-file-pointers.js";
 import type { AuditEntry, ModelPointers, PointerStore } from "../src/storage/pointers.js";
+import { sha256Hex } from "../src/util/hash.js";
 import { failCli, isMain } from "./dev/lib/cli";
 
 type Env = Record<string, string | undefined>;

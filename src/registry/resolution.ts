@@ -1,0 +1,64 @@
+import type { ModelPointers } from "../storage/pointers.js";
+import type { VersionMetadata } from "./metadata.js";
+
+/** How a version was chosen, in the order resolution tries them. */
+export type Resolution = "requested" | "pinned" | "champion" | "best" | "latest";
+
+export interface ResolveInput {
+  /** A version the request names: it is served as asked (its reads decide 404 or 503). */
+  requested?: string;
+  pointers: ModelPointers;
+  /** The versions the store lists, ascending. */
+  versions: readonly string[];
+  /** The metadata read so far: null for a version that cannot be read, absent for one not read yet. */
+  metadata: ReadonlyMap<string, VersionMetadata | null>;
+  /** The metric that picks the best version when no pointer applies, and its direction. */
+  metric: string;
+  higherIsBetter: boolean;
+}
+
+export type ResolveOutcome =
+  | { kind: "chosen"; version: string; via: Resolution }
+  /** The metadata of these versions decides: read them and ask again. */
+  | { kind: "needs"; versions: string[] }
+  /** No version can serve: the model has none, or none whose metadata can be read (`unreadable`). */
+  | { kind: "none"; unreadable: string[] };
+
+/**
+ * Which version serves: the requested one, else the pin, else the champion, else the best by metric (ties go to
+ * the newer version), else the latest. A pointer to a version the store does not list, or whose metadata cannot be
+ * read, is skipped rather than failing every request.
+ *
+ * Pure: the same pointers, metadata and request always choose the same version, so a policy that moves pointers
+ * (a later cron, canary weights) is testable without a store. It asks for metadata only as far as it needs it: a
+ * pinned or champion version costs one read, not one per version.
+ */
+export function resolveVersion(input: ResolveInput): ResolveOutcome {
+  if (input.requested !== undefined) return { kind: "chosen", version: input.requested, via: "requested" };
+  const { pointers, versions, metadata } = input;
+  for (const [via, version] of [
+    ["pinned", pointers.pinned],
+    ["champion", pointers.champion],
+  ] as const) {
+    if (version === undefined || !versions.includes(version)) continue;
+    const meta = metadata.get(version);
+    if (meta === undefined) return { kind: "needs", versions: [version] };
+    if (meta !== null) return { kind: "chosen", version, via };
+  }
+  const unread = versions.filter((version) => !metadata.has(version));
+  if (unread.length > 0) return { kind: "needs", versions: unread };
+  const readable = versions.flatMap((version) => metadata.get(version) ?? []);
+  const sign = input.higherIsBetter ? 1 : -1;
+  let winner: VersionMetadata | undefined;
+  for (const meta of readable) {
+    const value = meta.metrics[input.metric];
+    if (value === undefined || !Number.isFinite(value)) continue;
+    const current = winner?.metrics[input.metric];
+    // Ties go to the newer version: versions are in ascending order.
+    if (current === undefined || sign * value >= sign * current) winner = meta;
+  }
+  if (winner) return { kind: "chosen", version: winner.version, via: "best" };
+  const latest = readable.at(-1);
+  if (latest) return { kind: "chosen", version: latest.version, via: "latest" };
+  return { kind: "none", unreadable: versions.filter((version) => metadata.get(version) === null) };
+}
