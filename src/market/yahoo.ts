@@ -4,6 +4,7 @@
  */
 import createYahooFinance from "yahoo-finance2/createYahooFinance";
 import chart from "yahoo-finance2/modules/chart";
+import { createAsyncCache } from "../cache/async-cache.js";
 import { EdgeMLError, isEdgeMLError } from "../errors.js";
 import {
   assertGetBarsOptions,
@@ -46,11 +47,6 @@ const HOURLY_HISTORY_MS = 729 * 86_400_000;
 /** Bars requested beyond `limit`: Yahoo's null bars are dropped and the bar in progress is cut, so ask for a few more. */
 const LIMIT_SLACK = (limit: number) => Math.ceil(limit * 0.1) + 5;
 
-interface CacheEntry {
-  expires: number;
-  bars: Promise<Bar[]>;
-}
-
 /**
  * A market-data source over Yahoo Finance. Requests are retried with exponential backoff, answers are kept for
  * `cacheTtlMs` (concurrent identical requests share one fetch), and every failure surfaces as
@@ -73,7 +69,6 @@ export function createYahooMarketData(options: YahooMarketDataOptions = {}): Mar
     suppressNotices: ["yahooSurvey"],
     versionCheck: false,
   });
-  const cache = new Map<string, CacheEntry>();
 
   async function fetchChart(
     ticker: string,
@@ -133,6 +128,19 @@ export function createYahooMarketData(options: YahooMarketDataOptions = {}): Mar
     return bars;
   }
 
+  // Policy: ttl (`cacheTtlMs`): concurrent identical requests share one fetch; a failure is not kept, so the next
+  // request tries Yahoo again.
+  const cache = createAsyncCache<
+    string,
+    Bar[],
+    { id: keyof typeof SUPPORTED_SYMBOLS; interval: Interval; lastClose: number; limit: number | undefined }
+  >({
+    policy: { kind: "ttl", ttlMs: Math.ceil(cacheTtlMs) },
+    max: 1_000,
+    now,
+    load: (_key, { id, interval, lastClose, limit }) => load(id, interval, lastClose, limit),
+  });
+
   return {
     name: "yahoo",
     async getBars(symbol, interval, getOptions: GetBarsOptions = {}) {
@@ -145,16 +153,8 @@ export function createYahooMarketData(options: YahooMarketDataOptions = {}): Mar
       const step = INTERVAL_MS[interval];
       const lastClose = Math.floor((getOptions.end?.getTime() ?? at) / step) * step;
       const key = `${id}|${interval}|${lastClose}|${getOptions.limit ?? "all"}`;
-      const hit = cache.get(key);
-      if (hit && hit.expires > at) return (await hit.bars).slice();
-      const bars = load(id, interval, lastClose, getOptions.limit);
-      cache.set(key, { expires: at + cacheTtlMs, bars });
-      // Failures are not cached: the next request tries Yahoo again.
-      bars.catch(() => {
-        if (cache.get(key)?.bars === bars) cache.delete(key);
-      });
-      for (const [k, entry] of cache) if (entry.expires <= at) cache.delete(k);
-      return (await bars).slice();
+      const bars = await cache.get(key, { id, interval, lastClose, limit: getOptions.limit });
+      return bars.slice();
     },
   };
 }

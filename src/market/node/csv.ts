@@ -10,6 +10,7 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
+import { createAsyncCache } from "../../cache/async-cache.js";
 import { EdgeMLError } from "../../errors.js";
 import {
   assertGetBarsOptions,
@@ -34,12 +35,6 @@ const CDD_HEADER = /^unix,date,symbol,open,high,low,close,Volume (\w+),Volume US
 const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/;
 
-interface CachedFile {
-  mtimeMs: number;
-  size: number;
-  bars: Promise<readonly Bar[]>;
-}
-
 /**
  * A market-data source over CSV files. Each file is parsed and validated once and kept in memory until its mtime or
  * size changes, so a long-running server picks up a re-downloaded file without a restart.
@@ -47,7 +42,16 @@ interface CachedFile {
 export function createCsvMarketData(options: CsvMarketDataOptions): MarketDataSource {
   const dir = path.resolve(options.dir);
   const now = options.now ?? Date.now;
-  const cache = new Map<string, CachedFile>();
+  // Policy: memo, keyed by file, mtime and size (a file's content for a given mtime and size does not change):
+  // concurrent reads of a file share one parse; a failed parse is not kept, so the next call re-reads the (maybe
+  // fixed) file.
+  const cache = createAsyncCache<string, readonly Bar[], { file: string; interval: Interval }>({
+    policy: { kind: "memo" },
+    load: async (_key, { file, interval }) =>
+      parseMarketCsv(await readFile(file, "utf8"), path.basename(file), interval),
+  });
+  /** The key each file is cached under now: a changed file's previous parse is dropped, not kept until evicted. */
+  const current = new Map<string, string>();
 
   async function load(file: string, symbol: string, interval: Interval): Promise<readonly Bar[]> {
     let info: { mtimeMs: number; size: number };
@@ -60,15 +64,11 @@ export function createCsvMarketData(options: CsvMarketDataOptions): MarketDataSo
         { cause },
       );
     }
-    const hit = cache.get(file);
-    if (hit && hit.mtimeMs === info.mtimeMs && hit.size === info.size) return hit.bars;
-    const bars = readFile(file, "utf8").then((text) => parseMarketCsv(text, path.basename(file), interval));
-    cache.set(file, { mtimeMs: info.mtimeMs, size: info.size, bars });
-    // A failed parse must not stick: the next call re-reads the (maybe fixed) file.
-    bars.catch(() => {
-      if (cache.get(file)?.bars === bars) cache.delete(file);
-    });
-    return bars;
+    const key = `${file}|${info.mtimeMs}|${info.size}`;
+    const previous = current.get(file);
+    if (previous !== undefined && previous !== key) cache.delete(previous);
+    current.set(file, key);
+    return cache.get(key, { file, interval });
   }
 
   return {
