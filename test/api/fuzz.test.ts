@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { trainSymbol } from "../../src/forecast/training.js";
 import { serveDocsAssets } from "../../src/runtime/node/docs-assets.js";
+import { trainForecaster } from "../../src/training/forecaster.js";
 import { type TestApp, testApp, upload } from "../support/app.js";
-import { elementwiseModel, twoByTwoModel } from "../support/onnx-models.js";
+import { elementwiseModel, expandModel, twoByTwoModel } from "../support/onnx-models.js";
 
 /**
  * No client input yields a 500: seeded random mutations of valid requests, sent to every route. Every answer must
@@ -104,7 +105,10 @@ describe("fuzz: mutated requests never answer 500", () => {
     serveDocsAssets(t.app.app);
     await upload(t, "two", twoByTwoModel());
     await upload(t, "add", elementwiseModel({ op: "Add", elem: "INT64", shape: ["batch", 2] }));
+    // A 16-byte `shape` input asks for a 36 MB output: past MAX_OUTPUT_BYTES (16 MiB), refused before it is copied.
+    await upload(t, "expand", expandModel());
     await trainSymbol({
+      trainer: trainForecaster,
       symbol: "BTC",
       market: t.deps.market,
       registry: t.app.registry,
@@ -126,6 +130,17 @@ describe("fuzz: mutated requests never answer 500", () => {
       path: "/v2/models/add/versions/1/infer",
       admin: false,
       body: { inputs: [{ name: "x", datatype: "INT64", shape: [1, 2], data: [1, 2] }] },
+    },
+    {
+      template: "/v2/models/{name}/infer",
+      path: "/v2/models/expand/infer",
+      admin: false,
+      body: {
+        inputs: [
+          { name: "x", datatype: "FP32", shape: [1], data: [1] },
+          { name: "shape", datatype: "INT64", shape: [2], data: [3000, 3000] },
+        ],
+      },
     },
     {
       template: "/api/ml/serve",
@@ -198,6 +213,24 @@ describe("fuzz: mutated requests never answer 500", () => {
       failures.push(`${label}: ${res.status} without the error shape: ${text.slice(0, 120)}`);
     }
   };
+
+  it("an oversize output is 413 output_too_large, and the model still serves small ones", async () => {
+    const send = (rows: number) =>
+      t.request("/v2/models/expand/infer", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          inputs: [
+            { name: "x", datatype: "FP32", shape: [1], data: [1] },
+            { name: "shape", datatype: "INT64", shape: [2], data: [rows, 3000] },
+          ],
+        }),
+      });
+    const big = await send(3000);
+    expect(big.status).toBe(413);
+    expect(((await big.json()) as { code: string }).code).toBe("output_too_large");
+    expect((await send(2)).status).toBe(200);
+  });
 
   it("covers every route of the OpenAPI document", async () => {
     const doc = (await (await t.request("/openapi.json")).json()) as { paths: Record<string, object> };
