@@ -1,4 +1,5 @@
 import { Tensor } from "onnxruntime-web/wasm";
+import { createAsyncCache } from "../cache/async-cache.js";
 import { asEdgeMLError, EdgeMLError, isEdgeMLError } from "../errors.js";
 import { computeFeatures, FEATURE_NAMES, knownFeatureSet, MIN_HISTORY } from "../features/index.js";
 import { withDeadline } from "../inference/engine.js";
@@ -9,7 +10,6 @@ import type { Registry } from "../registry/registry.js";
 import type { PredictionCache } from "../storage/cache.js";
 import type { UsageTracker } from "../tracking/usage.js";
 import { DEFAULT_HORIZON, forecastModelName, normaliseHorizon } from "./horizon.js";
-import { createSingleFlight } from "./single-flight.js";
 
 /** One forecast, as `POST /api/ml/serve` returns it and the cache keeps it. */
 export interface Forecast {
@@ -68,7 +68,12 @@ export const forecastCacheKey = (
 export function createForecaster(deps: ForecasterDeps) {
   const { registry, market, cache } = deps;
   const now = deps.now ?? (() => new Date());
-  const flights = createSingleFlight();
+  // Policy: singleFlight: concurrent identical requests share one run; answers are kept by the prediction cache
+  // (a port, shared by instances), not here.
+  const flights = createAsyncCache<string, Forecast, () => Promise<Forecast>>({
+    policy: { kind: "singleFlight" },
+    load: (_key, work) => work(),
+  });
 
   /** Horizons served for a symbol: the required 24h and any other that has a model. */
   const horizonsFor = async (symbol: string): Promise<string[]> => {
@@ -200,7 +205,7 @@ export function createForecaster(deps: ForecasterDeps) {
       deps.warn(`prediction cache (${cache.kind}) unavailable; serving uncached`, error);
     }
     // The single flight covers the bars too: concurrent misses cost one market call and one model run.
-    const forecast = await flights.run(key, async () => {
+    const forecast = await flights.get(key, async () => {
       const bars = await barsFor(meta, asOfBar);
       const computed = await compute(meta, bars, (bars.at(-1) as Bar).time + step, horizon);
       if (cacheUp) {
