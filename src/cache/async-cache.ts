@@ -12,7 +12,8 @@ import { LRUCache } from "lru-cache";
  *   refreshes it; a failed refresh keeps the old value. With no value at all, a get waits and sees the failure.
  * - `memo`: a loaded value is kept until evicted (for immutable values).
  *
- * `ttlMs` 0 expires a value at once: every get loads again (`swr` answers the last value meanwhile).
+ * A value is fresh while its age is below `ttlMs`. `ttlMs` 0 expires a value at once: every get loads again (`swr`
+ * answers the last value meanwhile).
  */
 export type CachePolicy =
   | { kind: "singleFlight" }
@@ -60,12 +61,16 @@ export function createAsyncCache<K extends {}, V extends {}, C = undefined>(
   if (!(Number.isInteger(ttlMs) && ttlMs >= 0)) {
     throw new TypeError(`createAsyncCache: ttlMs must be an integer >= 0, got ${ttlMs}`);
   }
-  const expiresAtOnce = (policy.kind === "ttl" || policy.kind === "swr") && ttlMs === 0;
+  // lru-cache calls a value stale once its age exceeds its ttl; here a value expires when its age reaches ttlMs
+  // (as the caches this replaced did), which on a clock of whole ms is lru-cache's ttl - 1. A ttl of 1 ms or less
+  // expires at once (lru-cache reads a ttl of 0 as "never").
+  const expiresAtOnce = (policy.kind === "ttl" || policy.kind === "swr") && ttlMs <= 1;
+  const lruTtl = expiresAtOnce ? 0 : ttlMs - 1;
   const failures = new LRUCache<K, { error: unknown }>({ max });
   // The context is typed by `get`'s signature; inside, lru-cache sees it as unknown.
   const cache = new LRUCache<K, V, unknown>({
     max,
-    ...(ttlMs > 0 ? { ttl: ttlMs } : {}),
+    ...(lruTtl > 0 ? { ttl: lruTtl } : {}),
     // Stale checks read the clock each time instead of lru-cache's 1 ms debounce timer: no timer is armed, and an
     // injected clock is read exactly.
     ttlResolution: 0,

@@ -1,5 +1,6 @@
 import { LRUCache } from "lru-cache";
 import * as ort from "onnxruntime-web/wasm";
+import { createAsyncCache } from "../cache/async-cache.js";
 import { EdgeMLError } from "../errors.js";
 import { type OipDatatype, oipDatatypeOf } from "./datatypes.js";
 import { identityModel } from "./onnx-model.js";
@@ -213,7 +214,6 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
   let sessionsNotCached = 0;
   let runs = 0;
   const maxOutputBytes = options.maxOutputBytes ?? Number.POSITIVE_INFINITY;
-  const loading = new Map<string, Promise<Entry>>();
 
   const release = (entry: Entry) => {
     entry.session.release().catch(() => {});
@@ -263,35 +263,34 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
     }
   };
 
-  const acquire = async (key: string, load: () => Promise<Uint8Array>): Promise<Entry> => {
-    const hit = warm.get(key);
-    if (hit) return hit;
-    let pending = loading.get(key);
-    if (!pending) {
-      pending = (async () => {
-        const bytes = await load();
-        const session = await createSession(bytes);
-        let signature: ModelSignature;
-        try {
-          signature = signatureOf(session);
-        } catch (error) {
-          await session.release();
-          throw error;
-        }
-        const entry: Entry = { session, signature, bytes: bytes.byteLength, inUse: 0, evicted: false };
-        warm.set(key, entry);
-        // lru-cache refuses an entry larger than its whole budget without calling dispose: such a session serves
-        // the requests waiting for it and is released after the last one, instead of never.
-        if (!warm.has(key)) {
-          entry.evicted = true;
-          sessionsNotCached += 1;
-        }
-        return entry;
-      })().finally(() => loading.delete(key));
-      loading.set(key, pending);
-    }
-    return pending;
-  };
+  // Policy: singleFlight: concurrent requests for a session not yet warm share one load and one session
+  // creation; the session itself is kept by `warm` (sized by bytes), not here.
+  const loading = createAsyncCache<string, Entry, () => Promise<Uint8Array>>({
+    policy: { kind: "singleFlight" },
+    load: async (key, load) => {
+      const bytes = await load();
+      const session = await createSession(bytes);
+      let signature: ModelSignature;
+      try {
+        signature = signatureOf(session);
+      } catch (error) {
+        await session.release();
+        throw error;
+      }
+      const entry: Entry = { session, signature, bytes: bytes.byteLength, inUse: 0, evicted: false };
+      warm.set(key, entry);
+      // lru-cache refuses an entry larger than its whole budget without calling dispose: such a session serves
+      // the requests waiting for it and is released after the last one, instead of never.
+      if (!warm.has(key)) {
+        entry.evicted = true;
+        sessionsNotCached += 1;
+      }
+      return entry;
+    },
+  });
+
+  const acquire = async (key: string, load: () => Promise<Uint8Array>): Promise<Entry> =>
+    warm.get(key) ?? loading.get(key, load);
 
   /** The session for `key`, held until `use` settles; a session no cache holds is released after its last use. */
   const withSession = async <T>(

@@ -1,5 +1,6 @@
 import { createClient } from "@vercel/edge-config";
 import { z } from "zod";
+import { createAsyncCache } from "../cache/async-cache.js";
 import { EdgeMLError } from "../errors.js";
 import { type AuditLog, createMemoryAuditLog } from "./audit-log.js";
 import { createKeyedLock } from "./keyed-lock.js";
@@ -157,11 +158,6 @@ export class EdgeConfigWriteError extends Error {
   }
 }
 
-interface Cached<T> {
-  value: T;
-  at: number;
-}
-
 /**
  * Version pointers in Vercel Edge Config: one item per model (`edgeConfigKeys`: `<prefix>_pointers_<model>`) holding
  * its ModelPointers, and nothing else, so the store stays within a Hobby plan's 8 KB for a few dozen models. The
@@ -208,8 +204,6 @@ export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOpti
     disableDevelopmentCache: true,
     cache: "no-store",
   });
-  const cache = new Map<string, Cached<ModelPointers>>();
-  const inflight = new Map<string, Promise<ModelPointers>>();
   const locked = createKeyedLock();
 
   const unreachable = (error: unknown, what: string) =>
@@ -238,33 +232,34 @@ export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOpti
     return result.data;
   };
 
+  // Policy: ttl (`cacheTtlMs`) with staleOnError: one read per item at a time (a burst of requests after expiry
+  // costs Edge Config one call), and when Edge Config cannot be reached, the last pointers read keep serving. An
+  // item that is not valid pointers is an answer, kept for the TTL like any other, and fails every read of it.
+  const cache = createAsyncCache<
+    string,
+    { ok: true; pointers: ModelPointers } | { ok: false; error: unknown },
+    string
+  >({
+    policy: { kind: "ttl", ttlMs: config.cacheTtlMs, staleOnError: true },
+    now,
+    load: async (key, model) => {
+      const value = await fetchItem(key);
+      try {
+        return { ok: true, pointers: parsePointers(model)(value) };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    },
+  });
+
   /** The item, from memory while fresh; from Edge Config otherwise, falling back to the last value read. */
   const read = async (model: string): Promise<ModelPointers> => {
     const key = (await edgeConfigKeys(model, config.keyPrefix)).pointers;
-    const cached = cache.get(key);
-    if (cached && now() - cached.at < config.cacheTtlMs) return cached.value;
-    let pending = inflight.get(key);
-    if (!pending) {
-      // One read per key at a time: a burst of requests after expiry costs Edge Config one call.
-      pending = fetchItem(key).then(
-        (value) => {
-          const fresh = parsePointers(model)(value);
-          cache.set(key, { value: fresh, at: now() });
-          return fresh;
-        },
-        (error) => {
-          const last = cache.get(key);
-          if (last) return last.value;
-          throw unreachable(error, `the pointers of '${model}'`);
-        },
-      );
-      inflight.set(key, pending);
-      pending.then(
-        () => inflight.delete(key),
-        () => inflight.delete(key),
-      );
-    }
-    return pending;
+    const item = await cache
+      .get(key, model)
+      .catch((error: unknown) => Promise.reject(unreachable(error, `the pointers of '${model}'`)));
+    if (!item.ok) throw item.error;
+    return item.pointers;
   };
 
   const update: PointerStore["update"] = (model, change) =>
@@ -314,7 +309,7 @@ export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOpti
           { cause: error },
         );
       }
-      cache.set(key, { value: result.pointers, at: now() });
+      cache.set(key, { ok: true, pointers: result.pointers });
       // The change is in effect: a failure to record it is reported, not turned into a failed change that a client
       // would retry (and so apply twice).
       await audit
