@@ -2,11 +2,16 @@ import { z } from "zod";
 
 const RATE_UNITS_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
 
+// Messages without the field's name: the environment schema (src/runtime/env-schema.ts) prefixes the variable's
+// name ("INFER_TIMEOUT_MS: must be > 0"), createApp the field's.
+const positiveInt = () => z.number().int("must be a whole number").positive("must be > 0");
+const nonNegativeInt = () => z.number().int("must be a whole number").nonnegative("must be >= 0");
+
 /**
  * A per-client rate limit as the README documents it: `"600/60s"` (600 requests per 60 seconds; units ms, s, m, h;
  * `"60/m"` is 60 a minute) or `"off"` (null).
  */
-const rateLimitSetting = (variable: string) =>
+export const rateLimitSetting = (variable: string) =>
   z.string().transform((text, ctx) => {
     const trimmed = text.trim().toLowerCase();
     if (trimmed === "off") return null;
@@ -41,73 +46,45 @@ export const BearerSecret = (variable: string) =>
  * Every tunable of the app, with its default and why it has that value. Validated once, when the app is built,
  * so a setting that cannot work fails at start-up rather than on the first request.
  */
-const AppConfigFields = z.object({
+export const AppConfigFields = z.object({
   /** A prediction that has not finished after this long answers 504; the users' service documents 30 s. */
-  inferTimeoutMs: z.number().int().positive().default(30_000),
+  inferTimeoutMs: positiveInt().default(30_000),
   /** Sessions kept warm. Each costs its model's bytes and some wasm heap; 16 covers a registry of a few models × versions. */
-  sessionCacheMax: z.number().int().positive().default(16),
+  sessionCacheMax: positiveInt().default(16),
   /** Byte budget of warm sessions (model bytes as a proxy for their heap). The wasm heap tops out at 4 GiB. */
-  sessionCacheMaxBytes: z
-    .number()
-    .int()
-    .positive()
-    .default(512 * 1024 * 1024),
+  sessionCacheMaxBytes: positiveInt().default(512 * 1024 * 1024),
   /** Largest model upload. Tree ensembles of a few thousand trees stay well under it; Vercel Blob takes 5 TB but the edge does not. */
-  maxModelBytes: z
-    .number()
-    .int()
-    .positive()
-    .default(64 * 1024 * 1024),
+  maxModelBytes: positiveInt().default(64 * 1024 * 1024),
   /** Largest infer request body: 8 MiB is about a million FP32 numbers as JSON, more than a batch should be. */
-  maxInferBytes: z
-    .number()
-    .int()
-    .positive()
-    .default(8 * 1024 * 1024),
+  maxInferBytes: positiveInt().default(8 * 1024 * 1024),
   /**
    * Largest output tensor of one run: 16 MiB is four million FP32 values, four times what the largest infer body
    * carries in, and already 50-100 MB of JSON on the way out (each number prints as 10-20 characters).
    */
-  maxOutputBytes: z
-    .number()
-    .int()
-    .positive()
-    .default(16 * 1024 * 1024),
+  maxOutputBytes: positiveInt().default(16 * 1024 * 1024),
   /**
    * Wasm memory ceiling of the Node server's inference worker: a run needing more is refused with 413 instead of
    * taking the machine. 1 GiB holds the largest allowed model's session (about twice its bytes) many times over.
    */
-  workerMaxMemoryBytes: z
-    .number()
-    .int()
-    .positive()
-    .default(1024 * 1024 * 1024),
+  workerMaxMemoryBytes: positiveInt().default(1024 * 1024 * 1024),
   /**
    * A worker whose wasm memory is past this after a run is replaced, since wasm memory never shrinks: one large
    * run must not keep its peak for the life of the process. 256 MiB is well above a worker's few warm sessions.
    */
-  workerRecycleBytes: z
-    .number()
-    .int()
-    .positive()
-    .default(256 * 1024 * 1024),
+  workerRecycleBytes: positiveInt().default(256 * 1024 * 1024),
   /** How long a forecast is reused: the users' service caches predictions for 5 minutes. */
-  cacheTtlMs: z
-    .number()
-    .int()
-    .positive()
-    .default(5 * 60 * 1000),
+  cacheTtlMs: positiveInt().default(5 * 60 * 1000),
   /** The registry listing is cached this long per process, so version resolution costs no I/O per request. */
-  registryListTtlMs: z.number().int().nonnegative().default(5_000),
+  registryListTtlMs: nonNegativeInt().default(5_000),
   /** The metric that ranks versions when no champion is set, and whether higher is better. */
   bestMetric: z.string().min(1).default("skill"),
   bestMetricHigherIsBetter: z.boolean().default(true),
   /** Bearer token of the admin routes. Unset means the admin API is refused, never open. */
   adminToken: BearerSecret("ADMIN_TOKEN").optional(),
   /** Attempts per state write of a running training job (the first included); each retry waits twice as long. */
-  jobWriteAttempts: z.number().int().positive().default(5),
+  jobWriteAttempts: positiveInt().default(5),
   /** Wait before a job write's first retry: 200 ms doubling to 3.2 s rides out a restarted Redis (seconds). */
-  jobWriteBackoffMs: z.number().int().nonnegative().default(200),
+  jobWriteBackoffMs: nonNegativeInt().default(200),
   /**
    * Requests per client (IP, or configured API key) on the public routes: 10 a second on average is far above what
    * an OIP client or a dashboard sends, and low enough that one client cannot take a 2-core server for itself.

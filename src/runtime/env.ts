@@ -1,40 +1,34 @@
 import { type AppConfig, type AppConfigInput, AppConfigSchema } from "../config.js";
 import { createOrtEngine, type InferenceEngine, type RuntimeInitializer } from "../inference/engine.js";
 
-type Env = Record<string, string | undefined>;
-
-const number = (value: string | undefined): number | undefined => {
-  if (value === undefined || value === "") return undefined;
-  const parsed = Number(value);
-  if (!Number.isFinite(parsed)) throw new Error(`edgeml: expected a number, got "${value}"`);
-  return parsed;
-};
+import { parseEnv, type RawEnv } from "./env-schema.js";
 
 /**
- * The app configuration from environment variables, shared by every runtime's wiring. Unset variables keep the
- * defaults documented in src/config.ts; the app validates the result when it is built.
+ * The app configuration from environment variables, shared by every runtime's wiring. The environment is parsed
+ * by its schema (src/runtime/env-schema.ts), which throws naming each variable that is wrong; unset variables keep
+ * the defaults documented in src/config.ts, and the settings that span variables are checked when the app is built.
  */
-export function configFromEnv(env: Env): AppConfigInput {
+export function configFromEnv(raw: RawEnv): AppConfigInput {
+  const env = parseEnv(raw);
   return {
-    adminToken: env.ADMIN_TOKEN || undefined,
-    inferTimeoutMs: number(env.INFER_TIMEOUT_MS),
-    sessionCacheMax: number(env.SESSION_CACHE_MAX),
-    sessionCacheMaxBytes: number(env.SESSION_CACHE_MAX_BYTES),
-    maxModelBytes: number(env.MAX_MODEL_BYTES),
-    maxInferBytes: number(env.MAX_INFER_BYTES),
-    maxOutputBytes: number(env.MAX_OUTPUT_BYTES),
-    workerMaxMemoryBytes: number(env.WORKER_MAX_MEMORY_BYTES),
-    workerRecycleBytes: number(env.WORKER_RECYCLE_BYTES),
-    registryListTtlMs: number(env.REGISTRY_LIST_TTL_MS),
-    bestMetric: env.BEST_METRIC || undefined,
-    cacheTtlMs: number(env.PREDICTION_CACHE_TTL_MS),
-    rateLimitPublic: env.RATE_LIMIT_PUBLIC || undefined,
-    rateLimitAdmin: env.RATE_LIMIT_ADMIN || undefined,
-    rateLimitColdLoad: env.RATE_LIMIT_COLD_LOAD || undefined,
-    // Comma or whitespace separated, so a list pasted from a secrets manager with newlines works too.
-    apiKeys: env.API_KEYS?.split(/[\s,]+/).filter((key) => key !== ""),
-    jobWriteAttempts: number(env.JOB_WRITE_ATTEMPTS),
-    jobWriteBackoffMs: number(env.JOB_WRITE_BACKOFF_MS),
+    adminToken: env.ADMIN_TOKEN,
+    inferTimeoutMs: env.INFER_TIMEOUT_MS,
+    sessionCacheMax: env.SESSION_CACHE_MAX,
+    sessionCacheMaxBytes: env.SESSION_CACHE_MAX_BYTES,
+    maxModelBytes: env.MAX_MODEL_BYTES,
+    maxInferBytes: env.MAX_INFER_BYTES,
+    maxOutputBytes: env.MAX_OUTPUT_BYTES,
+    workerMaxMemoryBytes: env.WORKER_MAX_MEMORY_BYTES,
+    workerRecycleBytes: env.WORKER_RECYCLE_BYTES,
+    registryListTtlMs: env.REGISTRY_LIST_TTL_MS,
+    bestMetric: env.BEST_METRIC,
+    cacheTtlMs: env.PREDICTION_CACHE_TTL_MS,
+    rateLimitPublic: env.RATE_LIMIT_PUBLIC,
+    rateLimitAdmin: env.RATE_LIMIT_ADMIN,
+    rateLimitColdLoad: env.RATE_LIMIT_COLD_LOAD,
+    apiKeys: env.API_KEYS,
+    jobWriteAttempts: env.JOB_WRITE_ATTEMPTS,
+    jobWriteBackoffMs: env.JOB_WRITE_BACKOFF_MS,
   };
 }
 

@@ -2,13 +2,16 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { readRegistryDir } from "../../scripts/edge/embed.js";
+import { edgeEnvIsCurrent, edgeEnvNames } from "../../scripts/edge/env.js";
 import type { AppDeps } from "../../src/app.js";
 import { isEdgeMLError } from "../../src/errors.js";
 import type { InferenceEngine } from "../../src/inference/engine.js";
+import { silentLogger } from "../../src/logger.js";
 import { adaptersFromEnv } from "../../src/runtime/adapters.js";
 import { edgeDeps } from "../../src/runtime/edge/deps.js";
 import { createEdgeHandler, type EdgeContext, INIT_HEADER } from "../../src/runtime/edge/handler.js";
 import { configFromEnv } from "../../src/runtime/env.js";
+import { type EnvName, NODE_ONLY_ENV } from "../../src/runtime/env-schema.js";
 import { vercelEdgeEnv } from "../../src/runtime/vercel/edge-env.js";
 import {
   createEmbeddedArtifactStore,
@@ -131,12 +134,12 @@ function depsWith(engine: InferenceEngine): AppDeps {
         throw new Error("no market in this test");
       },
     },
-    logError: () => {},
+    logger: silentLogger,
   };
 }
 
 describe("createEdgeHandler: the app once per isolate", () => {
-  const quiet = { log: () => {}, logError: () => {} };
+  const quiet = { logger: silentLogger };
 
   it("builds the app and starts the engine on the first request only, even when requests arrive together", async () => {
     const engine = countingEngine(() => new Promise((resolve) => setTimeout(resolve, 20)));
@@ -207,7 +210,7 @@ describe("createEdgeHandler: the app once per isolate", () => {
           }),
         );
       },
-      { log: () => {}, logError: (message) => errors.push(message) },
+      { logger: { ...silentLogger, error: (message) => errors.push(message) } },
     );
     for (let i = 0; i < 2; i++) {
       const response = await handler.fetch(new Request("http://edge/v2/health/live"), {});
@@ -218,7 +221,7 @@ describe("createEdgeHandler: the app once per isolate", () => {
       });
     }
     expect(builds).toBe(1);
-    expect(errors).toEqual(["edgeml: the edge app could not start"]);
+    expect(errors).toEqual(["the edge app could not start"]);
   });
 });
 
@@ -227,12 +230,12 @@ describe("edgeDeps: the edge wiring from the environment", () => {
     const handler = createEdgeHandler(
       (env: Record<string, string>, defer) =>
         edgeDeps({ env, wasm: {} as WebAssembly.Module, embedded: REGISTRY, defer }),
-      { log: () => {}, logError: () => {} },
+      { logger: silentLogger },
     );
     const response = await handler.fetch(new Request("http://edge/v2/health/live"), { ADMIN_TOKEN: "short" });
     expect(response.status).toBe(503);
     expect((await response.json()).error).toBe(
-      "edgeml: the server could not start: edgeml: invalid configuration: ADMIN_TOKEN must be at least 16 characters",
+      "edgeml: the server could not start: edgeml: invalid environment: ADMIN_TOKEN must be at least 16 characters (got 5 characters)",
     );
   });
 
@@ -261,6 +264,19 @@ describe("vercelEdgeEnv", () => {
       pointers: () => createEmbeddedPointerStore(REGISTRY),
     });
     expect(read.size).toBeGreaterThan(10);
-    expect(Object.keys(vercelEdgeEnv()).sort()).toEqual(expect.arrayContaining([...read].sort()));
+    const edgeRead = [...read].filter((name) => !NODE_ONLY_ENV.has(name as EnvName));
+    expect(Object.keys(vercelEdgeEnv()).sort()).toEqual(expect.arrayContaining(edgeRead.sort()));
+  });
+
+  it("is generated from the environment schema (npm run gen:edge-env), every variable but the Node-only ones", async () => {
+    expect(
+      await edgeEnvIsCurrent(),
+      "src/runtime/vercel/edge-env.ts is stale: run npm run gen:edge-env",
+    ).toBe(true);
+    expect(Object.keys(vercelEdgeEnv())).toEqual(edgeEnvNames());
+    expect(edgeEnvNames()).toEqual(
+      expect.arrayContaining(["INFER_TIMEOUT_MS", "BEST_METRIC", "EDGE_CONFIG"]),
+    );
+    expect(edgeEnvNames()).not.toEqual(expect.arrayContaining(["PORT"]));
   });
 });

@@ -45,44 +45,44 @@ describe("adaptersFromEnv", () => {
     [
       "a Redis URL without its token",
       { UPSTASH_REDIS_REST_URL: production.UPSTASH_REDIS_REST_URL },
-      /UPSTASH_REDIS_REST_TOKEN is required when UPSTASH_REDIS_REST_URL is set/,
+      /UPSTASH_REDIS_REST_TOKEN: required when UPSTASH_REDIS_REST_URL is set/,
     ],
-    [
-      "a Redis token without its URL",
-      { UPSTASH_REDIS_REST_TOKEN: "t" },
-      /UPSTASH_REDIS_REST_URL is required/,
-    ],
+    ["a Redis token without its URL", { UPSTASH_REDIS_REST_TOKEN: "t" }, /UPSTASH_REDIS_REST_URL: required/],
     [
       "a Redis URL that is not a URL",
       { ...production, UPSTASH_REDIS_REST_URL: "localhost" },
-      /must be a URL/,
+      /UPSTASH_REDIS_REST_URL: must be a URL/,
     ],
     [
       "the admin API on Edge Config without a token to write it",
       { EDGE_CONFIG: production.EDGE_CONFIG, ADMIN_TOKEN: "x".repeat(20) },
-      /VERCEL_API_TOKEN is required to write Edge Config pointers when the admin API is enabled/,
+      /VERCEL_API_TOKEN: required to write Edge Config pointers when the admin API is enabled/,
     ],
     [
       "an API token without the connection string",
       { VERCEL_API_TOKEN: "t" },
-      /EDGE_CONFIG is required when VERCEL_API_TOKEN is set/,
+      /EDGE_CONFIG: required when VERCEL_API_TOKEN is set/,
     ],
     [
       "a connection string that is not one",
       { EDGE_CONFIG: "nope" },
-      /EDGE_CONFIG is not an Edge Config connection string/,
+      /EDGE_CONFIG: not an Edge Config connection string/,
     ],
     [
       "a read-only Blob token",
       { BLOB_READ_WRITE_TOKEN: "vercel_blob_ro_x" },
-      /BLOB_READ_WRITE_TOKEN must be a read-write token/,
+      /BLOB_READ_WRITE_TOKEN: must be a read-write token/,
     ],
     [
       "an unknown Blob access",
       { ...production, BLOB_ACCESS: "secret" },
-      /BLOB_ACCESS must be public or private/,
+      /BLOB_ACCESS: must be public or private/,
     ],
-    ["a timeout that is not a number", { ...production, UPSTASH_TIMEOUT_MS: "soon" }, /invalid environment/],
+    [
+      "a timeout that is not a number",
+      { ...production, UPSTASH_TIMEOUT_MS: "soon" },
+      /invalid environment: UPSTASH_TIMEOUT_MS: must be a number/,
+    ],
   ])("fails at start on %s, naming the variable", (_label, env, message) => {
     expect(() => adaptersFromEnv(env, embedded)).toThrow(message);
   });
