@@ -1,8 +1,6 @@
 import { getConnInfo } from "@hono/node-server/conninfo";
 import type { ClientAddress } from "../../routes/ratelimit.js";
-
-/** Header names as RFC 9110 spells tokens; anything else in TRUST_PROXY is a typo worth stopping for. */
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
+import { HEADER_NAME } from "../env-schema.js";
 
 /**
  * The client's address on the Node server: the socket's peer, unless `trustProxy` names the header a reverse
