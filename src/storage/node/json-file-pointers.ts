@@ -3,6 +3,7 @@ import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import lockfile from "proper-lockfile";
 import { z } from "zod";
+import { createAsyncCache } from "../../cache/async-cache.js";
 import { EdgeMLError } from "../../errors.js";
 import {
   type AuditEntry,
@@ -95,7 +96,6 @@ export function createJsonFilePointerStore(
   const warn = options.warn ?? ((message: string) => console.warn(`edgeml: ${message}`));
   const file = basename(path);
   let writes: Promise<unknown> = Promise.resolve();
-  let cached: { at: number; doc: Promise<PointerDocument> } | undefined;
 
   const unreadable = (why: string, cause: unknown) =>
     new EdgeMLError(
@@ -128,13 +128,22 @@ export function createJsonFilePointerStore(
     }
   };
 
-  const read = (): Promise<PointerDocument> => {
-    if (cached && Date.now() - cached.at < cacheTtlMs) return cached.doc;
-    const doc = readFresh();
-    // A failed read is kept for the TTL as well: a broken file costs one read per TTL, not one per request.
-    doc.catch(() => {});
-    cached = { at: Date.now(), doc };
-    return doc;
+  // Policy: ttl (`cacheTtlMs`), one key. A failed read is an answer kept for the TTL as well: a broken file costs
+  // one read per TTL, not one per request.
+  const cache = createAsyncCache<"doc", { ok: true; doc: PointerDocument } | { ok: false; error: unknown }>({
+    policy: { kind: "ttl", ttlMs: cacheTtlMs },
+    max: 1,
+    load: () =>
+      readFresh().then(
+        (doc) => ({ ok: true as const, doc }),
+        (error: unknown) => ({ ok: false as const, error }),
+      ),
+  });
+
+  const read = async (): Promise<PointerDocument> => {
+    const outcome = await cache.get("doc");
+    if (!outcome.ok) throw outcome.error;
+    return outcome.doc;
   };
 
   const acquire = async (): Promise<() => Promise<void>> => {
@@ -187,7 +196,7 @@ export function createJsonFilePointerStore(
           throw error;
         }
         await syncDirectory(dirname(path));
-        cached = { at: Date.now(), doc: Promise.resolve(doc) };
+        cache.set("doc", { ok: true, doc });
         return structuredClone(result);
       } finally {
         await release().catch(() => {
