@@ -11,7 +11,7 @@
  * node: onnxruntime-node (native) with intraOpNumThreads = interOpNumThreads = 1; node-default leaves ORT's threading.
  */
 import type * as OrtWeb from "onnxruntime-web/wasm";
-import { identityModel } from "../src/inference/onnx-model.js";
+import { identityModel } from "../src/inference/identity-model.js";
 import {
   type ColdResult,
   ITERATIONS,

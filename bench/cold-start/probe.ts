@@ -3,7 +3,7 @@
  * precompiled module on the edge, from bytes on Node), a session of the model, its first and a warm inference.
  */
 import * as ort from "onnxruntime-web/wasm";
-import { identityModel } from "../../src/inference/onnx-model.js";
+import { identityModel } from "../../src/inference/identity-model.js";
 import { type PrecompiledWasmReport, precompiledWasm } from "../../src/inference/precompiled-wasm.js";
 
 export interface ProbeResult {

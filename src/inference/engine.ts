@@ -3,7 +3,7 @@ import * as ort from "onnxruntime-web/wasm";
 import { createAsyncCache } from "../cache/async-cache.js";
 import { EdgeMLError } from "../errors.js";
 import { type OipDatatype, oipDatatypeOf } from "./datatypes.js";
-import { identityModel } from "./onnx-model.js";
+import { identityModel } from "./identity-model.js";
 import {
   guardOutputs,
   type RefusedOutput,

@@ -47,38 +47,6 @@ export function describeOnnx(bytes: Uint8Array): OnnxDescription {
   };
 }
 
-let identity: Uint8Array | undefined;
-
-/** A one-node Identity model: creating a session of it brings the wasm runtime up without any user model. */
-export function identityModel(): Uint8Array {
-  identity ??= onnx.ModelProto.encode({
-    irVersion: 8,
-    producerName: "edgeml",
-    opsetImport: [{ domain: "", version: 13 }],
-    graph: {
-      name: "warmup",
-      node: [{ opType: "Identity", input: ["x"], output: ["y"] }],
-      input: [
-        {
-          name: "x",
-          type: {
-            tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimValue: 1 }] } },
-          },
-        },
-      ],
-      output: [
-        {
-          name: "y",
-          type: {
-            tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimValue: 1 }] } },
-          },
-        },
-      ],
-    },
-  }).finish();
-  return identity;
-}
-
 /** Where a model may run: inline (in the serving thread) or isolated (in a worker that can be killed). */
 export interface RunCost {
   isolate: boolean;
