@@ -16,6 +16,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { errorMessage } from "../src/errors.js";
 import { adaptersFromEnv } from "../src/runtime/adapters.js";
 import { DEFAULT_MODELS_DIR } from "../src/runtime/node/deps.js";
 import type { ArtifactStore } from "../src/storage/artifacts.js";
@@ -89,7 +90,7 @@ async function localPointers(modelsDir: string): Promise<Map<string, ModelPointe
     return parsePointerDocument(text).models;
   } catch (error) {
     throw new Error(
-      `edgeml: ${join(modelsDir, "pointers.json")} is not a valid pointer file (${error instanceof Error ? error.message : String(error)}); fix or remove it`,
+      `edgeml: ${join(modelsDir, "pointers.json")} is not a valid pointer file (${errorMessage(error)}); fix or remove it`,
     );
   }
 }
@@ -196,7 +197,7 @@ export async function deployModels(options: DeployOptions): Promise<DeployReport
       );
     } catch (error) {
       report.errors.push(key);
-      log(`  ERROR     ${key}  ${error instanceof Error ? error.message : String(error)}`);
+      log(`  ERROR     ${key}  ${errorMessage(error)}`);
     }
   }
 
@@ -230,7 +231,7 @@ export async function deployModels(options: DeployOptions): Promise<DeployReport
       );
     } catch (error) {
       report.errors.push(model);
-      log(`  ERROR     pointers of ${model}: ${error instanceof Error ? error.message : String(error)}`);
+      log(`  ERROR     pointers of ${model}: ${errorMessage(error)}`);
     }
   }
 

@@ -110,3 +110,8 @@ export function asEdgeMLError(error: unknown): EdgeMLError | undefined {
   }
   return undefined;
 }
+
+/** The message of anything thrown: an Error's message, else the value as text (a rejection need not be an Error). */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

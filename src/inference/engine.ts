@@ -1,7 +1,7 @@
 import { LRUCache } from "lru-cache";
 import * as ort from "onnxruntime-web/wasm";
 import { createAsyncCache } from "../cache/async-cache.js";
-import { EdgeMLError } from "../errors.js";
+import { EdgeMLError, errorMessage } from "../errors.js";
 import { type OipDatatype, oipDatatypeOf } from "./datatypes.js";
 import { identityModel } from "./identity-model.js";
 import {
@@ -256,7 +256,7 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
       sessionsCreated += 1;
       return session;
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = errorMessage(error);
       throw new EdgeMLError("model_load_failed", `onnxruntime could not load the model: ${reason}`, {
         cause: error,
       });
@@ -327,7 +327,7 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
               entry.session.run(feeds, outputs ?? entry.session.outputNames),
             ));
           } catch (error) {
-            const reason = error instanceof Error ? error.message : String(error);
+            const reason = errorMessage(error);
             if (OUT_OF_MEMORY.test(reason)) {
               throw new EdgeMLError(
                 "output_too_large",

@@ -13,6 +13,8 @@
  * onnxruntime-web changes how the glue instantiates, init fails with the message below rather than silently
  * compiling from bytes.
  */
+
+import { errorMessage } from "../errors.js";
 import type { RuntimeInitializer } from "./engine.js";
 import { identityModel } from "./identity-model.js";
 
@@ -71,7 +73,7 @@ export function precompiledWasm(
       const session = await ort.InferenceSession.create(identityModel());
       await session.release();
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = errorMessage(error);
       throw new Error(
         `edgeml: onnxruntime-web did not start from the precompiled wasm module (${reason}); ` +
           "check that wasm/ort-wasm-simd-threaded.wasm comes from the installed onnxruntime-web (npm run build:edge)",

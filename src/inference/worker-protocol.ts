@@ -1,5 +1,5 @@
 import { Tensor } from "onnxruntime-web/wasm";
-import { EdgeMLError, type ErrorCode } from "../errors.js";
+import { EdgeMLError, type ErrorCode, errorMessage } from "../errors.js";
 import type { ModelSignature } from "./engine.js";
 
 /** What the isolating engine tells its worker at start: the worker's own engine settings. */
@@ -65,7 +65,7 @@ export function errorToWire(error: unknown): WireError {
   if (error instanceof EdgeMLError) {
     return { code: error.code, message: error.message.replace(PREFIX, ""), details: error.details };
   }
-  return { code: "internal", message: error instanceof Error ? error.message : String(error) };
+  return { code: "internal", message: errorMessage(error) };
 }
 
 export const errorFromWire = (wire: WireError): EdgeMLError =>

@@ -1,4 +1,4 @@
-import { EdgeMLError } from "../errors.js";
+import { EdgeMLError, errorMessage } from "../errors.js";
 import { isFinished, type JobStore, TrainingJobSchema } from "./jobs.js";
 import { withTimeout } from "./timeout.js";
 import { UPSTASH_DEFAULTS, type UpstashAdapterOptions } from "./upstash-cache.js";
@@ -30,7 +30,7 @@ export function createUpstashJobStore(
     new EdgeMLError(
       "not_ready",
       // @upstash/redis ends its messages with the command it sent (a job's whole JSON): the cause keeps it.
-      `training job state is unavailable (${(error instanceof Error ? error.message : String(error)).replace(/,? *command was: .*$/s, "")}); try again shortly`,
+      `training job state is unavailable (${errorMessage(error).replace(/,? *command was: .*$/s, "")}); try again shortly`,
       { cause: error },
     );
   return {

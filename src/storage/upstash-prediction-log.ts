@@ -1,4 +1,4 @@
-import { EdgeMLError } from "../errors.js";
+import { EdgeMLError, errorMessage } from "../errors.js";
 import {
   assembleRecord,
   assertCap,
@@ -122,7 +122,7 @@ export function createUpstashPredictionLog(
         new EdgeMLError(
           "not_ready",
           // @upstash/redis ends its messages with the commands it sent (whole forecasts): the cause keeps them.
-          `the prediction log is unavailable (${(error instanceof Error ? error.message : String(error)).replace(/,? *command was: .*$/s, "")}); try again shortly`,
+          `the prediction log is unavailable (${errorMessage(error).replace(/,? *command was: .*$/s, "")}); try again shortly`,
           { cause: error },
         ),
       ),

@@ -1,7 +1,7 @@
 import { Worker } from "node:worker_threads";
 import type { Tensor } from "onnxruntime-web/wasm";
 import type { AppConfig } from "../../config.js";
-import { EdgeMLError } from "../../errors.js";
+import { EdgeMLError, errorMessage } from "../../errors.js";
 import type { EngineStats, InferenceEngine, ModelSignature, RunRequest } from "../engine.js";
 import { withDeadline } from "../engine.js";
 import { type RunCost, runCostOf } from "../onnx-model.js";
@@ -125,7 +125,7 @@ function createWorkerRunner(options: IsolatingEngineOptions) {
       settle(job, {
         error: new EdgeMLError(
           "model_unavailable",
-          `the inference worker could not start (${error instanceof Error ? error.message : String(error)})`,
+          `the inference worker could not start (${errorMessage(error)})`,
           { cause: error },
         ),
       });

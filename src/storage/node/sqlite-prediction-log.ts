@@ -1,5 +1,5 @@
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
-import { EdgeMLError } from "../../errors.js";
+import { EdgeMLError, errorMessage } from "../../errors.js";
 import {
   assembleRecord,
   assertCap,
@@ -118,7 +118,7 @@ export function createSqlitePredictionLog(
       if (error instanceof EdgeMLError) throw error;
       throw new EdgeMLError(
         "not_ready",
-        `the prediction log database could not ${what} (${error instanceof Error ? error.message : String(error)}); try again shortly`,
+        `the prediction log database could not ${what} (${errorMessage(error)}); try again shortly`,
         { cause: error },
       );
     }
