@@ -31,7 +31,8 @@ import { isMain } from "./dev/lib/cli";
 import { type RedisServerHandle, startRedisServer } from "./dev/redis-server";
 
 const REPO_ROOT = resolve(import.meta.dirname, "..");
-const MARKET_DATA = resolve(REPO_ROOT, "../shared/data/market");
+/** The real bars beside the repository (as in CI), or wherever MARKET_DATA_DIR says. */
+const MARKET_DATA = resolve(process.env.MARKET_DATA_DIR || resolve(REPO_ROOT, "../shared/data/market"));
 const UPSTASH_TOKEN = "edgeml-load-upstash-token";
 /** Far above what 200 connections on one machine can offer in a minute: the limiter runs, never refuses. */
 const RAISED_LIMIT = "1000000000/60s";
