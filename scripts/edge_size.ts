@@ -1,6 +1,8 @@
 /**
  * `npm run size:edge`: the deployed size of each edge bundle (code + the onnxruntime-web wasm) against the platforms'
  * limits and our budget; exits 1 past the budget. test/runtime/bundle-size.test.ts runs the same check in CI.
+ * Then, per package, the bytes each dependency (and each folder of src/) puts in the minified code, largest first,
+ * from esbuild's metafile: where the code budget goes, and what to look at when it grows.
  *
  * Measured as Vercel measures an edge function (@vercel/next's validateSize): the gzip of the code and its wasm
  * files concatenated, against limits in MiB. The bundles embed the models in models/, as deployed.
@@ -8,6 +10,7 @@
 
 import { readFile } from "node:fs/promises";
 import { gzipSync } from "node:zlib";
+import type { Metafile } from "esbuild";
 import type { EmbeddedRegistry } from "../src/storage/embedded.js";
 import { bundleEdge, type EdgeTarget } from "./edge/bundle.js";
 import { DEFAULT_MODELS_DIR, installedOrtWasm, readRegistryDir } from "./edge/embed.js";
@@ -38,6 +41,40 @@ export interface TargetSize {
   wasmGzip: number;
   /** gzip(code ‖ wasm): the number the platforms compare with their limits. */
   totalGzip: number;
+  /** Minified bytes in the code per package (`zod`, `@upstash/redis`) or src/ folder (`src/registry`), largest first. */
+  packages: PackageSize[];
+}
+
+export interface PackageSize {
+  name: string;
+  bytes: number;
+}
+
+/** The package (or src/ folder, or bundler-made module) an input of the metafile belongs to. */
+export function packageOf(input: string): string {
+  // The innermost node_modules: a nested copy (tough-cookie/node_modules/tldts) counts as its own package.
+  const inPackage = /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)\/(?!.*node_modules\/)/.exec(input);
+  if (inPackage?.[1]) return inPackage[1];
+  if (input.includes("embedded-registry")) return "(the embedded models/)";
+  if (input.startsWith("node-stub:")) return "(node stubs)";
+  const inSrc = /^src\/([^/]+)\//.exec(input);
+  if (inSrc) return `src/${inSrc[1]}`;
+  return input.startsWith("src/") ? "src/*.ts" : input;
+}
+
+/** Bytes in the output per package, largest first. */
+export function packageSizes(metafile: Metafile): PackageSize[] {
+  const totals = new Map<string, number>();
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const name = packageOf(input);
+      totals.set(name, (totals.get(name) ?? 0) + bytesInOutput);
+    }
+  }
+  return [...totals]
+    .map(([name, bytes]) => ({ name, bytes }))
+    .filter((p) => p.bytes > 0)
+    .sort((a, b) => b.bytes - a.bytes || a.name.localeCompare(b.name));
 }
 
 export async function measureEdgeBundles(registry: EmbeddedRegistry): Promise<TargetSize[]> {
@@ -45,13 +82,17 @@ export async function measureEdgeBundles(registry: EmbeddedRegistry): Promise<Ta
   const wasmGzip = gzipSync(wasm).length;
   const sizes: TargetSize[] = [];
   for (const target of ["vercel", "workerd"] as EdgeTarget[]) {
-    const code = Buffer.from(await bundleEdge(target, { registry }));
+    let packages: PackageSize[] = [];
+    const code = Buffer.from(
+      await bundleEdge(target, { registry, onMetafile: (metafile) => (packages = packageSizes(metafile)) }),
+    );
     sizes.push({
       target,
       code: code.length,
       codeGzip: gzipSync(code).length,
       wasmGzip,
       totalGzip: gzipSync(Buffer.concat([code, wasm])).length,
+      packages,
     });
   }
   return sizes;
@@ -76,7 +117,7 @@ export function budgetProblems(sizes: TargetSize[]): string[] {
 }
 
 const mib = (n: number) => `${(n / MiB).toFixed(2)} MiB`;
-const kib = (n: number) => `${(n / KiB).toFixed(0)} KiB`;
+const kib = (n: number) => `${(n / KiB).toFixed(n < 10 * KiB ? 1 : 0)} KiB`;
 
 export function sizeTable(sizes: TargetSize[]): string {
   const limitOf = (s: TargetSize) =>
@@ -102,9 +143,25 @@ export function sizeTable(sizes: TargetSize[]): string {
   return lines.join("\n");
 }
 
+/** The per-package breakdown of every target, side by side (minified bytes, before gzip). */
+export function packageTable(sizes: TargetSize[]): string {
+  const names = [...new Set(sizes.flatMap((s) => s.packages.map((p) => p.name)))];
+  const bytesOf = (s: TargetSize, name: string) => s.packages.find((p) => p.name === name)?.bytes ?? 0;
+  const first = sizes[0];
+  if (first) names.sort((a, b) => bytesOf(first, b) - bytesOf(first, a) || a.localeCompare(b));
+  const cell = (s: TargetSize, name: string) =>
+    `${kib(bytesOf(s, name))} (${((100 * bytesOf(s, name)) / s.code).toFixed(1)} %)`;
+  return [
+    `| package | ${sizes.map((s) => `${s.target} (minified)`).join(" | ")} |`,
+    `| --- |${sizes.map(() => " ---: |").join("")}`,
+    ...names.map((name) => `| ${name} | ${sizes.map((s) => cell(s, name)).join(" | ")} |`),
+  ].join("\n");
+}
+
 if (import.meta.main) {
   const sizes = await measureEdgeBundles(await readRegistryDir(DEFAULT_MODELS_DIR));
   console.log(sizeTable(sizes));
+  console.log(`\nper package (minified bytes in the code, before gzip):\n\n${packageTable(sizes)}`);
   const problems = budgetProblems(sizes);
   if (problems.length > 0) {
     console.error(

@@ -23,7 +23,7 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { basename, dirname, join } from "node:path";
-import { build, type Plugin } from "esbuild";
+import { build, type Metafile, type Plugin } from "esbuild";
 import type { EmbeddedRegistry } from "../../src/storage/embedded.js";
 import { DIST, embeddedModuleSource, installedOrtWasm, REPO_ROOT, WASM_NAME } from "./embed.js";
 
@@ -125,6 +125,8 @@ export interface BundleOptions {
   entry?: string;
   /** Default true: the size limits are on the deployed bytes. */
   minify?: boolean;
+  /** Receives esbuild's metafile (bytes of each input in the output), for the size report's per-package breakdown. */
+  onMetafile?: (metafile: Metafile) => void;
 }
 
 /** The deployable ES module of `target`. */
@@ -152,10 +154,12 @@ export async function bundleEdge(target: EdgeTarget, options: BundleOptions): Pr
     define: { "import.meta.url": "undefined" },
     legalComments: "none",
     logLevel: "error",
+    metafile: options.onMetafile !== undefined,
     plugins: [wasm, nodeStubs, zodEnglishOnly, noTrainer, embeddedRegistry(options.registry)],
   });
   const code = result.outputFiles[0]?.text;
   if (!code) throw new Error(`edgeml: esbuild produced no output for the ${target} entry`);
+  if (result.metafile) options.onMetafile?.(result.metafile);
   return code;
 }
 
