@@ -3,6 +3,7 @@ import { timingSafeEqual } from "hono/utils/buffer";
 import { ERROR_STATUS } from "../errors.js";
 import type { RateLimiter, RateLimitOutcome, RateLimitRule } from "../storage/ratelimit.js";
 import { withTimeout } from "../storage/timeout.js";
+import { sha256Hex } from "../util/hash.js";
 
 /** A limit as configured: requests per window, or null when that limit is off. */
 export type RateWindow = { limit: number; windowMs: number } | null;
@@ -71,11 +72,7 @@ export function createClientIdentity(apiKeys: readonly string[], clientAddress?:
   const fingerprint = (key: string) => {
     let done = fingerprints.get(key);
     if (!done) {
-      done = crypto.subtle
-        .digest("SHA-256", new TextEncoder().encode(key))
-        .then((d) =>
-          Array.from(new Uint8Array(d).slice(0, 8), (b) => b.toString(16).padStart(2, "0")).join(""),
-        );
+      done = sha256Hex(key).then((hex) => hex.slice(0, 16));
       fingerprints.set(key, done);
     }
     return done;

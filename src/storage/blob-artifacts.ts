@@ -1,7 +1,16 @@
-import { del, list, put } from "@vercel/blob";
+import {
+  BlobAccessError,
+  BlobStoreNotFoundError,
+  BlobStoreSuspendedError,
+  del,
+  list,
+  put,
+} from "@vercel/blob";
 import { z } from "zod";
 import { EdgeMLError } from "../errors.js";
+import { sha256Hex } from "../util/hash.js";
 import type { ArtifactStore } from "./artifacts.js";
+import { StoreError } from "./errors.js";
 import { withTimeout } from "./timeout.js";
 
 /** A blob as the Blob API lists it: what the store needs of it. */
@@ -87,14 +96,36 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /** The client reports an existing pathname as a BlobError with this text (status 400 `bad_request`). */
 function isAlreadyExists(error: unknown): boolean {
   return error instanceof Error && /already exists/i.test(error.message);
+}
+
+/**
+ * A refusal of the store itself (a token without access, a deleted or suspended store) as a StoreError that says
+ * what to fix: retrying will not help. Other failures pass unchanged (outages, and the "already exists" the
+ * publisher relies on).
+ */
+function blobRefusal(error: unknown): unknown {
+  const why =
+    error instanceof BlobAccessError
+      ? "refused the token: check that BLOB_READ_WRITE_TOKEN is a read-write token of this store"
+      : error instanceof BlobStoreNotFoundError
+        ? "does not know this store: check BLOB_READ_WRITE_TOKEN (its store may have been deleted)"
+        : error instanceof BlobStoreSuspendedError
+          ? "has suspended this store: see the store in the Vercel dashboard"
+          : undefined;
+  return why ? new StoreError("Vercel Blob", "refused", `Vercel Blob ${why}`, { cause: error }) : error;
+}
+
+/** The client with the store's refusals named (blobRefusal); every call otherwise as the client makes it. */
+function namingRefusals(client: BlobClient): BlobClient {
+  const named = <T>(work: Promise<T>) => work.catch((error: unknown) => Promise.reject(blobRefusal(error)));
+  return {
+    put: (pathname, body, options) => named(client.put(pathname, body, options)),
+    list: (options) => named(client.list(options)),
+    del: (urls, options) => named(client.del(urls, options)),
+  };
 }
 
 function exactBuffer(bytes: Uint8Array): ArrayBuffer {
@@ -122,7 +153,7 @@ export function createBlobArtifactStore(options: BlobArtifactStoreOptions): Arti
       "edgeml: BLOB_READ_WRITE_TOKEN must be a read-write token (vercel_blob_rw_<storeId>_<secret>)",
     );
   }
-  const client = options.client ?? vercelBlobClient;
+  const client = namingRefusals(options.client ?? vercelBlobClient);
   const access = options.access ?? BLOB_DEFAULTS.access;
   const token = options.token;
   const apiTimeoutMs = options.apiTimeoutMs ?? BLOB_DEFAULTS.apiTimeoutMs;
@@ -163,6 +194,13 @@ export function createBlobArtifactStore(options: BlobArtifactStoreOptions): Arti
         }
         if (!response.ok) {
           await response.body?.cancel();
+          if (response.status === 401 || response.status === 403) {
+            throw new StoreError(
+              "Vercel Blob",
+              "refused",
+              `Vercel Blob answered ${response.status} downloading ${what}: a private store needs BLOB_ACCESS=private (the token is then sent), a public one a token of that store`,
+            );
+          }
           throw new Error(`edgeml: Vercel Blob answered ${response.status} downloading ${what}`);
         }
         return new Uint8Array(await response.arrayBuffer());

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { EdgeMLError } from "../errors.js";
+import { base64ToBytes } from "../util/base64.js";
 import type { ArtifactStore } from "./artifacts.js";
 import { AuditEntrySchema, ModelPointersSchema, type PointerStore } from "./pointers.js";
 
@@ -27,13 +28,6 @@ const READ_ONLY =
   "through the production stores (BLOB_READ_WRITE_TOKEN, EDGE_CONFIG + VERCEL_API_TOKEN), or register into " +
   "models/ locally and redeploy";
 
-function decodeBase64(text: string): Uint8Array {
-  const binary = atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
-
 /** The embedded models as a read-only ArtifactStore. Model bytes are decoded on first use and kept. */
 export function createEmbeddedArtifactStore(embedded: EmbeddedRegistry): ArtifactStore {
   const decoded = new Map<string, Uint8Array>();
@@ -60,7 +54,7 @@ export function createEmbeddedArtifactStore(embedded: EmbeddedRegistry): Artifac
       const key = `${model}@${v}`;
       let bytes = decoded.get(key);
       if (!bytes) {
-        bytes = decodeBase64(files.model);
+        bytes = base64ToBytes(files.model);
         decoded.set(key, bytes);
       }
       return bytes;

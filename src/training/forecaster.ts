@@ -7,6 +7,7 @@
 import { FEATURE_NAMES, FEATURE_SET, type FeatureSet, featureMatrix } from "../features/index.js";
 import { INTERVAL_MS, isoTime } from "../market/symbols.js";
 import type { Bar, Interval } from "../market/types.js";
+import { sha256Hex } from "../util/hash.js";
 import { TrainingError } from "./errors.js";
 import { type ForecastMetrics, forecastMetrics, rankImportance } from "./evaluate.js";
 import { GBDT_DEFAULTS, type GbdtParams, predictGbdt, trainGbdt } from "./gbdt.js";
@@ -251,9 +252,4 @@ function checkParams(family: ModelFamily, params: object): Record<string, unknow
     );
   }
   return params as Record<string, unknown>;
-}
-
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
