@@ -11,6 +11,7 @@
  * Medians are printed as a table and written to the "## Cold start" section of docs/benchmarks.md (the rest of the
  * file is kept).
  */
+
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +20,7 @@ import { readRegistryDir } from "../scripts/edge/embed.js";
 import { startMiniflare } from "../scripts/edge/runtimes.js";
 import { createApp } from "../src/app.js";
 import { createOrtEngine } from "../src/inference/engine.js";
+import { silentLogger } from "../src/logger.js";
 import { createCsvMarketData } from "../src/market/node/csv.js";
 import { createFsArtifactStore } from "../src/storage/node/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../src/storage/node/json-file-pointers.js";
@@ -52,7 +54,7 @@ async function registryWithModel(dir: string) {
     pointers: createJsonFilePointerStore(join(models, "pointers.json")),
     engine: createOrtEngine({ maxSessions: 2, maxSessionBytes: 1 << 30, timeoutMs: 30_000 }),
     market: createCsvMarketData({ dir: MARKET_DATA }),
-    logError: () => {},
+    logger: silentLogger,
   });
   const { bytes, spec } = await loadCase("sk_gbr_f32.json");
   await registry.register(MODEL, bytes, { description: "cold-start benchmark: sk_gbr_f32" });

@@ -6,6 +6,7 @@
  * its CPU time so far, and on "stop" (or when the parent goes away) closes the server, removes the temporary directory, reports its engine stats and exits.
  * It runs in its own process so that autocannon, in the parent, does not share the server's event loop.
  */
+
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
@@ -15,6 +16,7 @@ import { serve } from "@hono/node-server";
 import { createApp } from "../src/app.js";
 import { AppConfigSchema } from "../src/config.js";
 import { createOrtEngine } from "../src/inference/engine.js";
+import { silentLogger } from "../src/logger.js";
 import { createCsvMarketData } from "../src/market/node/csv.js";
 import { createFsArtifactStore } from "../src/storage/node/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../src/storage/node/json-file-pointers.js";
@@ -49,9 +51,12 @@ const { app } = createApp({
   // Not used by the routes measured here; offline CSVs keep the bench off the network.
   market: createCsvMarketData({ dir: MARKET_DATA }),
   config: { adminToken },
-  logError: (error, context) => {
-    unexpectedErrors += 1;
-    console.error(`bench server: ${context}`, error);
+  logger: {
+    ...silentLogger,
+    error: (context, error) => {
+      unexpectedErrors += 1;
+      console.error(`bench server: ${context}`, error);
+    },
   },
 });
 app.post("/bare", (c) => c.json({ ok: true }));

@@ -5,12 +5,12 @@
  */
 import { parseArgs } from "node:util";
 import { SingleBar } from "cli-progress";
-import { createApp } from "../src/app.js";
 import { table } from "../src/cli/table.js";
 import { DEFAULT_PLAN, type TrainedVersion, trainSymbol } from "../src/forecast/training.js";
 import { SUPPORTED_SYMBOLS } from "../src/market/symbols.js";
 import { nodeDeps } from "../src/runtime/node/deps.js";
-import type { ModelFamily } from "../src/training/forecaster.js";
+import { createServices } from "../src/services/index.js";
+import { type ModelFamily, trainForecaster } from "../src/training/forecaster.js";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -33,7 +33,8 @@ const families = (values.families ?? "").split(",").filter(Boolean) as ModelFami
 const seed = Number(values.seed);
 
 const deps = nodeDeps();
-const { registry } = createApp({ ...deps, logError: () => {} });
+// The services alone: the registry registers what is trained, with no HTTP app around it.
+const { registry } = createServices(deps, deps);
 console.log(
   `market data: ${deps.market.name}; registry: ${deps.artifacts.kind} (${process.env.MODELS_DIR || "models/"})`,
 );
@@ -51,6 +52,7 @@ try {
     results.push(
       ...(await trainSymbol({
         symbol,
+        trainer: deps.trainer ?? trainForecaster,
         market: deps.market,
         registry,
         plan: { families, seed },

@@ -1,5 +1,6 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { FeatureError } from "./features/index.js";
+import { StoreError, type StoreFailure } from "./storage/errors.js";
 import { TrainingError, type TrainingErrorKind } from "./training/errors.js";
 
 /**
@@ -31,6 +32,10 @@ export const ERROR_STATUS = {
   registry_unavailable: 503,
   market_data_unavailable: 503,
   not_ready: 503,
+  /** A store (Blob, Edge Config, Upstash) refused or failed an operation: the request may succeed once it is back. */
+  store_unavailable: 503,
+  /** This deployment has no trainer wired (the edge): training runs in the Node function or locally. */
+  training_unavailable: 501,
   prediction_timeout: 504,
   internal: 500,
 } as const satisfies Record<string, ContentfulStatusCode>;
@@ -96,12 +101,25 @@ const CODE_OF_LIBRARY_ERROR: Record<TrainingErrorKind | FeatureError["kind"], Er
   invalid_horizon: "invalid_request",
 };
 
+/** The API's code for each way a storage adapter fails (src/storage/errors.ts). */
+const CODE_OF_STORE_FAILURE: Record<StoreFailure, ErrorCode> = {
+  unavailable: "store_unavailable",
+  refused: "store_unavailable",
+  read_only: "forbidden",
+};
+
 /**
- * The API error of any failure it knows: an EdgeMLError as it is, a library's typed error (training, features)
- * mapped to its code. Undefined for anything else (a bug or an unexpected failure: 500, logged).
+ * The API error of any failure it knows: an EdgeMLError as it is, a library's typed error (training, features) or a
+ * storage adapter's (StoreError) mapped to its code. Undefined for anything else (a bug or an unexpected failure:
+ * 500, logged).
  */
 export function asEdgeMLError(error: unknown): EdgeMLError | undefined {
   if (error instanceof EdgeMLError) return error;
+  if (error instanceof StoreError) {
+    return new EdgeMLError(CODE_OF_STORE_FAILURE[error.failure], error.message.replace(/^edgeml: /, ""), {
+      cause: error,
+    });
+  }
   if (error instanceof TrainingError || error instanceof FeatureError) {
     return new EdgeMLError(CODE_OF_LIBRARY_ERROR[error.kind], error.message, {
       cause: error,

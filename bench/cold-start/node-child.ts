@@ -22,7 +22,8 @@ if (mode === "probe") {
   const { nodeDeps } = await import("../../src/runtime/node/deps.js");
   const loadMs = performance.now() - t0;
   const t1 = performance.now();
-  const { app } = createApp({ ...nodeDeps({ MODELS_DIR: dir }), logError: () => {} });
+  const { silentLogger } = await import("../../src/logger.js");
+  const { app } = createApp({ ...nodeDeps({ MODELS_DIR: dir }), logger: silentLogger });
   const response = await app.request(`/v2/models/${name}/infer`, {
     method: "POST",
     headers: { "content-type": "application/json" },

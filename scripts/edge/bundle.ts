@@ -13,11 +13,11 @@
  * three with stubs that throw if ever called (the strict runtime suites prove serving never does). Any other Node
  * module fails the build here (platform "browser"), before a deploy would.
  *
- * Two more omissions keep the function within Vercel Enterprise's 4 MiB (the onnxruntime-web wasm alone is 3.5 MiB
+ * One more omission keeps the function within Vercel Enterprise's 4 MiB (the onnxruntime-web wasm alone is 3.5 MiB
  * gzip; docs/edge.md has the budget): zod's ~40 translations of its error messages (the API speaks English; `en`
- * stays), and the trainer (src/training: the GBDT, ridge and ONNX export), which never runs on the edge: vercel.json
- * sends training to the Node function, and an edge-only deployment (workerd) answers a training job with a
- * `forbidden` error that says where training runs.
+ * stays). The trainer (src/training: the GBDT, ridge and ONNX export) is not in the bundle because the edge wiring
+ * does not wire it (the trainer is a port of the services): vercel.json sends training to the Node function, and an
+ * edge-only deployment (workerd) answers a training request 501 `training_unavailable`, saying where training runs.
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -83,25 +83,6 @@ const zodEnglishOnly: Plugin = {
   },
 };
 
-/** The trainer, replaced by a stub that says where training runs. */
-const noTrainer: Plugin = {
-  name: "edgeml-no-trainer",
-  setup(b) {
-    b.onResolve({ filter: /\/training\/forecaster\.js$/ }, (args) => ({
-      path: join(args.resolveDir, args.path),
-      namespace: "no-trainer",
-    }));
-    b.onLoad({ filter: /.*/, namespace: "no-trainer" }, () => ({
-      loader: "js",
-      resolveDir: join(REPO_ROOT, "src/training"),
-      contents: `import { EdgeMLError } from "../errors.ts";
-export async function trainForecaster() {
-  throw new EdgeMLError("forbidden", "training does not run on the edge; it runs in the Node function (api/train.ts on Vercel) or locally with \`npm run train\`");
-}`,
-    }));
-  },
-};
-
 function embeddedRegistry(registry: EmbeddedRegistry): Plugin {
   return {
     name: "edgeml-embedded-registry",
@@ -155,7 +136,7 @@ export async function bundleEdge(target: EdgeTarget, options: BundleOptions): Pr
     legalComments: "none",
     logLevel: "error",
     metafile: options.onMetafile !== undefined,
-    plugins: [wasm, nodeStubs, zodEnglishOnly, noTrainer, embeddedRegistry(options.registry)],
+    plugins: [wasm, nodeStubs, zodEnglishOnly, embeddedRegistry(options.registry)],
   });
   const code = result.outputFiles[0]?.text;
   if (!code) throw new Error(`edgeml: esbuild produced no output for the ${target} entry`);

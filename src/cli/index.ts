@@ -1,27 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { Command, Option } from "commander";
 import { VERSION } from "../config.js";
-import type { VersionMetadata } from "../registry/metadata.js";
 import type { EvaluationReport } from "../training/forecaster.js";
-import { type ApiClient, CliError, createApiClient, expectOk } from "./client.js";
+import { CliError, createRegistryClient, type InferRequest, type RegistryClient } from "./client.js";
 import { table } from "./table.js";
-
-interface ModelSummary {
-  name: string;
-  versions: string[];
-  pointers: { champion?: string; pinned?: string };
-  serving: { version: string; via: string } | null;
-}
-interface ModelDetail extends ModelSummary {
-  metadata: VersionMetadata[];
-  history: { at: string; action: string; from: string | null; to: string | null; reason?: string }[];
-}
-
-const json = (body: unknown): RequestInit => ({
-  method: "POST",
-  headers: { "content-type": "application/json" },
-  body: JSON.stringify(body),
-});
 
 function parseTags(values: string[] = []): Record<string, string> {
   return Object.fromEntries(
@@ -57,6 +39,7 @@ function shapeOf(data: unknown): number[] {
 }
 
 /** The `edgeml` command line: register, list, promote, roll back and predict, locally or against a server. */
+/** `output` is the CLI's stdout (what the user asked to see), not logging: the services log nothing here. */
 export function buildCli(output: (text: string) => void = (text) => console.log(text)): Command {
   const program = new Command("edgeml")
     .description("Manage and query the edgeml model registry")
@@ -67,7 +50,7 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
       ),
     )
     .addOption(new Option("--token <token>", "admin token of that server").env("ADMIN_TOKEN"));
-  const client = (): ApiClient => createApiClient(program.opts<{ url?: string; token?: string }>());
+  const client = (): RegistryClient => createRegistryClient(program.opts<{ url?: string; token?: string }>());
 
   program
     .command("register")
@@ -96,15 +79,7 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
           ...(options.description && { description: options.description }),
         };
         const api = client();
-        const form = new FormData();
-        form.append("model", new Blob([bytes]), file);
-        form.append("metadata", JSON.stringify(metadata));
-        const meta = await expectOk<VersionMetadata>(
-          await api.request(`/api/ml/models/${encodeURIComponent(options.name)}/versions`, {
-            method: "POST",
-            body: form,
-          }),
-        );
+        const meta = await api.register(options.name, new Uint8Array(bytes), file, metadata);
         output(`registered ${meta.name} version ${meta.version} in ${api.target}`);
         output(
           `  sha256 ${meta.sha256}, ${meta.size_bytes} bytes, producer ${meta.producer.name} ${meta.producer.version}`,
@@ -122,7 +97,7 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
     .command("models")
     .description("list models, their versions and which one serves")
     .action(async () => {
-      const { models } = await expectOk<{ models: ModelSummary[] }>(await client().request("/api/ml/models"));
+      const { models } = await client().models();
       output(
         table(
           models.map((m) => ({
@@ -141,9 +116,7 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
     .description("a model's versions with their metrics, and its audit log")
     .argument("<name>")
     .action(async (name: string) => {
-      const model = await expectOk<ModelDetail>(
-        await client().request(`/api/ml/models/${encodeURIComponent(name)}`),
-      );
+      const model = await client().model(name);
       output(
         table(
           model.metadata.map((m) => ({
@@ -176,10 +149,7 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
     .argument("<name>")
     .argument("[version]", "default: the version that serves")
     .action(async (name: string, version: string | undefined) => {
-      const api = client();
-      const model = await expectOk<ModelDetail>(
-        await api.request(`/api/ml/models/${encodeURIComponent(name)}`),
-      );
+      const model = await client().model(name);
       const wanted = version ?? model.serving?.version;
       const meta = model.metadata.find((m) => m.version === wanted);
       if (!meta) throw new CliError(`${name} has no version ${wanted}`);
@@ -227,13 +197,8 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
     .argument("<version>")
     .option("-r, --reason <text>")
     .action(async (name: string, version: string, options: { reason?: string }) => {
-      const res = await expectOk<{ serving: { version: string } }>(
-        await client().request(
-          `/api/ml/models/${encodeURIComponent(name)}/promote`,
-          json({ version, reason: options.reason }),
-        ),
-      );
-      output(`${name}: version ${version} is the champion; serving ${res.serving.version}`);
+      const res = await client().promote(name, version, options.reason);
+      output(`${name}: version ${version} is the champion; serving ${res.serving?.version ?? "none"}`);
     });
 
   program
@@ -243,10 +208,10 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
     .option("--to <version>")
     .option("-r, --reason <text>")
     .action(async (name: string, options: { to?: string; reason?: string }) => {
-      const res = await expectOk<{ change: { from: string; to: string }; serving: { version: string } }>(
-        await client().request(`/api/ml/models/${encodeURIComponent(name)}/rollback`, json(options)),
+      const res = await client().rollback(name, options);
+      output(
+        `${name}: rolled back ${res.change.from} -> ${res.change.to}; serving ${res.serving?.version ?? "none"}`,
       );
-      output(`${name}: rolled back ${res.change.from} -> ${res.change.to}; serving ${res.serving.version}`);
     });
 
   program
@@ -256,14 +221,9 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
     .argument("<version>")
     .option("-r, --reason <text>")
     .action(async (name: string, version: string, options: { reason?: string }) => {
-      const res = await expectOk<{ serving: { version: string } }>(
-        await client().request(
-          `/api/ml/models/${encodeURIComponent(name)}/pin`,
-          json({ version: version === "none" ? null : version, reason: options.reason }),
-        ),
-      );
+      const res = await client().pin(name, version === "none" ? null : version, options.reason);
       output(
-        `${name}: ${version === "none" ? "unpinned" : `pinned to ${version}`}; serving ${res.serving.version}`,
+        `${name}: ${version === "none" ? "unpinned" : `pinned to ${version}`}; serving ${res.serving?.version ?? "none"}`,
       );
     });
 
@@ -278,27 +238,25 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
     .option("--request <json>", "an Open Inference Protocol request body (or a file holding one)")
     .action(async (name: string, options: { modelVersion?: string; data?: string; request?: string }) => {
       const api = client();
-      const base = `/v2/models/${encodeURIComponent(name)}${options.modelVersion ? `/versions/${options.modelVersion}` : ""}`;
-      let body: unknown;
-      if (options.request) body = await readJson(options.request);
+      let body: InferRequest;
+      // Sent as given: the server validates it and says what is wrong.
+      if (options.request) body = (await readJson(options.request)) as InferRequest;
       else if (options.data) {
         const data = await readJson(options.data);
-        const meta = await expectOk<{ inputs: { name: string; datatype: string }[] }>(
-          await api.request(base),
-        );
+        const meta = await api.metadata(name, options.modelVersion);
         const [input, ...others] = meta.inputs;
         if (!input || others.length > 0) {
           throw new CliError(
             `${name} has ${meta.inputs.length} inputs; use --request with a full OIP request`,
           );
         }
-        body = { inputs: [{ name: input.name, datatype: input.datatype, shape: shapeOf(data), data }] };
+        body = {
+          inputs: [
+            { name: input.name, datatype: input.datatype, shape: shapeOf(data), data: data as unknown[] },
+          ],
+        };
       } else throw new CliError("give --data or --request");
-      const res = await api.request(`${base}/infer`, json(body));
-      const result = await expectOk<{
-        model_version: string;
-        outputs: { name: string; shape: number[]; data: unknown[] }[];
-      }>(res);
+      const result = await api.infer(name, options.modelVersion, body);
       output(`${name} version ${result.model_version}:`);
       for (const o of result.outputs)
         output(`  ${o.name} [${o.shape.join(", ")}]: ${JSON.stringify(o.data)}`);

@@ -1,17 +1,25 @@
-import { asEdgeMLError, EdgeMLError } from "../errors.js";
+import { asEdgeMLError, EdgeMLError, errorMessage } from "../errors.js";
+import type { Logger } from "../logger.js";
 import { INTERVAL_MS, resolveSymbol } from "../market/symbols.js";
 import type { Interval, MarketDataSource } from "../market/types.js";
 import type { RegistrationInput, VersionMetadata } from "../registry/metadata.js";
 import type { Registry } from "../registry/registry.js";
 import type { JobStore, TrainingJob } from "../storage/jobs.js";
-import {
-  type EvaluationReport,
-  type ModelFamily,
-  type TrainedForecaster,
-  trainForecaster,
+import type {
+  EvaluationReport,
+  ModelFamily,
+  TrainedForecaster,
+  TrainForecasterInput,
 } from "../training/forecaster.js";
 import { DEFAULT_HORIZON, forecastModelName, horizonHours } from "./horizon.js";
 import { createJobStateWriter, JOB_WRITE_RETRY, type JobWriteRetry } from "./job-state.js";
+
+/**
+ * The trainer port: fits one forecaster and exports it to ONNX. src/training's `trainForecaster` where training runs
+ * (Node: the server, the training script, the Vercel training function); left out of the edge wiring, whose bundle
+ * then carries no trainer at all.
+ */
+export type Trainer = (input: TrainForecasterInput) => Promise<TrainedForecaster>;
 
 /** What a training run trains for one symbol. The defaults are the users' product: 24h ahead from daily bars. */
 export interface TrainingPlan {
@@ -85,6 +93,7 @@ export function registrationOf(trained: TrainedForecaster, plan: TrainingPlan): 
  */
 export async function trainSymbol(options: {
   symbol: string;
+  trainer: Trainer;
   market: MarketDataSource;
   registry: Registry;
   plan?: Partial<TrainingPlan>;
@@ -107,7 +116,7 @@ export async function trainSymbol(options: {
   const results: TrainedVersion[] = [];
   for (const family of plan.families) {
     progress(`training ${name} ${family} on ${bars.length} bars`);
-    const trained = await trainForecaster({
+    const trained = await options.trainer({
       bars,
       symbol,
       interval: plan.interval,
@@ -144,18 +153,17 @@ export function createTrainingService(deps: {
   market: MarketDataSource;
   registry: Registry;
   jobs: JobStore;
+  /** Absent where training does not run (the edge): `start` then refuses with `training_unavailable`. */
+  trainer?: Trainer;
   defer: (work: Promise<unknown>) => void;
-  /** Store failures of running jobs, which no caller sees; default console.warn. */
-  warn?: (message: string, error: unknown) => void;
+  /** Store failures of running jobs, which no caller sees. */
+  logger: Logger;
   retry?: Partial<JobWriteRetry>;
   now?: () => Date;
   plan?: Partial<TrainingPlan>;
 }) {
   const now = deps.now ?? (() => new Date());
-  const warn =
-    deps.warn ??
-    ((message: string, error: unknown) =>
-      console.warn(`edgeml: ${message}:`, error instanceof Error ? error.message : error));
+  const warn = (message: string, error: unknown) => deps.logger.warn(message, error);
   const retry: JobWriteRetry = { ...JOB_WRITE_RETRY, ...deps.retry };
   const unstored = new Map<string, { job: TrainingJob; at: number }>();
 
@@ -167,7 +175,7 @@ export function createTrainingService(deps: {
     unstored.set(job.request_id, { job, at });
   };
 
-  const execute = async (queued: TrainingJob): Promise<void> => {
+  const execute = async (queued: TrainingJob, trainer: Trainer): Promise<void> => {
     const writer = createJobStateWriter(deps.jobs, retry, warn);
     const job: TrainingJob = { ...queued, state: "running", started_at: now().toISOString() };
     void writer.write(job);
@@ -175,6 +183,7 @@ export function createTrainingService(deps: {
     try {
       const versions = await trainSymbol({
         symbol: job.model_id,
+        trainer,
         market: deps.market,
         registry: deps.registry,
         plan: deps.plan,
@@ -202,9 +211,7 @@ export function createTrainingService(deps: {
         finished_at: now().toISOString(),
         error: {
           code: known ? known.code : "internal",
-          message: known
-            ? known.message
-            : `edgeml: training failed: ${error instanceof Error ? error.message : String(error)}`,
+          message: known ? known.message : `edgeml: training failed: ${errorMessage(error)}`,
         },
       };
     }
@@ -215,22 +222,45 @@ export function createTrainingService(deps: {
     if (writer.stored === result) unstored.delete(result.request_id);
   };
 
-  return {
+  /** Records a queued job (the only write a caller waits for) and returns it with the run that trains it. */
+  const queue = async (modelId: string) => {
+    const trainer = deps.trainer;
+    if (!trainer) {
+      throw new EdgeMLError(
+        "training_unavailable",
+        "training does not run in this deployment (an edge function has no trainer); it runs in the Node function (api/train.ts on Vercel), the Node server (`npm start`) or locally with `npm run train`",
+      );
+    }
+    const symbol = resolveSymbol(modelId);
+    const job: TrainingJob = {
+      request_id: crypto.randomUUID(),
+      model_id: symbol,
+      state: "queued",
+      created_at: now().toISOString(),
+    };
+    await deps.jobs.put(job);
+    return { job, run: () => execute(job, trainer) };
+  };
+
+  const service = {
     /**
      * Queues training of a symbol's forecasters; the returned job has the `request_id` to poll. Rejects (503
-     * not_ready) when the job cannot be recorded: a job nobody can ask about is not started.
+     * not_ready) when the job cannot be recorded: a job nobody can ask about is not started; 501
+     * `training_unavailable` where no trainer is wired.
      */
     async start(modelId: string): Promise<TrainingJob> {
-      const symbol = resolveSymbol(modelId);
-      const job: TrainingJob = {
-        request_id: crypto.randomUUID(),
-        model_id: symbol,
-        state: "queued",
-        created_at: now().toISOString(),
-      };
-      await deps.jobs.put(job);
-      deps.defer(execute(job));
+      const { job, run } = await queue(modelId);
+      deps.defer(run());
       return job;
+    },
+    /**
+     * Trains within the call and answers the finished job as the store has it: for a caller whose process ends with
+     * its response (the daily cron on a serverless function), where deferred work would be cut short.
+     */
+    async run(modelId: string): Promise<TrainingJob> {
+      const { job, run } = await queue(modelId);
+      await run();
+      return service.status(job.request_id);
     },
     /** The job's state; 503 while the store cannot be read (never a guess), 404 for a job it does not know. */
     async status(requestId: string): Promise<TrainingJob> {
@@ -246,6 +276,7 @@ export function createTrainingService(deps: {
       return job;
     },
   };
+  return service;
 }
 
 export type TrainingService = ReturnType<typeof createTrainingService>;

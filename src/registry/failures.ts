@@ -1,4 +1,4 @@
-import { EdgeMLError } from "../errors.js";
+import { asEdgeMLError, EdgeMLError } from "../errors.js";
 import { StoreTimeoutError } from "../storage/timeout.js";
 
 /** What a store failure may tell a client: how it failed, never where (paths), nor what was sent (commands, URLs). */
@@ -9,9 +9,10 @@ function describeFailure(error: unknown): string {
   return "it answered an error";
 }
 
-/** A model store failure as a 503 `model_unavailable`; an EdgeMLError passes through. */
+/** A model store failure as a 503 `model_unavailable`; a failure the API knows (EdgeMLError, StoreError) as mapped. */
 export function storeUnavailable(error: unknown, store = "model store"): EdgeMLError {
-  if (error instanceof EdgeMLError) return error;
+  const known = asEdgeMLError(error);
+  if (known) return known;
   return new EdgeMLError(
     "model_unavailable",
     `the ${store} is unreachable (${describeFailure(error)}); try again shortly`,
@@ -19,9 +20,10 @@ export function storeUnavailable(error: unknown, store = "model store"): EdgeMLE
   );
 }
 
-/** A pointer store failure as a 503 `registry_unavailable`; an EdgeMLError passes through. */
+/** A pointer store failure as a 503 `registry_unavailable`; a failure the API knows passes through, mapped. */
 export function pointersUnavailable(error: unknown): EdgeMLError {
-  if (error instanceof EdgeMLError) return error;
+  const known = asEdgeMLError(error);
+  if (known) return known;
   return new EdgeMLError(
     "registry_unavailable",
     `the version pointers cannot be read or written (${describeFailure(error)}); try again shortly`,

@@ -1,22 +1,18 @@
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { AppConfig } from "../config.js";
 import { EdgeMLError } from "../errors.js";
 import { RegistrationInputSchema, VersionMetadataSchema, VersionSchema } from "../registry/metadata.js";
-import type { Registry } from "../registry/registry.js";
+import type { Services } from "../services/index.js";
 import { AuditEntrySchema, ModelPointersSchema } from "../storage/pointers.js";
-import { USAGE_EVENTS, type UsageTracker } from "../tracking/usage.js";
+import { USAGE_EVENTS } from "../tracking/usage.js";
+import { base64ToBytes } from "../util/base64.js";
 import { adminAuth } from "./auth.js";
 import { assertJsonDepth, BODY_LIMITS, limitBody } from "./limits.js";
+import { createRouteApp, json, ADMIN_SECURITY as security } from "./route-app.js";
 import { errorResponses, NameParams, NameVersionParams } from "./schemas.js";
 import type { AppEnv } from "./types.js";
 
 const tags = ["Model registry (admin)"];
-const security = [{ adminToken: [] }];
-const json = <T>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
 
 /** Header carrying registration metadata with a raw `application/octet-stream` upload: JSON, or base64 of it. */
 export const METADATA_HEADER = "x-model-metadata";
@@ -35,9 +31,20 @@ const ModelSummarySchema = z
 
 const PointerChangeSchema = z.object({ change: AuditEntrySchema, serving: ModelSummarySchema.shape.serving });
 
+const ModelDetailSchema = ModelSummarySchema.extend({
+  metadata: z.array(VersionMetadataSchema),
+  history: z.array(AuditEntrySchema),
+  usage: z
+    .object({
+      available: z.boolean(),
+      versions: z.record(z.string(), z.object(Object.fromEntries(USAGE_EVENTS.map((e) => [e, z.number()])))),
+    })
+    .describe("Requests served per version since the counters began (all instances on Upstash)"),
+});
+
 function parseMetadataText(text: string, where: string): unknown {
   const trimmed = text.trim();
-  const decoded = trimmed.startsWith("{") ? trimmed : new TextDecoder().decode(base64ToBytes(trimmed, where));
+  const decoded = trimmed.startsWith("{") ? trimmed : new TextDecoder().decode(headerBytes(trimmed, where));
   let value: unknown;
   try {
     value = JSON.parse(decoded);
@@ -48,10 +55,9 @@ function parseMetadataText(text: string, where: string): unknown {
   return value;
 }
 
-function base64ToBytes(text: string, where: string): Uint8Array {
+function headerBytes(text: string, where: string): Uint8Array {
   try {
-    const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
-    return Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
+    return base64ToBytes(text);
   } catch {
     throw new EdgeMLError("invalid_request", `${where} is neither JSON nor base64`);
   }
@@ -100,155 +106,22 @@ async function readUpload(c: Context<AppEnv>): Promise<{ bytes: Uint8Array; meta
   );
 }
 
-/** Registry administration: register versions, inspect them, move the champion and pin pointers. */
-export function registerAdminRoutes(
-  app: OpenAPIHono<AppEnv>,
-  deps: { registry: Registry; config: AppConfig; usage: UsageTracker },
-): void {
-  const { registry, config, usage } = deps;
-  app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
-  app.openAPIRegistry.register("RegistrationMetadata", RegistrationInputSchema);
+/**
+ * Registry administration: register versions, inspect them, move the champion and pin pointers. Every route declares
+ * its guard (`adminAuth`, first in its middleware) and its OpenAPI `security`: no route is admin by its path alone.
+ */
+export function adminRoutes(services: Pick<Services, "registry" | "models" | "config">) {
+  const { registry, models, config } = services;
   const guard = adminAuth(config.adminToken);
-  app.use("/api/ml/models", guard);
-  app.use("/api/ml/models/*", guard);
-
-  app.openapi(
-    createRoute({
-      method: "post",
-      path: "/api/ml/models/{name}/versions",
-      tags,
-      security,
-      summary: "Register a new version from ONNX bytes",
-      description: `Body: the raw .onnx file as \`application/octet-stream\`, with optional registration metadata (golden rows, tags, metrics, description) as JSON, or base64 of JSON, in the \`${METADATA_HEADER}\` header. Or \`multipart/form-data\` with a \`model\` file part and a \`metadata\` JSON part (for large golden sets). The model is parsed, loaded and its golden rows checked before anything is written; versions are numbered 1, 2, 3, ...`,
-      middleware: [
-        limitBody(config.maxModelBytes, "MAX_MODEL_BYTES sets the limit of model uploads"),
-      ] as const,
-      request: {
-        params: NameParams,
-        body: {
-          required: true,
-          content: {
-            // Plain OpenAPI schemas, not zod: these bodies are read by `readUpload`, not by the JSON validator.
-            "application/octet-stream": { schema: { type: "string", format: "binary" } },
-            "multipart/form-data": {
-              schema: {
-                type: "object",
-                required: ["model"],
-                properties: {
-                  model: { type: "string", format: "binary" },
-                  metadata: { $ref: "#/components/schemas/RegistrationMetadata" },
-                },
-              },
-            },
-          },
-        },
-      },
-      responses: {
-        201: json(VersionMetadataSchema, "Registered"),
-        ...errorResponses(400, 401, 403, 409, 413, 415, 422),
-      },
-    }),
-    async (c) => {
-      const { name } = c.req.valid("param");
-      const upload = await readUpload(c);
-      if (upload.bytes.byteLength === 0) {
-        throw new EdgeMLError("invalid_onnx", "the upload is empty; send the .onnx file's bytes as the body");
-      }
-      const input = RegistrationInputSchema.safeParse(upload.metadata);
-      if (!input.success) {
-        throw new EdgeMLError("invalid_request", "the registration metadata is not valid", {
-          details: input.error.issues,
-        });
-      }
-      const meta = await registry.register(name, upload.bytes, input.data);
-      c.header("location", `/api/ml/models/${meta.name}/versions/${meta.version}`);
-      return c.json(meta, 201);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/api/ml/models",
-      tags,
-      security,
-      summary: "List models, their versions and which one serves",
-      responses: {
-        200: json(z.object({ models: z.array(ModelSummarySchema) }), "Models"),
-        ...errorResponses(401, 403),
-      },
-    }),
-    async (c) => c.json({ models: await registry.listModels() }, 200),
-  );
-
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/api/ml/models/{name}",
-      tags,
-      security,
-      summary: "A model: versions with metadata, pointers, the serving version and the audit log",
-      request: { params: NameParams },
-      responses: {
-        200: json(
-          ModelSummarySchema.extend({
-            metadata: z.array(VersionMetadataSchema),
-            history: z.array(AuditEntrySchema),
-            usage: z
-              .object({
-                available: z.boolean(),
-                versions: z.record(
-                  z.string(),
-                  z.object(Object.fromEntries(USAGE_EVENTS.map((e) => [e, z.number()]))),
-                ),
-              })
-              .describe("Requests served per version since the counters began (all instances on Upstash)"),
-          }),
-          "Model",
-        ),
-        ...errorResponses(400, 401, 403, 404),
-      },
-    }),
-    async (c) => {
-      const { name } = c.req.valid("param");
-      const [summary, metadata, history] = await Promise.all([
-        registry.getModel(name),
-        registry.versions(name),
-        registry.history(name),
-      ]);
-      return c.json({ ...summary, metadata, history, usage: await usage.read(name, summary.versions) }, 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/api/ml/models/{name}/versions/{version}",
-      tags,
-      security,
-      summary: "One version's metadata",
-      request: { params: NameVersionParams },
-      responses: { 200: json(VersionMetadataSchema, "Version"), ...errorResponses(400, 401, 403, 404) },
-    }),
-    async (c) => {
-      const { name, version } = c.req.valid("param");
-      return c.json(await registry.metadata(name, version), 200);
-    },
-  );
-
-  const changed = async (name: string, change: z.infer<typeof AuditEntrySchema>) => ({
-    change,
-    serving: (await registry.getModel(name)).serving,
-  });
   const reason = z.string().max(500).optional();
-  const pointerRoute = (path: string, summary: string, body: z.ZodType) =>
+  const pointerRoute = <P extends string, B extends z.ZodType>(path: P, summary: string, body: B) =>
     createRoute({
       method: "post",
       path,
       tags,
       security,
       summary,
-      middleware: [limitBody(BODY_LIMITS.admin, "a pointer change is {version, reason?}")] as const,
+      middleware: [guard, limitBody(BODY_LIMITS.admin, "a pointer change is {version, reason?}")] as const,
       request: {
         params: NameParams,
         body: { required: true, content: { "application/json": { schema: body } } },
@@ -259,37 +132,143 @@ export function registerAdminRoutes(
       },
     });
 
-  const PromoteBody = z.object({ version: VersionSchema, reason }).strict();
-  app.openapi(
-    pointerRoute("/api/ml/models/{name}/promote", "Make a version the champion", PromoteBody),
-    async (c) => {
-      const { name } = c.req.valid("param");
-      const body = PromoteBody.parse(c.req.valid("json"));
-      return c.json(await changed(name, await registry.promote(name, body.version, body.reason)), 200);
-    },
-  );
-
-  const RollbackBody = z.object({ to: VersionSchema.optional(), reason }).strict();
-  app.openapi(
-    pointerRoute(
-      "/api/ml/models/{name}/rollback",
-      "Put the previous champion back (or the version named in `to`)",
-      RollbackBody,
-    ),
-    async (c) => {
-      const { name } = c.req.valid("param");
-      const body = RollbackBody.parse(c.req.valid("json"));
-      return c.json(await changed(name, await registry.rollback(name, body)), 200);
-    },
-  );
-
-  const PinBody = z.object({ version: VersionSchema.nullable(), reason }).strict();
-  app.openapi(
-    pointerRoute("/api/ml/models/{name}/pin", "Pin a version (it beats the champion); null unpins", PinBody),
-    async (c) => {
-      const { name } = c.req.valid("param");
-      const body = PinBody.parse(c.req.valid("json"));
-      return c.json(await changed(name, await registry.pin(name, body.version, body.reason)), 200);
-    },
-  );
+  const app = createRouteApp();
+  app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
+  app.openAPIRegistry.register("RegistrationMetadata", RegistrationInputSchema);
+  return app
+    .openapi(
+      createRoute({
+        method: "post",
+        path: "/api/ml/models/{name}/versions",
+        tags,
+        security,
+        summary: "Register a new version from ONNX bytes",
+        description: `Body: the raw .onnx file as \`application/octet-stream\`, with optional registration metadata (golden rows, tags, metrics, description) as JSON, or base64 of JSON, in the \`${METADATA_HEADER}\` header. Or \`multipart/form-data\` with a \`model\` file part and a \`metadata\` JSON part (for large golden sets). The model is parsed, loaded and its golden rows checked before anything is written; versions are numbered 1, 2, 3, ...`,
+        middleware: [
+          guard,
+          limitBody(config.maxModelBytes, "MAX_MODEL_BYTES sets the limit of model uploads"),
+        ] as const,
+        request: {
+          params: NameParams,
+          body: {
+            required: true,
+            content: {
+              // Plain OpenAPI schemas, not zod: these bodies are read by `readUpload`, not by the JSON validator.
+              "application/octet-stream": { schema: { type: "string", format: "binary" } },
+              "multipart/form-data": {
+                schema: {
+                  type: "object",
+                  required: ["model"],
+                  properties: {
+                    model: { type: "string", format: "binary" },
+                    metadata: { $ref: "#/components/schemas/RegistrationMetadata" },
+                  },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          201: json(VersionMetadataSchema, "Registered"),
+          ...errorResponses(400, 401, 403, 409, 413, 415, 422),
+        },
+      }),
+      async (c) => {
+        const { name } = c.req.valid("param");
+        const upload = await readUpload(c);
+        if (upload.bytes.byteLength === 0) {
+          throw new EdgeMLError(
+            "invalid_onnx",
+            "the upload is empty; send the .onnx file's bytes as the body",
+          );
+        }
+        // Parsed here, not by a validator: the metadata arrives in a header or a multipart part, not a JSON body.
+        const input = RegistrationInputSchema.safeParse(upload.metadata);
+        if (!input.success) {
+          throw new EdgeMLError("invalid_request", "the registration metadata is not valid", {
+            details: input.error.issues,
+          });
+        }
+        const meta = await registry.register(name, upload.bytes, input.data);
+        c.header("location", `/api/ml/models/${meta.name}/versions/${meta.version}`);
+        return c.json(meta, 201);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: "get",
+        path: "/api/ml/models",
+        tags,
+        security,
+        summary: "List models, their versions and which one serves",
+        middleware: [guard] as const,
+        responses: {
+          200: json(z.object({ models: z.array(ModelSummarySchema) }), "Models"),
+          ...errorResponses(401, 403),
+        },
+      }),
+      async (c) => c.json({ models: await models.list() }, 200),
+    )
+    .openapi(
+      createRoute({
+        method: "get",
+        path: "/api/ml/models/{name}",
+        tags,
+        security,
+        summary: "A model: versions with metadata, pointers, the serving version and the audit log",
+        middleware: [guard] as const,
+        request: { params: NameParams },
+        responses: { 200: json(ModelDetailSchema, "Model"), ...errorResponses(400, 401, 403, 404) },
+      }),
+      async (c) => c.json(await models.detail(c.req.valid("param").name), 200),
+    )
+    .openapi(
+      createRoute({
+        method: "get",
+        path: "/api/ml/models/{name}/versions/{version}",
+        tags,
+        security,
+        summary: "One version's metadata",
+        middleware: [guard] as const,
+        request: { params: NameVersionParams },
+        responses: { 200: json(VersionMetadataSchema, "Version"), ...errorResponses(400, 401, 403, 404) },
+      }),
+      async (c) => {
+        const { name, version } = c.req.valid("param");
+        return c.json(await registry.metadata(name, version), 200);
+      },
+    )
+    .openapi(
+      pointerRoute(
+        "/api/ml/models/{name}/promote",
+        "Make a version the champion",
+        z.object({ version: VersionSchema, reason }).strict(),
+      ),
+      async (c) => {
+        const { version, reason } = c.req.valid("json");
+        return c.json(await models.promote(c.req.valid("param").name, version, reason), 200);
+      },
+    )
+    .openapi(
+      pointerRoute(
+        "/api/ml/models/{name}/rollback",
+        "Put the previous champion back (or the version named in `to`)",
+        z.object({ to: VersionSchema.optional(), reason }).strict(),
+      ),
+      async (c) => c.json(await models.rollback(c.req.valid("param").name, c.req.valid("json")), 200),
+    )
+    .openapi(
+      pointerRoute(
+        "/api/ml/models/{name}/pin",
+        "Pin a version (it beats the champion); null unpins",
+        z.object({ version: VersionSchema.nullable(), reason }).strict(),
+      ),
+      async (c) => {
+        const { version, reason } = c.req.valid("json");
+        return c.json(await models.pin(c.req.valid("param").name, version, reason), 200);
+      },
+    );
 }
+
+/** The admin routes' types, for the CLI's client (`hc<AdminRoutes>`). */
+export type AdminRoutes = ReturnType<typeof adminRoutes>;

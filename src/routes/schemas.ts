@@ -49,7 +49,9 @@ export const ModelMetadataResponseSchema = z
   })
   .openapi("ModelMetadata");
 
-export const errorResponses = (...statuses: (400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 503 | 504)[]) =>
+export const errorResponses = (
+  ...statuses: (400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 501 | 503 | 504)[]
+) =>
   Object.fromEntries(
     statuses.map((status) => [
       status,
@@ -66,6 +68,7 @@ const describeStatus = {
   413: "Body larger than the configured limit",
   415: "Unsupported content type",
   422: "The model does not reproduce its golden rows",
+  501: "Not available in this deployment (training on an edge function)",
   503: "No servable model, or a version that failed verification",
   504: "Prediction did not finish within the timeout",
 } as const;

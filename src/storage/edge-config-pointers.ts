@@ -2,7 +2,10 @@ import { createClient } from "@vercel/edge-config";
 import { z } from "zod";
 import { createAsyncCache } from "../cache/async-cache.js";
 import { EdgeMLError } from "../errors.js";
+import { consoleLogger } from "../logger.js";
+import { sha256Hex } from "../util/hash.js";
 import { type AuditLog, createMemoryAuditLog } from "./audit-log.js";
+import { StoreError } from "./errors.js";
 import { createKeyedLock } from "./keyed-lock.js";
 import {
   AuditEntrySchema,
@@ -59,7 +62,7 @@ export interface EdgeConfigPointerStoreOptions {
    * Pro's 64 KB), one item per model. Default: process memory (lost on restart); production wires Upstash Redis.
    */
   audit?: AuditLog;
-  /** Where an audit entry that could not be recorded is reported; default console.warn. */
+  /** Where an audit entry that could not be recorded is reported; default the console logger. */
   warn?: (message: string, error: unknown) => void;
   readTimeoutMs?: number;
   writeTimeoutMs?: number;
@@ -97,8 +100,7 @@ const OptionsSchema = z.object({
 export async function edgeConfigKeyPart(model: string, room = MAX_KEY_LENGTH): Promise<string> {
   const escaped = model.replace(/[_.]/g, (c) => (c === "_" ? "__" : "_d"));
   if (escaped.length <= room) return escaped;
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(model));
-  return `_h${Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("")}`;
+  return `_h${await sha256Hex(model)}`;
 }
 
 /** The Edge Config item of a model's pointers: one item per model, so two models' writes never collide. */
@@ -193,10 +195,7 @@ export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOpti
   const config = parsed.data;
   const now = options.now ?? Date.now;
   const audit = options.audit ?? createMemoryAuditLog();
-  const warn =
-    options.warn ??
-    ((message: string, error: unknown) =>
-      console.warn(`edgeml: ${message}:`, error instanceof Error ? error.message : error));
+  const warn = options.warn ?? consoleLogger.warn;
   // Any options object turns off the client's default week-long stale-if-error: staleness is decided here, where
   // it is visible and bounded to what this process itself read. No development SWR cache either: reads are fresh.
   const client = createClient(options.connectionString, {
@@ -266,8 +265,9 @@ export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOpti
     locked(model, async (): Promise<PointerChange> => {
       const target = config.write;
       if (!target) {
-        throw new EdgeMLError(
-          "internal",
+        throw new StoreError(
+          "Edge Config",
+          "read_only",
           "Edge Config pointers are read-only here: set EDGE_CONFIG_ID and VERCEL_API_TOKEN to promote, roll back or pin",
         );
       }
@@ -278,8 +278,9 @@ export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOpti
         current = parsePointers(model)(await fetchItem(key, true));
       } catch (error) {
         if (error instanceof EdgeMLError) throw error;
-        throw new EdgeMLError(
-          "model_unavailable",
+        throw new StoreError(
+          "Edge Config",
+          "unavailable",
           `could not read the pointers of '${model}' from Edge Config (${describe(error)}); nothing was changed: try again shortly`,
           { cause: error },
         );
@@ -301,10 +302,18 @@ export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOpti
         );
       } catch (error) {
         if (error instanceof EdgeConfigWriteError && error.status < 500 && error.status !== 429) {
-          throw new EdgeMLError("internal", error.message.replace(/^edgeml: /, ""), { cause: error });
+          // The API answered and refused (a token without write access, a deleted Edge Config): not an outage that
+          // passes, a setting to fix; nothing was written.
+          throw new StoreError(
+            "Edge Config",
+            "refused",
+            `${error.message.replace(/^edgeml: /, "")}; nothing was changed: check that VERCEL_API_TOKEN (and VERCEL_TEAM_ID) may write the Edge Config EDGE_CONFIG_ID`,
+            { cause: error },
+          );
         }
-        throw new EdgeMLError(
-          "model_unavailable",
+        throw new StoreError(
+          "Edge Config",
+          "unavailable",
           `could not write the pointers of '${model}' to Edge Config (${describe(error)}); the change may not have taken effect: check the model's pointers and try again`,
           { cause: error },
         );

@@ -7,6 +7,7 @@ import type { MarketDataSource } from "../../src/market/types.js";
 import { createYahooMarketData } from "../../src/market/yahoo.js";
 import type { PredictionCache } from "../../src/storage/cache.js";
 import { createMemoryCache } from "../../src/storage/memory-cache.js";
+import { trainForecaster } from "../../src/training/forecaster.js";
 import { ADMIN_TOKEN, postJson, type TestApp, testApp, testEngine, upload } from "../support/app.js";
 import { MARKET_DATA, tempDir } from "../support/paths.js";
 
@@ -30,7 +31,12 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
     engine = countingEngine();
     t = await testApp({}, engine);
     // BTC is trained (both families), ETH deliberately not.
-    await trainSymbol({ symbol: "BTC", market: t.deps.market, registry: t.app.registry });
+    await trainSymbol({
+      trainer: trainForecaster,
+      symbol: "BTC",
+      market: t.deps.market,
+      registry: t.app.registry,
+    });
   });
   afterAll(() => t.cleanup());
 
@@ -208,6 +214,7 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
       const other = await testApp();
       try {
         await trainSymbol({
+          trainer: trainForecaster,
           symbol: "BTC",
           market: other.deps.market,
           registry: other.app.registry,
@@ -306,6 +313,7 @@ describe("market data per forecast: the prediction cache is read before any bar 
     const engine = createOrtEngine({ maxSessions: 4, maxSessionBytes: 1 << 26, timeoutMs: 30_000 });
     t = await testApp({}, engine, { market: counting, now: () => new Date(clock) });
     await trainSymbol({
+      trainer: trainForecaster,
       symbol: "BTC",
       market: csv,
       registry: t.app.registry,

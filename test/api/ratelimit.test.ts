@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import type { AppDeps } from "../../src/app.js";
 import type { AppConfigInput } from "../../src/config.js";
 import { createOrtEngine } from "../../src/inference/engine.js";
+import { consoleLogger } from "../../src/logger.js";
 import { addressBucket, createRateLimit, platformAddress } from "../../src/routes/ratelimit.js";
 import { nodeClientAddress } from "../../src/runtime/node/client-address.js";
 import { createMemoryRateLimiter, type RateLimiter } from "../../src/storage/ratelimit.js";
@@ -33,7 +34,8 @@ async function limitedApp(config: AppConfigInput, overrides: Partial<AppDeps> = 
   const t = await testApp(
     { rateLimitPublic: "off", rateLimitAdmin: "off", rateLimitColdLoad: "off", ...config },
     undefined,
-    { rateLimiter: limiter(), clientKey: byTestHeader, ...overrides },
+    // The console logger, as in production: the fail-open tests read its warnings.
+    { rateLimiter: limiter(), clientKey: byTestHeader, logger: consoleLogger, ...overrides },
   );
   apps.push(t);
   return t;

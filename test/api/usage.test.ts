@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { trainSymbol } from "../../src/forecast/training.js";
 import type { Counters } from "../../src/storage/counters.js";
+import { trainForecaster } from "../../src/training/forecaster.js";
 import { postJson, type TestApp, testApp, testEngine, upload } from "../support/app.js";
 import { twoByTwoModel } from "../support/onnx-models.js";
 
@@ -52,6 +53,7 @@ describe("usage counters", () => {
 
   it("counts forecasts with their cache outcome", async () => {
     await trainSymbol({
+      trainer: trainForecaster,
       symbol: "BTC",
       market: t.deps.market,
       registry: t.app.registry,

@@ -1,10 +1,12 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApp } from "../../src/app.js";
 import { buildCli } from "../../src/cli/index.js";
 import { trainSymbol } from "../../src/forecast/training.js";
+import { silentLogger } from "../../src/logger.js";
 import { createCsvMarketData } from "../../src/market/node/csv.js";
 import { nodeDeps } from "../../src/runtime/node/deps.js";
+import { createServices } from "../../src/services/index.js";
+import { trainForecaster } from "../../src/training/forecaster.js";
 import { BYO_MODELS, MARKET_DATA, tempDir } from "../support/paths.js";
 
 /** The CLI as a person at a terminal uses it, on a local registry in a temporary directory. */
@@ -81,9 +83,16 @@ describe("edgeml CLI on the local registry", () => {
   });
 
   it("prints a trained version's evaluation report beside the naive forecast", async () => {
-    const { registry } = createApp({ ...nodeDeps({ MODELS_DIR: dir.path }), logError: () => {} });
+    const deps = nodeDeps({ MODELS_DIR: dir.path });
+    const { registry } = createServices(deps, { ...deps, logger: silentLogger });
     const market = createCsvMarketData({ dir: MARKET_DATA });
-    await trainSymbol({ symbol: "BTC", market, registry, plan: { families: ["ridge"] } });
+    await trainSymbol({
+      trainer: trainForecaster,
+      symbol: "BTC",
+      market,
+      registry,
+      plan: { families: ["ridge"] },
+    });
     const out = await run("report", "BTC-24h");
     expect(out).toContain("BTC-24h@1");
     expect(out).toMatch(/MAPE \(price\)\s+\d+\.\d{3}%/);

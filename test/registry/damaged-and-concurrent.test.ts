@@ -2,6 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
+import { silentLogger } from "../../src/logger.js";
 import { createCsvMarketData } from "../../src/market/node/csv.js";
 import { createRegistry, type Deadline } from "../../src/registry/registry.js";
 import type { ArtifactStore } from "../../src/storage/artifacts.js";
@@ -33,7 +34,7 @@ function appOver(dir: string, options: { artifacts?: ArtifactStore; inferTimeout
       adminToken: ADMIN_TOKEN,
       ...(options.inferTimeoutMs !== undefined && { inferTimeoutMs: options.inferTimeoutMs }),
     },
-    logError: () => {},
+    logger: silentLogger,
   });
   const request = async (path: string, init?: RequestInit) => built.app.request(path, init);
   const admin = (path: string, init: RequestInit = {}) => {

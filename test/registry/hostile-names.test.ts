@@ -2,6 +2,7 @@ import { cp, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
+import { silentLogger } from "../../src/logger.js";
 import { createCsvMarketData } from "../../src/market/node/csv.js";
 import { RESERVED_MODEL_NAMES } from "../../src/registry/metadata.js";
 import { createFsArtifactStore } from "../../src/storage/node/fs-artifacts.js";
@@ -24,7 +25,7 @@ function serverOver(modelsDir: string) {
     engine: testEngine(),
     market: createCsvMarketData({ dir: MARKET_DATA }),
     config: { adminToken: ADMIN_TOKEN },
-    logError: () => {},
+    logger: silentLogger,
   });
   const request = async (path: string, init?: RequestInit) => app.request(path, init);
   const admin = (path: string, init: RequestInit = {}) => {

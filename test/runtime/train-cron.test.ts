@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { AppDeps } from "../../src/app.js";
 import { EdgeMLError } from "../../src/errors.js";
+import { silentLogger } from "../../src/logger.js";
 import { createCsvMarketData } from "../../src/market/node/csv.js";
 import { CRON_PATH, createTrainFunction, isCronAuthorized } from "../../src/runtime/vercel/train.js";
 import { createMemoryJobStore } from "../../src/storage/jobs.js";
@@ -31,7 +32,7 @@ describe("the training function: Vercel cron at GET /api/train", () => {
       market: createCsvMarketData({ dir: MARKET_DATA }),
       jobs: createMemoryJobStore(),
       config: { adminToken: ADMIN_TOKEN },
-      logError: () => {},
+      logger: silentLogger,
     };
   });
   afterAll(() => dir.cleanup());
@@ -124,7 +125,7 @@ describe("the training function: Vercel cron at GET /api/train", () => {
     expect(await status.json()).toMatchObject({ model_id: "BTC", state: "succeeded" });
   });
 
-  it("serves the rest of the app on Node, so POST /api/ml/train trains here rather than on the edge", async () => {
+  it("serves the training routes on Node, so POST /api/ml/train trains here rather than on the edge", async () => {
     const app = createTrainFunction({ deps, cronSecret: SECRET });
     const response = await app.request("/api/ml/train", {
       method: "POST",
@@ -142,6 +143,14 @@ describe("the training function: Vercel cron at GET /api/train", () => {
       state = (await status.json()).state;
     }
     expect(state).toBe("succeeded");
-    expect((await app.request("/v2/health/live")).status).toBe(200);
+  });
+
+  it("serves only training: every other route is the edge function's, and answers 404 here", async () => {
+    const app = createTrainFunction({ deps, cronSecret: SECRET });
+    for (const path of ["/v2/health/live", "/api/ml/models", "/openapi.json"]) {
+      const response = await app.request(path, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      expect(response.status).toBe(404);
+      expect((await response.json()).code).toBe("not_found");
+    }
   });
 });

@@ -2,7 +2,7 @@ import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type BlobEmulatorHandle, startBlobEmulator } from "../../scripts/dev/blob-emulator";
-import { EdgeMLError } from "../../src/errors.js";
+import { asEdgeMLError, EdgeMLError } from "../../src/errors.js";
 import {
   type BlobClient,
   createBlobArtifactStore,
@@ -127,6 +127,25 @@ describe("Vercel Blob artifacts: layout and failure modes", () => {
       apiTimeoutMs: 50,
     });
     await expect(store.listModels()).rejects.toThrow(/did not answer within 50 ms/);
+  });
+
+  it("a token the store refuses is a refusal: 503 store_unavailable naming BLOB_READ_WRITE_TOKEN, not a 500", async () => {
+    const store = createBlobArtifactStore({
+      token: "vercel_blob_rw_edgemldev_wrongsecret",
+      prefix: freshPrefix(),
+    });
+    for (const call of [
+      () => store.listModels(),
+      async () => store.publish("m", "1", await versionFiles("m", "1")),
+    ]) {
+      const error = await call().catch((e: unknown) => e);
+      expect(error).toMatchObject({ store: "Vercel Blob", failure: "refused" });
+      expect(asEdgeMLError(error)).toMatchObject({
+        code: "store_unavailable",
+        status: 503,
+        message: expect.stringMatching(/Vercel Blob refused the token: check that BLOB_READ_WRITE_TOKEN/),
+      });
+    }
   });
 
   it("rejects a token that is not a read-write Blob token when it is built", () => {

@@ -5,7 +5,7 @@ import {
   type EdgeConfigEmulatorHandle,
   startEdgeConfigEmulator,
 } from "../../scripts/dev/edge-config-emulator";
-import { EdgeMLError } from "../../src/errors.js";
+import { asEdgeMLError, EdgeMLError } from "../../src/errors.js";
 import { type AuditLog, createMemoryAuditLog, createUpstashAuditLog } from "../../src/storage/audit-log.js";
 import {
   createEdgeConfigPointerStore,
@@ -231,29 +231,36 @@ describe("Edge Config pointers: how they are read and written", () => {
       expect(error).toBeInstanceOf(EdgeMLError);
       expect(error).toMatchObject({ code: "model_unavailable", status: 503 });
       expect((error as Error).message).toMatch(/Edge Config is unreachable/);
-      // Writes fail (nothing can be promoted blind), with a 503 as well.
-      await expect(store.set("m", { champion: "3" }, promote("m", "3", "2"))).rejects.toMatchObject({
-        code: "model_unavailable",
-      });
+      // Writes fail (nothing can be promoted blind): the store is unavailable, a 503 that says so.
+      const write = await store.set("m", { champion: "3" }, promote("m", "3", "2")).catch((e: unknown) => e);
+      expect(write).toMatchObject({ store: "Edge Config", failure: "unavailable" });
+      expect(asEdgeMLError(write)).toMatchObject({ code: "store_unavailable", status: 503 });
+      expect((write as Error).message).toMatch(/nothing was changed: try again shortly/);
     } finally {
       await up();
     }
     expect(await store.get("m")).toEqual({ champion: "2" });
   });
 
-  it("a write the API refuses (bad token) is an internal error with the API's message", async () => {
+  it("a write the API refuses (bad token) is a refusal: 503 store_unavailable, the API's message and what to check", async () => {
     const store = edgeStore({ write: { id: edge.id, token: "wrong", apiBase: edge.url } });
-    await expect(store.set("m", { champion: "1" }, promote("m", "1"))).rejects.toMatchObject({
-      code: "internal",
-      message: expect.stringMatching(/answered 403 .*Not authorized/),
+    const error = await store.set("m", { champion: "1" }, promote("m", "1")).catch((e: unknown) => e);
+    expect(error).toMatchObject({ store: "Edge Config", failure: "refused" });
+    expect(asEdgeMLError(error)).toMatchObject({
+      code: "store_unavailable",
+      status: 503,
+      message: expect.stringMatching(/answered 403 .*Not authorized.*check that VERCEL_API_TOKEN/),
     });
   });
 
-  it("without write settings the store is read-only and says what to set", async () => {
+  it("without write settings the store is read-only (403 forbidden) and says what to set", async () => {
     const store = edgeStore({ write: undefined });
-    await expect(store.set("m", { champion: "1" }, promote("m", "1"))).rejects.toThrow(
-      /EDGE_CONFIG_ID and VERCEL_API_TOKEN/,
-    );
+    const error = await store.set("m", { champion: "1" }, promote("m", "1")).catch((e: unknown) => e);
+    expect(asEdgeMLError(error)).toMatchObject({
+      code: "forbidden",
+      status: 403,
+      message: expect.stringMatching(/EDGE_CONFIG_ID and VERCEL_API_TOKEN/),
+    });
   });
 
   it("rejects settings that cannot work when it is built", () => {

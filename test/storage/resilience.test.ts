@@ -4,7 +4,9 @@ import { type LocalStack, startLocalStack } from "../../scripts/dev/local-stack"
 import { type AppDeps, createApp } from "../../src/app.js";
 import { trainSymbol } from "../../src/forecast/training.js";
 import { createOrtEngine, type InferenceEngine } from "../../src/inference/engine.js";
+import { silentLogger } from "../../src/logger.js";
 import { createCsvMarketData } from "../../src/market/node/csv.js";
+import { trainForecaster } from "../../src/training/forecaster.js";
 import { ADMIN_TOKEN, testEngine, upload } from "../support/app.js";
 import { elementwiseModel } from "../support/onnx-models.js";
 import { MARKET_DATA } from "../support/paths.js";
@@ -37,6 +39,9 @@ interface Instance {
  * One instance of the app on the production adapters. Instances given the same namespace are one deployment's
  * instances: shared Blob, Edge Config and Redis, but each with its own process caches.
  */
+/** The warnings of every instance: the outage tests read them. */
+const warnings = vi.fn<(message: string, error?: unknown) => void>();
+
 function instance(
   options: {
     namespace?: string;
@@ -55,7 +60,8 @@ function instance(
     market: createCsvMarketData({ dir: MARKET_DATA }),
     engine: options.engine ?? testEngine(),
     config: { adminToken: ADMIN_TOKEN, ...options.config },
-    logError: () => {},
+    // Warnings are what the outage tests read; errors of the outages they provoke are not.
+    logger: { ...silentLogger, warn: warnings },
     // The forecast service warns when the cache is down; the outage is the point of these tests.
     waitUntil: (work) => {
       work.catch(() => {});
@@ -108,6 +114,7 @@ describe("forecasts on the production adapters", () => {
   beforeAll(async () => {
     a = instance();
     const trained = await trainSymbol({
+      trainer: trainForecaster,
       symbol: "BTC",
       market: a.deps.market,
       registry: createApp(a.deps).registry,
@@ -162,18 +169,17 @@ describe("forecasts on the production adapters", () => {
   it("redis-server killed mid-test: forecasts keep answering, uncached (x-cache BYPASS); caching resumes when it is back", async () => {
     await adminPost(a, "/api/ml/models/BTC-24h/promote", { version: other });
     expect((await served(a)).model_version).toBe(other);
-    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    warnings.mockClear();
     await stack.redis.kill();
     for (let i = 0; i < 3; i++) {
       expect(await served(a)).toMatchObject({ model_version: other, cache: "BYPASS" });
     }
     expect((await post(a, "/api/ml/batch", { symbols: ["BTC"] })).status).toBe(200);
     // Degraded loudly: each bypass is logged with the reason.
-    expect(warn).toHaveBeenCalledWith(
-      "edgeml: prediction cache (upstash) unavailable; serving uncached:",
-      expect.stringContaining("redis is unavailable"),
+    expect(warnings).toHaveBeenCalledWith(
+      "prediction cache (upstash) unavailable; serving uncached",
+      expect.objectContaining({ message: expect.stringContaining("redis is unavailable") }),
     );
-    warn.mockRestore();
     await stack.redis.restart();
     await eventually(async () => stack.upstash.redisReady(), "the bridge reconnects");
     // The restarted redis-server is empty (no persistence): computed once, then served from the cache.
@@ -195,7 +201,8 @@ describe("forecasts on the production adapters", () => {
       for (let i = 0; i < 3; i++) expect((await served(b)).model_version).toBe(other);
       const change = await adminPost(b, "/api/ml/models/BTC-24h/promote", { version: best });
       expect(change.status).toBe(503);
-      expect((await change.json()).code).toBe("model_unavailable");
+      // The store is what is down, and the code says so (not the model).
+      expect((await change.json()).code).toBe("store_unavailable");
       // An instance that never read the pointers cannot know the champion: 503, never a silent fallback to "best".
       const cold = instance({ namespace: a.namespace });
       const res = await serve(cold);

@@ -1,11 +1,13 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type AppDeps, createApp } from "../../src/app.js";
-import type { AppConfigInput } from "../../src/config.js";
+import { type AppConfigInput, AppConfigSchema } from "../../src/config.js";
 import { createOrtEngine, type InferenceEngine } from "../../src/inference/engine.js";
+import { silentLogger } from "../../src/logger.js";
 import { createCsvMarketData } from "../../src/market/node/csv.js";
 import { createFsArtifactStore } from "../../src/storage/node/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../../src/storage/node/json-file-pointers.js";
+import { trainForecaster } from "../../src/training/forecaster.js";
 import { productionAdapters } from "../storage/support/production-adapters.js";
 import { BYO_MODELS, MARKET_DATA, tempDir } from "./paths.js";
 
@@ -36,7 +38,13 @@ function storage(dir: string): Pick<AppDeps, "artifacts" | "pointers" | "cache" 
 /** One engine per test file: onnxruntime-web initialises once per process anyway. */
 let sharedEngine: InferenceEngine | undefined;
 export function testEngine(): InferenceEngine {
-  sharedEngine ??= createOrtEngine({ maxSessions: 32, maxSessionBytes: 1 << 30, timeoutMs: 30_000 });
+  sharedEngine ??= createOrtEngine({
+    maxSessions: 32,
+    maxSessionBytes: 1 << 30,
+    timeoutMs: 30_000,
+    // The production default, so the suites see oversize outputs refused as a deployed server does.
+    maxOutputBytes: AppConfigSchema.parse({}).maxOutputBytes,
+  });
   return sharedEngine;
 }
 
@@ -63,8 +71,10 @@ export async function testApp(
     market: createCsvMarketData({ dir: MARKET_DATA }),
     ...storage(dir.path),
     engine,
+    // Node trains: the suites' POST /api/ml/train runs the real trainer.
+    trainer: trainForecaster,
     config: { adminToken: ADMIN_TOKEN, ...config },
-    logError: () => {},
+    logger: silentLogger,
     ...overrides,
   };
   const app = createApp(deps);

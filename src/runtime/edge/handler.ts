@@ -1,4 +1,7 @@
 import { type AppDeps, createApp } from "../../app.js";
+import { errorMessage } from "../../errors.js";
+import { consoleLogger, type Logger } from "../../logger.js";
+import { createServices } from "../../services/index.js";
 
 /** The part of a platform's execution context the handler uses: Vercel Edge's and workerd's both have it. */
 export interface EdgeContext {
@@ -19,7 +22,7 @@ interface Started {
 }
 
 function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return errorMessage(error);
 }
 
 /**
@@ -37,14 +40,13 @@ function describe(error: unknown): string {
  */
 export function createEdgeHandler<Env>(
   build: (env: Env, defer: (work: Promise<unknown>) => void) => AppDeps,
-  options: { log?: (message: string) => void; logError?: (message: string, error: unknown) => void } = {},
+  options: { logger?: Logger } = {},
 ): EdgeHandler<Env> {
-  const log = options.log ?? ((message: string) => console.log(message));
-  const logError = options.logError ?? ((message: string, error: unknown) => console.error(message, error));
+  const logger = options.logger ?? consoleLogger;
   const pending = new Set<Promise<unknown>>();
   const defer = (work: Promise<unknown>) => {
     const tracked: Promise<unknown> = work
-      .catch((error) => logError("edgeml: background work failed", error))
+      .catch((error) => logger.error("background work failed", error))
       .finally(() => pending.delete(tracked));
     pending.add(tracked);
   };
@@ -57,10 +59,11 @@ export function createEdgeHandler<Env>(
   const start = async (env: Env): Promise<Started> => {
     const began = performance.now();
     const deps = build(env, defer);
-    const { app } = createApp(deps);
+    const services = createServices(deps, { logger, ...deps });
+    const { app } = createApp(services, deps);
     await deps.engine.init();
     const initMs = performance.now() - began;
-    log(
+    logger.info(
       `edgeml: cold start: app built and onnxruntime-web ready in ${initMs.toFixed(1)} ms ` +
         `(artifacts: ${deps.artifacts.kind}, pointers: ${deps.pointers.kind}, market: ${deps.market.name})`,
     );
@@ -73,7 +76,7 @@ export function createEdgeHandler<Env>(
       if (!starting) {
         cold = true;
         starting = start(env);
-        starting.catch((error) => logError("edgeml: the edge app could not start", error));
+        starting.catch((error) => logger.error("the edge app could not start", error));
       }
       let started: Started;
       try {

@@ -5,6 +5,7 @@ import { createCsvMarketData } from "../../market/node/csv.js";
 import { createYahooMarketData } from "../../market/yahoo.js";
 import { createFsArtifactStore } from "../../storage/node/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../../storage/node/json-file-pointers.js";
+import { trainForecaster } from "../../training/forecaster.js";
 import { adaptersFromEnv } from "../adapters.js";
 import { configFromEnv, engineFromConfig } from "../env.js";
 import { nodeClientAddress } from "./client-address.js";
@@ -34,6 +35,8 @@ export function nodeDeps(env: Record<string, string | undefined> = process.env):
     market: env.MARKET_DATA_DIR
       ? createCsvMarketData({ dir: resolve(env.MARKET_DATA_DIR) })
       : createYahooMarketData(),
+    // Node trains (the server's POST /api/ml/train, `npm run train`, the Vercel training function).
+    trainer: trainForecaster,
     clientKey: nodeClientAddress(env.TRUST_PROXY),
     config,
   };

@@ -1,5 +1,6 @@
 import { serve } from "@hono/node-server";
 import { createApp } from "../../app.js";
+import { createServices } from "../../services/index.js";
 import { describeAdapters } from "../adapters.js";
 import { nodeDeps } from "./deps.js";
 import { DOCS_ASSETS_BASE, serveDocsAssets } from "./docs-assets.js";
@@ -9,7 +10,9 @@ surviveStrayRejections();
 
 /** `npm start`: the Node server on embedded defaults. PORT (3000) and HOST (127.0.0.1) move it. */
 const deps = nodeDeps();
-const { app, registry, config } = createApp({ ...deps, docsAssetsUrl: DOCS_ASSETS_BASE });
+const services = createServices(deps, deps);
+const { registry, config, logger } = services;
+const { app } = createApp(services, { ...deps, docsAssetsUrl: DOCS_ASSETS_BASE });
 serveDocsAssets(app);
 const port = Number(process.env.PORT || 3000);
 const hostname = process.env.HOST || "127.0.0.1";
@@ -18,28 +21,28 @@ await deps.engine.init();
 // The banner is informational: a store or pointer file that cannot be read must not keep the server from starting
 // (requests then answer 503 saying what is wrong, and /v2/health/ready says not ready).
 const models = await registry.listModels().catch((error: unknown) => {
-  console.warn(`edgeml: cannot list the models at start-up: ${error instanceof Error ? error.message : String(error)}`);
+  logger.warn("cannot list the models at start-up", error);
   return [];
 });
 const server = serve({ fetch: app.fetch, port, hostname }, (info) => {
   const base = `http://${hostname === "0.0.0.0" ? "localhost" : hostname}:${info.port}`;
   const initMs = deps.engine.stats().initMs ?? 0;
-  console.log(`edgeml listening on ${base} (onnxruntime-web ready in ${initMs.toFixed(0)} ms)`);
-  console.log(`  API docs:  ${base}/docs   (OpenAPI: ${base}/openapi.json)`);
-  console.log(`  storage:   ${describeAdapters(deps)}; market data: ${deps.market.name}`);
+  logger.info(`edgeml listening on ${base} (onnxruntime-web ready in ${initMs.toFixed(0)} ms)`);
+  logger.info(`  API docs:  ${base}/docs   (OpenAPI: ${base}/openapi.json)`);
+  logger.info(`  storage:   ${describeAdapters(deps)}; market data: ${deps.market.name}`);
   const rate = (limit: { limit: number; windowMs: number } | null) =>
     limit ? `${limit.limit}/${limit.windowMs / 1000}s` : "off";
-  console.log(
+  logger.info(
     `  rate limits per client (${deps.rateLimiter?.kind ?? "memory"}): public ${rate(config.rateLimitPublic)}, ` +
       `admin ${rate(config.rateLimitAdmin)}, cold loads ${rate(config.rateLimitColdLoad)}`,
   );
   for (const m of models) {
-    console.log(
+    logger.info(
       `  model ${m.name}: versions ${m.versions.join(", ")}; serving ${m.serving?.version ?? "none"}`,
     );
-    console.log(`    POST ${base}/v2/models/${m.name}/infer`);
+    logger.info(`    POST ${base}/v2/models/${m.name}/infer`);
   }
-  if (!config.adminToken) console.log("  admin API disabled: set ADMIN_TOKEN to register and promote models");
+  if (!config.adminToken) logger.info("  admin API disabled: set ADMIN_TOKEN to register and promote models");
 });
 
 const stop = () => server.close(() => process.exit(0));

@@ -4,8 +4,9 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type AppDeps, createApp } from "../../app.js";
 import { BearerSecret } from "../../config.js";
 import { asEdgeMLError, ERROR_STATUS, type ErrorCode } from "../../errors.js";
-import { createTrainingService } from "../../forecast/training.js";
+import { createServices } from "../../services/index.js";
 import { createMemoryJobStore, type TrainingJob } from "../../storage/jobs.js";
+import { trainForecaster } from "../../training/forecaster.js";
 
 /** The path Vercel cron calls (vercel.json `crons`), served by this Node function. */
 export const CRON_PATH = "/api/train";
@@ -48,41 +49,29 @@ export async function isCronAuthorized(
  * the first failure's code. The `user-agent: vercel-cron/1.0` of Vercel's calls is logged, not required: it is no
  * secret, and an operator may re-run the job with the token.
  *
- * Anything else is the full app on Node, so that `POST /api/ml/train` and its status, routed here by vercel.json,
- * train where training belongs rather than in an edge isolate.
+ * It also serves the training routes (`POST /api/ml/train` and its status, routed here by vercel.json), so that
+ * training runs where it belongs rather than in an edge isolate; every other path is the edge function's, and
+ * answers 404 here. The services are built once, with the trainer (the Node function always has one): the cron and
+ * the routes share one training service and one job store.
  */
 export function createTrainFunction(options: TrainFunctionOptions): Hono {
   const secret = options.cronSecret ? BearerSecret("CRON_SECRET").safeParse(options.cronSecret) : undefined;
   if (secret && !secret.success) {
     throw new Error(`edgeml: invalid environment: ${secret.error.issues.map((i) => i.message).join("; ")}`);
   }
-  const jobs = options.deps.jobs ?? createMemoryJobStore();
-  const built = createApp({ ...options.deps, jobs });
-  /** A training service whose runs this request awaits (overlapping cron calls each await their own). */
-  const trainingForThisRequest = () => {
-    const runs: Promise<unknown>[] = [];
-    const service = createTrainingService({
-      market: options.deps.market,
-      registry: built.registry,
-      jobs,
-      defer: (work) => {
-        runs.push(work);
-      },
-      now: options.deps.now,
-      plan: options.deps.trainingPlan,
-      retry: {
-        attempts: built.config.jobWriteAttempts,
-        backoffMs: built.config.jobWriteBackoffMs,
-      },
-    });
-    return { service, settled: () => Promise.allSettled(runs.splice(0)) };
-  };
+  const { deps } = options;
+  const services = createServices(
+    { ...deps, jobs: deps.jobs ?? createMemoryJobStore(), trainer: deps.trainer ?? trainForecaster },
+    deps,
+  );
+  const { logger, training } = services;
+  const routes = createApp(services, { ...deps, groups: ["training"] }).app;
   const symbols = options.symbols ?? CRON_SYMBOLS;
 
   const app = new Hono();
   app.get(CRON_PATH, async (c) => {
     if (!options.cronSecret) {
-      console.error("edgeml: cron call refused: CRON_SECRET is not set in this deployment");
+      logger.error("cron call refused: CRON_SECRET is not set in this deployment");
       return unauthorized("the cron endpoint is disabled: set CRON_SECRET in the project's environment");
     }
     if (!(await isCronAuthorized(c.req.header("authorization"), options.cronSecret))) {
@@ -92,19 +81,14 @@ export function createTrainFunction(options: TrainFunctionOptions): Hono {
       return c.json({ error: `edgeml: ${options.trainingUnavailable}`, code: "not_ready" }, 503);
     }
     const started = new Date().toISOString();
-    const training = trainingForThisRequest();
     const finished: TrainingJob[] = [];
     try {
-      for (const symbol of symbols) {
-        const job = await training.service.start(symbol);
-        await training.settled();
-        finished.push(await training.service.status(job.request_id));
-      }
+      // One after the other, each awaited: the function's response is the end of its run.
+      for (const symbol of symbols) finished.push(await training.run(symbol));
     } catch (error) {
       // The job store failed: the run's state cannot be recorded or read, so nothing more is started. Training
       // already done stays registered; Vercel retries nothing, and the next day's run trains again.
-      await training.settled();
-      console.error("edgeml: cron training stopped: the job store failed", error);
+      logger.error("cron training stopped: the job store failed", error);
       const mapped = asEdgeMLError(error);
       const known = mapped && mapped.status < 500 ? mapped : undefined;
       return c.json(
@@ -126,13 +110,13 @@ export function createTrainFunction(options: TrainFunctionOptions): Hono {
       : code && Object.hasOwn(ERROR_STATUS, code)
         ? ERROR_STATUS[code as ErrorCode]
         : 500;
-    console.log(
+    logger.info(
       `edgeml: cron training ${failed ? "failed" : "succeeded"} (${c.req.header("user-agent") ?? "no user-agent"}): ${finished.map((j) => `${j.model_id} ${j.state}`).join(", ")}`,
     );
     return c.json({ started_at: started, finished_at: new Date().toISOString(), jobs: finished }, status, {
       "cache-control": "no-store",
     });
   });
-  app.all("*", (c) => built.app.fetch(c.req.raw));
+  app.all("*", (c) => routes.fetch(c.req.raw));
   return app;
 }

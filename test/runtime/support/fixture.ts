@@ -3,11 +3,13 @@ import { join } from "node:path";
 import { readRegistryDir } from "../../../scripts/edge/embed.js";
 import { type App, type AppDeps, createApp } from "../../../src/app.js";
 import { trainSymbol } from "../../../src/forecast/training.js";
+import { silentLogger } from "../../../src/logger.js";
 import { createCsvMarketData } from "../../../src/market/node/csv.js";
 import { createYahooMarketData } from "../../../src/market/yahoo.js";
 import type { EmbeddedRegistry } from "../../../src/storage/embedded.js";
 import { createFsArtifactStore } from "../../../src/storage/node/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../../../src/storage/node/json-file-pointers.js";
+import { trainForecaster } from "../../../src/training/forecaster.js";
 import { testEngine } from "../../support/app.js";
 import { BYO_MODELS, MARKET_DATA, tempDir } from "../../support/paths.js";
 import { shiftedYahoo } from "./shifted-yahoo.js";
@@ -44,12 +46,12 @@ export async function runtimeFixture(): Promise<RuntimeFixture> {
     engine: testEngine(),
     market: createCsvMarketData({ dir: MARKET_DATA }),
     config: { adminToken: ADMIN_TOKEN },
-    logError: () => {},
+    logger: silentLogger,
   };
   const { registry } = createApp(base);
   let lastBar = 0;
   for (const symbol of ["BTC", "ETH"]) {
-    const trained = await trainSymbol({ symbol, market: base.market, registry });
+    const trained = await trainSymbol({ trainer: trainForecaster, symbol, market: base.market, registry });
     const bars = await base.market.getBars(symbol, "1d");
     lastBar = Math.max(lastBar, bars.at(-1)?.time ?? 0);
     if (symbol === "BTC") {

@@ -1,0 +1,151 @@
+import { type AppConfig, type AppConfigInput, AppConfigSchema } from "../config.js";
+import { createForecaster, type Forecaster } from "../forecast/service.js";
+import {
+  createTrainingService,
+  type Trainer,
+  type TrainingPlan,
+  type TrainingService,
+} from "../forecast/training.js";
+import type { InferenceEngine } from "../inference/engine.js";
+import { consoleLogger, type Logger } from "../logger.js";
+import type { MarketDataSource } from "../market/types.js";
+import { createRegistry, type Registry } from "../registry/registry.js";
+import type { ArtifactStore } from "../storage/artifacts.js";
+import type { PredictionCache } from "../storage/cache.js";
+import { type Counters, createMemoryCounters } from "../storage/counters.js";
+import { createMemoryJobStore, type JobStore } from "../storage/jobs.js";
+import { createMemoryCache } from "../storage/memory-cache.js";
+import type { PointerStore } from "../storage/pointers.js";
+import { createUsageTracker, type UsageTracker } from "../tracking/usage.js";
+import { createInferenceOperations, type InferenceOperations } from "./inference.js";
+import { createModelOperations, type ModelOperations } from "./models.js";
+
+/** The ports the services are built from. Each runtime's wiring builds them from its environment. */
+export interface Ports {
+  artifacts: ArtifactStore;
+  pointers: PointerStore;
+  engine: InferenceEngine;
+  /** Bars for forecasts and training: Yahoo Finance in production, a CSV directory offline. */
+  market: MarketDataSource;
+  /** Prediction cache; defaults to an in-process LRU. */
+  cache?: PredictionCache;
+  /** Training job state; defaults to process memory. */
+  jobs?: JobStore;
+  /** Usage counters per model version; default process memory. */
+  counters?: Counters;
+  /**
+   * Fits forecasters (src/training's `trainForecaster`). Left out where training does not run (the edge): training
+   * requests then answer 501 `training_unavailable`, and the bundle carries no trainer.
+   */
+  trainer?: Trainer;
+}
+
+export interface ServiceOptions {
+  config?: AppConfigInput;
+  /** Where everything reports; default the console. */
+  logger?: Logger;
+  /**
+   * Hands side effects (cache writes, counters, training runs) to the runtime so they finish after the response: the
+   * edge's `waitUntil`. Default: the promise runs on, its failure logged.
+   */
+  waitUntil?: (work: Promise<unknown>) => void;
+  /** What `POST /api/ml/train` trains; defaults to DEFAULT_PLAN. */
+  trainingPlan?: Partial<TrainingPlan>;
+  now?: () => Date;
+}
+
+/** What the server does, without HTTP: the app, the CLI, the training script and the cron all call these. */
+export interface Services {
+  config: AppConfig;
+  logger: Logger;
+  engine: InferenceEngine;
+  registry: Registry;
+  usage: UsageTracker;
+  forecaster: Forecaster;
+  training: TrainingService;
+  /** The admin view of models: summaries with usage and history, pointer changes with what serves after them. */
+  models: ModelOperations;
+  /** Open Inference Protocol operations: model metadata, readiness, inference under one deadline. */
+  inference: InferenceOperations;
+  /** Runs `work` after the response (the runtime's waitUntil); its failure is logged, never unobserved. */
+  defer: (work: Promise<unknown>) => void;
+  /** Whether the inference runtime is up and the model store answers: backs /v2/health/ready. */
+  ready(): Promise<boolean>;
+}
+
+/** Parses the configuration; a setting that cannot work throws here, at start-up, with every reason. */
+export function parseConfig(input: AppConfigInput = {}): AppConfig {
+  const parsed = AppConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new Error(`edgeml: invalid configuration: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * The composition root: every service built once from the ports. Nothing here knows HTTP; `createApp` puts routes
+ * on top of these, and the CLI, the training script and the training cron use them directly.
+ */
+export function createServices(ports: Ports, options: ServiceOptions = {}): Services {
+  const config = parseConfig(options.config);
+  const logger = options.logger ?? consoleLogger;
+  const warn = (message: string, error: unknown) => logger.warn(message, error);
+  // Every deferred promise is observed here, before the runtime's waitUntil sees it: a failure of background work
+  // is logged, and can never be an unhandled rejection (which ends a Node process).
+  const defer = (work: Promise<unknown>) => {
+    const observed = work.catch((error) => logger.error("background work failed", error));
+    options.waitUntil?.(observed);
+  };
+  const registry = createRegistry({
+    artifacts: ports.artifacts,
+    pointers: ports.pointers,
+    engine: ports.engine,
+    config,
+    now: options.now,
+  });
+  const usage = createUsageTracker({ counters: ports.counters ?? createMemoryCounters(), defer, warn });
+  const forecaster = createForecaster({
+    registry,
+    market: ports.market,
+    cache: ports.cache ?? createMemoryCache(),
+    cacheTtlMs: config.cacheTtlMs,
+    timeoutMs: config.inferTimeoutMs,
+    defer,
+    warn,
+    usage,
+    now: options.now,
+  });
+  const training = createTrainingService({
+    market: ports.market,
+    registry,
+    jobs: ports.jobs ?? createMemoryJobStore(),
+    trainer: ports.trainer,
+    defer,
+    logger,
+    retry: { attempts: config.jobWriteAttempts, backoffMs: config.jobWriteBackoffMs },
+    now: options.now,
+    plan: options.trainingPlan,
+  });
+  return {
+    config,
+    logger,
+    engine: ports.engine,
+    registry,
+    usage,
+    forecaster,
+    training,
+    models: createModelOperations({ registry, usage }),
+    inference: createInferenceOperations({ registry, usage, timeoutMs: config.inferTimeoutMs }),
+    defer,
+    async ready() {
+      try {
+        await ports.engine.init();
+        // The registry's cached listing: a probe costs the store at most one list call per listing TTL.
+        return await registry.ready();
+      } catch (error) {
+        logger.error("readiness check failed", error);
+        return false;
+      }
+    },
+  };
+}
