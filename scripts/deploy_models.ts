@@ -20,7 +20,8 @@ import { errorMessage } from "../src/errors.js";
 import { adaptersFromEnv } from "../src/runtime/adapters.js";
 import { DEFAULT_MODELS_DIR } from "../src/runtime/node/deps.js";
 import type { ArtifactStore } from "../src/storage/artifacts.js";
-import { parsePointerDocument } from "../src/storage/node/json-file-pointers.js";
+import { createFsArtifactStore } from "../src/storage/node/fs-artifacts.js";
+import { parsePointerDocument } from "../src/storage/pointer-document.js";
 import type { AuditEntry, ModelPointers, PointerStore } from "../src/storage/pointers.js";
 import { sha256Hex } from "../src/util/hash.js";
 import { failCli, isMain } from "./dev/lib/cli";
@@ -44,7 +45,6 @@ export interface DeployReport {
   errors: string[];
 }
 
-const VERSION_DIR = /^[1-9][0-9]*$/;
 /** The `sha256` of a metadata.json text, or undefined (not JSON, or none declared). */
 function declaredSha256(text: string): string | undefined {
   try {
@@ -59,20 +59,17 @@ function declaredSha256(text: string): string | undefined {
 interface LocalVersion {
   name: string;
   version: string;
-  dir: string;
 }
 
-async function localVersions(modelsDir: string): Promise<LocalVersion[]> {
-  const found: LocalVersion[] = [];
-  const entries = await readdir(modelsDir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+/** The complete versions of the models directory, by name then number: the file store's own listing. */
+async function localVersions(local: ArtifactStore, modelsDir: string): Promise<LocalVersion[]> {
+  await readdir(modelsDir).catch((error: NodeJS.ErrnoException) => {
     if (error.code === "ENOENT") throw new Error(`edgeml: no models directory at ${modelsDir}`);
     throw error;
   });
-  for (const model of entries.filter((e) => e.isDirectory() && !e.name.startsWith("."))) {
-    const versions = await readdir(join(modelsDir, model.name), { withFileTypes: true });
-    for (const v of versions.filter((e) => e.isDirectory() && VERSION_DIR.test(e.name))) {
-      found.push({ name: model.name, version: v.name, dir: join(modelsDir, model.name, v.name) });
-    }
+  const found: LocalVersion[] = [];
+  for (const name of await local.listModels()) {
+    for (const version of await local.listVersions(name)) found.push({ name, version });
   }
   return found.sort((a, b) => a.name.localeCompare(b.name) || Number(a.version) - Number(b.version));
 }
@@ -162,14 +159,15 @@ export async function deployModels(options: DeployOptions): Promise<DeployReport
   );
 
   const inBlob = new Set<string>();
-  for (const local of await localVersions(options.modelsDir)) {
+  const localStore = createFsArtifactStore(options.modelsDir);
+  for (const local of await localVersions(localStore, options.modelsDir)) {
     const key = `${local.name}@${local.version}`;
     try {
-      const [bytes, metadata] = await Promise.all([
-        readFile(join(local.dir, "model.onnx")),
-        readFile(join(local.dir, "metadata.json"), "utf8"),
+      const [model, metadata] = await Promise.all([
+        localStore.getModel(local.name, local.version),
+        localStore.getMetadata(local.name, local.version),
       ]);
-      const model = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      if (!model || !metadata) throw new Error("its model.onnx or its metadata.json is missing");
       const sha256 = await sha256Hex(model);
       if (declaredSha256(metadata) !== sha256) {
         throw new Error(`its metadata.json does not carry the sha256 of its model.onnx (${sha256})`);

@@ -1,7 +1,10 @@
-import { copyFile, mkdir, readdir, readFile, rename } from "node:fs/promises";
+import { copyFile, mkdir, readFile, rename } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
-import { EmbeddedPointersSchema, type EmbeddedRegistry } from "../../src/storage/embedded.js";
+import { errorMessage } from "../../src/errors.js";
+import type { EmbeddedRegistry } from "../../src/storage/embedded.js";
+import { createFsArtifactStore } from "../../src/storage/node/fs-artifacts.js";
+import { parsePointerDocument, pointerDocumentJson } from "../../src/storage/pointer-document.js";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "../..");
 export const WASM_NAME = "ort-wasm-simd-threaded.wasm";
@@ -10,8 +13,6 @@ export const WASM_PATH = join(REPO_ROOT, "wasm", WASM_NAME);
 /** Build outputs (git-ignored): dist/vercel/edge.js, dist/workerd/, dist/static/. */
 export const DIST = join(REPO_ROOT, "dist");
 export const DEFAULT_MODELS_DIR = join(REPO_ROOT, "models");
-
-const VERSION_DIR = /^[1-9][0-9]*$/;
 
 /** The wasm of the installed onnxruntime-web: the only one that matches its JS glue. */
 export function installedOrtWasm(): string {
@@ -34,15 +35,6 @@ export async function copyOrtWasm(
   return { path: dest, bytes: from.length, copied: true };
 }
 
-async function dirs(path: string): Promise<string[]> {
-  try {
-    return (await readdir(path, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw error;
-  }
-}
-
 async function readIfExists(path: string): Promise<Buffer | null> {
   try {
     return await readFile(path);
@@ -58,27 +50,27 @@ async function readIfExists(path: string): Promise<Buffer | null> {
  */
 export async function readRegistryDir(modelsDir: string, pointersFile?: string): Promise<EmbeddedRegistry> {
   const models: EmbeddedRegistry["models"] = {};
-  for (const name of (await dirs(modelsDir)).sort()) {
+  const store = createFsArtifactStore(modelsDir);
+  for (const name of (await store.listModels()).sort()) {
     const versions: Record<string, { metadata: string; model: string }> = {};
-    const numbered = (await dirs(join(modelsDir, name))).filter((v) => VERSION_DIR.test(v));
-    for (const version of numbered.sort((a, b) => Number(a) - Number(b))) {
+    for (const version of (await store.listVersions(name)).sort((a, b) => Number(a) - Number(b))) {
       const [model, metadata] = await Promise.all([
-        readIfExists(join(modelsDir, name, version, "model.onnx")),
-        readIfExists(join(modelsDir, name, version, "metadata.json")),
+        store.getModel(name, version),
+        store.getMetadata(name, version),
       ]);
-      if (model && metadata)
-        versions[version] = { metadata: metadata.toString("utf8"), model: model.toString("base64") };
+      if (model && metadata) versions[version] = { metadata, model: Buffer.from(model).toString("base64") };
     }
     if (Object.keys(versions).length > 0) models[name] = versions;
   }
   const pointersText = await readIfExists(pointersFile ?? join(modelsDir, "pointers.json"));
   let pointers: unknown = null;
   if (pointersText) {
-    const parsed = EmbeddedPointersSchema.safeParse(JSON.parse(pointersText.toString("utf8")));
-    if (!parsed.success) {
-      throw new Error(`edgeml: ${pointersFile ?? "pointers.json"} is not valid: ${parsed.error.message}`);
+    try {
+      // Validated here so a bad file fails the build, not the deployment's first request.
+      pointers = pointerDocumentJson(parsePointerDocument(pointersText.toString("utf8")));
+    } catch (error) {
+      throw new Error(`edgeml: ${pointersFile ?? "pointers.json"} is not valid: ${errorMessage(error)}`);
     }
-    pointers = parsed.data;
   }
   const source = relative(REPO_ROOT, modelsDir) || ".";
   return { source: source.startsWith("..") ? modelsDir : source, models, pointers };

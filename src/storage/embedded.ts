@@ -1,8 +1,8 @@
-import { z } from "zod";
-import { EdgeMLError } from "../errors.js";
+import { EdgeMLError, errorMessage } from "../errors.js";
 import { base64ToBytes } from "../util/base64.js";
 import type { ArtifactStore } from "./artifacts.js";
-import { AuditEntrySchema, ModelPointersSchema, type PointerStore } from "./pointers.js";
+import { type PointerDocument, pointerDocumentFrom } from "./pointer-document.js";
+import type { PointerStore } from "./pointers.js";
 
 /**
  * The embedded registry as shipped inside an edge bundle: `models/` (each complete version's metadata text and
@@ -17,11 +17,6 @@ export interface EmbeddedRegistry {
   /** The pointer document `{ models, audit }` of `pointers.json`, or null when there was none. */
   pointers: unknown;
 }
-
-export const EmbeddedPointersSchema = z.object({
-  models: z.record(z.string(), ModelPointersSchema).default({}),
-  audit: z.array(AuditEntrySchema).default([]),
-});
 
 const READ_ONLY =
   "the embedded registry is read-only on the edge (each isolate has its own copy); register and promote " +
@@ -70,15 +65,16 @@ export function createEmbeddedArtifactStore(embedded: EmbeddedRegistry): Artifac
  * built, so a bad `pointers.json` fails the deployment's first request with its reason, not a later promotion.
  */
 export function createEmbeddedPointerStore(embedded: EmbeddedRegistry): PointerStore {
-  const parsed = EmbeddedPointersSchema.safeParse(embedded.pointers ?? {});
-  if (!parsed.success) {
-    throw new Error(`edgeml: the embedded pointers.json is not valid: ${parsed.error.message}`);
+  let document: PointerDocument;
+  try {
+    document = pointerDocumentFrom(embedded.pointers ?? {});
+  } catch (error) {
+    throw new Error(`edgeml: the embedded pointers.json is not valid: ${errorMessage(error)}`);
   }
-  const document = parsed.data;
   return {
     kind: "embedded",
     async get(model) {
-      return structuredClone((Object.hasOwn(document.models, model) && document.models[model]) || {});
+      return structuredClone(document.models.get(model) ?? {});
     },
     async set() {
       throw new EdgeMLError("forbidden", READ_ONLY);

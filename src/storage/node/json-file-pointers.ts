@@ -2,17 +2,10 @@ import { randomUUID } from "node:crypto";
 import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import lockfile from "proper-lockfile";
-import { z } from "zod";
 import { createAsyncCache } from "../../cache/async-cache.js";
 import { EdgeMLError } from "../../errors.js";
-import {
-  type AuditEntry,
-  AuditEntrySchema,
-  type ModelPointers,
-  ModelPointersSchema,
-  type PointerChange,
-  type PointerStore,
-} from "../pointers.js";
+import { type PointerDocument, parsePointerDocument, serialisePointerDocument } from "../pointer-document.js";
+import { AuditEntrySchema, ModelPointersSchema, type PointerChange, type PointerStore } from "../pointers.js";
 import { syncDirectory, writeFileDurably } from "./durable-write.js";
 
 /** Defaults of the JSON file pointer store, each with why. */
@@ -40,39 +33,6 @@ export interface JsonFilePointerStoreOptions {
   lockWaitMs?: number;
   /** Where a lock this process held was found taken over (it froze past `lockStaleMs`); default console.warn. */
   warn?: (message: string) => void;
-}
-
-/** The file's document with every map keyed by model name held in a Map: no name can reach Object.prototype. */
-export interface PointerDocument {
-  models: Map<string, ModelPointers>;
-  audit: AuditEntry[];
-}
-
-const RawDocumentSchema = z.object({
-  models: z.record(z.string(), z.unknown()).optional(),
-  audit: z.array(AuditEntrySchema).default([]),
-});
-
-/**
- * Parses the file's text. Model names are read from the parsed JSON's own keys (JSON.parse makes even `__proto__`
- * an own key; a zod record would drop it), each validated on its own.
- */
-export function parsePointerDocument(text: string): PointerDocument {
-  const raw: unknown = JSON.parse(text);
-  const shape = RawDocumentSchema.parse(raw);
-  const models = new Map<string, ModelPointers>();
-  const rawModels = (raw as { models?: unknown }).models;
-  if (shape.models && rawModels && typeof rawModels === "object") {
-    for (const [name, value] of Object.entries(rawModels)) {
-      models.set(name, ModelPointersSchema.parse(value));
-    }
-  }
-  return { models, audit: shape.audit };
-}
-
-function serialise(doc: PointerDocument): string {
-  // Object.fromEntries defines own properties, so a `__proto__` entry is written as the data it is.
-  return `${JSON.stringify({ models: Object.fromEntries(doc.models), audit: doc.audit }, null, 2)}\n`;
 }
 
 /**
@@ -189,7 +149,7 @@ export function createJsonFilePointerStore(
         doc.audit.push(result.entry);
         const temporary = `${path}.${randomUUID()}.tmp`;
         try {
-          await writeFileDurably(temporary, serialise(doc));
+          await writeFileDurably(temporary, serialisePointerDocument(doc));
           await rename(temporary, path);
         } catch (error) {
           await rm(temporary, { force: true });
