@@ -20,6 +20,7 @@ describe("edge bundle size", () => {
       codeGzip: BUDGET.codeGzip + 1,
       wasmGzip: 1,
       totalGzip: BUDGET.totalGzip + 1,
+      packages: [],
     };
     expect(budgetProblems([over])).toEqual([
       expect.stringMatching(/^vercel: .* gzip exceeds the budget of 3\.90 MiB/),
