@@ -3,7 +3,7 @@ import { createAsyncCache } from "../cache/async-cache.js";
 import { asEdgeMLError, EdgeMLError, isEdgeMLError } from "../errors.js";
 import { computeFeatures, FEATURE_NAMES, knownFeatureSet, MIN_HISTORY } from "../features/index.js";
 import { withDeadline } from "../inference/engine.js";
-import { INTERVAL_MS, resolveSymbol, SUPPORTED_SYMBOLS } from "../market/symbols.js";
+import { firstBreak, INTERVAL_MS, resolveSymbol, SUPPORTED_SYMBOLS } from "../market/symbols.js";
 import type { Bar, MarketDataSource } from "../market/types.js";
 import type { VersionMetadata } from "../registry/metadata.js";
 import type { Registry } from "../registry/registry.js";
@@ -171,8 +171,7 @@ export function createForecaster(deps: ForecasterDeps) {
       );
     }
     // The features' windows count bars; a missing bar (Yahoo drops null bars) would silently stretch them.
-    const step = INTERVAL_MS[spec.interval];
-    const gap = bars.findIndex((bar, i) => i > 0 && bar.time - (bars[i - 1] as Bar).time !== step);
+    const gap = firstBreak(bars, spec.interval);
     if (gap > 0) {
       throw new EdgeMLError(
         "market_data_unavailable",

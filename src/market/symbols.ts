@@ -65,6 +65,27 @@ export function selectBars(bars: readonly Bar[], interval: Interval, endMs: numb
   return bars.slice(start, lo);
 }
 
+/**
+ * How a bar opening at `next` follows one opening at `prev` on the interval's grid: one interval later ("ok"), or
+ * not. Feature windows count bars, not hours, so every consumer of a series (the CSV parser, training, serving)
+ * checks it the same way: a missing bar would silently stretch every window across it.
+ */
+export function barStep(
+  prev: number,
+  next: number,
+  interval: Interval,
+): "ok" | "duplicate" | "out_of_order" | "gap" {
+  const delta = next - prev;
+  if (delta === INTERVAL_MS[interval]) return "ok";
+  if (delta === 0) return "duplicate";
+  return delta < 0 ? "out_of_order" : "gap";
+}
+
+/** The index of the first bar of an ascending series that does not follow its predecessor by one interval, or -1. */
+export function firstBreak(bars: readonly Bar[], interval: Interval): number {
+  return bars.findIndex((bar, i) => i > 0 && barStep((bars[i - 1] as Bar).time, bar.time, interval) !== "ok");
+}
+
 export function isoTime(ms: number): string {
   return new Date(ms).toISOString();
 }

@@ -5,7 +5,7 @@
  */
 
 import { FEATURE_NAMES, FEATURE_SET, type FeatureSet, featureMatrix } from "../features/index.js";
-import { INTERVAL_MS, isoTime } from "../market/symbols.js";
+import { barStep, INTERVAL_MS, isoTime } from "../market/symbols.js";
 import type { Bar, Interval } from "../market/types.js";
 import { sha256Hex } from "../util/hash.js";
 import { TrainingError } from "./errors.js";
@@ -212,8 +212,7 @@ export async function trainForecaster(input: TrainForecasterInput): Promise<Trai
 }
 
 function checkBars(bars: readonly Bar[], interval: Interval): void {
-  const step = INTERVAL_MS[interval];
-  if (step === undefined)
+  if (INTERVAL_MS[interval] === undefined)
     throw new TrainingError("invalid_parameters", `unsupported interval ${JSON.stringify(interval)}`);
   for (let i = 0; i < bars.length; i++) {
     const bar = bars[i] as Bar;
@@ -229,7 +228,7 @@ function checkBars(bars: readonly Bar[], interval: Interval): void {
       throw new TrainingError("invalid_data", `bar ${isoTime(bar.time)} has volume ${bar.volume}`);
     }
     const prev = bars[i - 1];
-    if (prev && bar.time - prev.time !== step) {
+    if (prev && barStep(prev.time, bar.time, interval) !== "ok") {
       // Lagged features count bars, not hours: a missing bar would silently stretch every window across it.
       throw new TrainingError(
         "invalid_data",

@@ -15,6 +15,7 @@ import { EdgeMLError } from "../../errors.js";
 import {
   assertGetBarsOptions,
   assertInterval,
+  barStep,
   INTERVAL_MS,
   isoTime,
   resolveSymbol,
@@ -130,15 +131,18 @@ export function parseMarketCsv(text: string, fileName: string, interval: Interva
     const prev = rows[i - 1] as { bar: Bar; line: number };
     const row = rows[i] as { bar: Bar; line: number };
     // Compare in file order, so the message names the lines as a person reads them.
-    const delta = descending ? prev.bar.time - row.bar.time : row.bar.time - prev.bar.time;
-    if (delta === 0) fail(row.line, `duplicate bar ${isoTime(row.bar.time)} (also on line ${prev.line})`);
-    if (delta < 0) {
+    const how = descending
+      ? barStep(row.bar.time, prev.bar.time, interval)
+      : barStep(prev.bar.time, row.bar.time, interval);
+    if (how === "duplicate")
+      fail(row.line, `duplicate bar ${isoTime(row.bar.time)} (also on line ${prev.line})`);
+    if (how === "out_of_order") {
       fail(
         row.line,
         `bar ${isoTime(row.bar.time)} out of order after line ${prev.line} (file must be ${descending ? "descending" : "ascending"})`,
       );
     }
-    if (delta !== step) {
+    if (how === "gap") {
       fail(
         row.line,
         `gap between ${isoTime(Math.min(prev.bar.time, row.bar.time))} and ${isoTime(Math.max(prev.bar.time, row.bar.time))} (expected ${interval} spacing)`,
