@@ -6,6 +6,7 @@ import { edgeEnvIsCurrent, edgeEnvNames } from "../../scripts/edge/env.js";
 import type { AppDeps } from "../../src/app.js";
 import { isEdgeMLError } from "../../src/errors.js";
 import type { InferenceEngine } from "../../src/inference/engine.js";
+import { silentLogger } from "../../src/logger.js";
 import { adaptersFromEnv } from "../../src/runtime/adapters.js";
 import { edgeDeps } from "../../src/runtime/edge/deps.js";
 import { createEdgeHandler, type EdgeContext, INIT_HEADER } from "../../src/runtime/edge/handler.js";
@@ -133,12 +134,12 @@ function depsWith(engine: InferenceEngine): AppDeps {
         throw new Error("no market in this test");
       },
     },
-    logError: () => {},
+    logger: silentLogger,
   };
 }
 
 describe("createEdgeHandler: the app once per isolate", () => {
-  const quiet = { log: () => {}, logError: () => {} };
+  const quiet = { logger: silentLogger };
 
   it("builds the app and starts the engine on the first request only, even when requests arrive together", async () => {
     const engine = countingEngine(() => new Promise((resolve) => setTimeout(resolve, 20)));
@@ -209,7 +210,7 @@ describe("createEdgeHandler: the app once per isolate", () => {
           }),
         );
       },
-      { log: () => {}, logError: (message) => errors.push(message) },
+      { logger: { ...silentLogger, error: (message) => errors.push(message) } },
     );
     for (let i = 0; i < 2; i++) {
       const response = await handler.fetch(new Request("http://edge/v2/health/live"), {});
@@ -220,7 +221,7 @@ describe("createEdgeHandler: the app once per isolate", () => {
       });
     }
     expect(builds).toBe(1);
-    expect(errors).toEqual(["edgeml: the edge app could not start"]);
+    expect(errors).toEqual(["the edge app could not start"]);
   });
 });
 
@@ -229,7 +230,7 @@ describe("edgeDeps: the edge wiring from the environment", () => {
     const handler = createEdgeHandler(
       (env: Record<string, string>, defer) =>
         edgeDeps({ env, wasm: {} as WebAssembly.Module, embedded: REGISTRY, defer }),
-      { log: () => {}, logError: () => {} },
+      { logger: silentLogger },
     );
     const response = await handler.fetch(new Request("http://edge/v2/health/live"), { ADMIN_TOKEN: "short" });
     expect(response.status).toBe(503);
