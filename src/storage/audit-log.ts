@@ -1,6 +1,6 @@
 import { type AuditEntry, AuditEntrySchema } from "./pointers.js";
 import { withTimeout } from "./timeout.js";
-import { UPSTASH_DEFAULTS, type UpstashAdapterOptions } from "./upstash-cache.js";
+import { type UpstashAdapterOptions, upstashSettings } from "./upstash-cache.js";
 
 /**
  * An append-only log of pointer changes per model, capped: where a pointer store whose own storage is too small
@@ -56,8 +56,7 @@ export function createUpstashAuditLog(
   redis: UpstashAuditRedisLike,
   options: UpstashAdapterOptions & { limit?: number } = {},
 ): AuditLog {
-  const prefix = `${options.prefix ?? UPSTASH_DEFAULTS.prefix}audit:`;
-  const timeoutMs = options.timeoutMs ?? UPSTASH_DEFAULTS.timeoutMs;
+  const { prefix, timeoutMs } = upstashSettings(options, "audit");
   const limit = options.limit ?? AUDIT_LOG_DEFAULTS.limit;
   return {
     kind: "upstash",

@@ -45,6 +45,17 @@ export interface UpstashAdapterOptions {
   timeoutMs?: number;
 }
 
+/** One adapter's key prefix (`<prefix><area>:`, its own namespace) and the timeout of each of its calls. */
+export function upstashSettings(
+  options: UpstashAdapterOptions,
+  area: string,
+): { prefix: string; timeoutMs: number } {
+  return {
+    prefix: `${options.prefix ?? UPSTASH_DEFAULTS.prefix}${area}:`,
+    timeoutMs: options.timeoutMs ?? UPSTASH_DEFAULTS.timeoutMs,
+  };
+}
+
 /**
  * The prediction cache on Upstash Redis: one key per entry (`<prefix>cache:<key>`), JSON text with a PX expiry.
  * Every call fails fast (default 1 s) when Redis is down or frozen, so the forecast service can serve uncached.
@@ -54,8 +65,7 @@ export function createUpstashCache(
   redis: UpstashRedisLike,
   options: UpstashAdapterOptions = {},
 ): PredictionCache {
-  const prefix = `${options.prefix ?? UPSTASH_DEFAULTS.prefix}cache:`;
-  const timeoutMs = options.timeoutMs ?? UPSTASH_DEFAULTS.timeoutMs;
+  const { prefix, timeoutMs } = upstashSettings(options, "cache");
   return {
     kind: "upstash",
     async get<T>(key: string) {

@@ -1,6 +1,6 @@
 import type { Counters } from "./counters.js";
 import { withTimeout } from "./timeout.js";
-import { UPSTASH_DEFAULTS, type UpstashAdapterOptions } from "./upstash-cache.js";
+import { type UpstashAdapterOptions, upstashSettings } from "./upstash-cache.js";
 
 /** All the counters need from `@upstash/redis`'s `Redis`: a pipeline of INCRBY and one MGET. */
 export interface UpstashCountersRedisLike {
@@ -17,8 +17,7 @@ export function createUpstashCounters(
   redis: UpstashCountersRedisLike,
   options: UpstashAdapterOptions = {},
 ): Counters {
-  const prefix = `${options.prefix ?? UPSTASH_DEFAULTS.prefix}counter:`;
-  const timeoutMs = options.timeoutMs ?? UPSTASH_DEFAULTS.timeoutMs;
+  const { prefix, timeoutMs } = upstashSettings(options, "counter");
   return {
     kind: "upstash",
     async increment(amounts) {

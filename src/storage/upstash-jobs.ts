@@ -1,7 +1,7 @@
 import { EdgeMLError, errorMessage } from "../errors.js";
 import { isFinished, type JobStore, TrainingJobSchema } from "./jobs.js";
 import { withTimeout } from "./timeout.js";
-import { UPSTASH_DEFAULTS, type UpstashAdapterOptions } from "./upstash-cache.js";
+import { type UpstashAdapterOptions, upstashSettings } from "./upstash-cache.js";
 
 /** A job's state is kept a day, as the in-process store does: status queries come soon after a run. */
 export const JOB_TTL_SECONDS = 24 * 60 * 60;
@@ -24,8 +24,7 @@ export function createUpstashJobStore(
   redis: UpstashJobsRedisLike,
   options: UpstashAdapterOptions = {},
 ): JobStore {
-  const prefix = `${options.prefix ?? UPSTASH_DEFAULTS.prefix}job:`;
-  const timeoutMs = options.timeoutMs ?? UPSTASH_DEFAULTS.timeoutMs;
+  const { prefix, timeoutMs } = upstashSettings(options, "job");
   const unavailable = (error: unknown) =>
     new EdgeMLError(
       "not_ready",

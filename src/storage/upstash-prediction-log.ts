@@ -18,7 +18,7 @@ import {
   parseOutcome,
 } from "./prediction-log.js";
 import { withTimeout } from "./timeout.js";
-import { UPSTASH_DEFAULTS, type UpstashAdapterOptions } from "./upstash-cache.js";
+import { type UpstashAdapterOptions, upstashSettings } from "./upstash-cache.js";
 
 /** The `ZRANGE … BYSCORE` form the log uses: always paged, scores returned. */
 export interface ZRangeByScore {
@@ -100,8 +100,7 @@ export function createUpstashPredictionLog(
   redis: UpstashPredictionLogRedisLike,
   options: UpstashPredictionLogOptions = {},
 ): PredictionLog {
-  const prefix = `${options.prefix ?? UPSTASH_DEFAULTS.prefix}plog:`;
-  const timeoutMs = options.timeoutMs ?? UPSTASH_DEFAULTS.timeoutMs;
+  const { prefix, timeoutMs } = upstashSettings(options, "plog");
   const cap = options.capPerModel ?? PREDICTION_LOG_DEFAULTS.capPerModel;
   const ttl = options.ttlSeconds ?? PREDICTION_LOG_DEFAULTS.ttlSeconds;
   assertCap(cap);

@@ -1,7 +1,7 @@
 import { Ratelimit } from "@upstash/ratelimit";
 import type { RateLimiter, RateLimitRule } from "./ratelimit.js";
 import { withTimeout } from "./timeout.js";
-import { UPSTASH_DEFAULTS, type UpstashAdapterOptions } from "./upstash-cache.js";
+import { type UpstashAdapterOptions, upstashSettings } from "./upstash-cache.js";
 
 /** All @upstash/ratelimit needs from `@upstash/redis`'s `Redis` (its own `Pick`), so fakes stay small. */
 export type UpstashRateLimitRedisLike = ConstructorParameters<typeof Ratelimit>[0]["redis"];
@@ -19,8 +19,7 @@ export function createUpstashRateLimiter(
   redis: UpstashRateLimitRedisLike,
   options: UpstashAdapterOptions = {},
 ): RateLimiter {
-  const prefix = `${options.prefix ?? UPSTASH_DEFAULTS.prefix}ratelimit:`;
-  const timeoutMs = options.timeoutMs ?? UPSTASH_DEFAULTS.timeoutMs;
+  const { prefix, timeoutMs } = upstashSettings(options, "ratelimit");
   const limiters = new Map<string, Ratelimit>();
   const limiterOf = (rule: RateLimitRule): Ratelimit => {
     const id = `${rule.name}:${rule.limit}/${rule.windowMs}ms`;
