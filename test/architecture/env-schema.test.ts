@@ -1,5 +1,7 @@
+import { execFile } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { adaptersFromEnv } from "../../src/runtime/adapters.js";
 import { configFromEnv } from "../../src/runtime/env.js";
@@ -119,4 +121,14 @@ describe("the environment schema", () => {
     expect([...reads.keys()].sort()).toEqual([...ENV_NAMES].sort());
     expect([...reads.values()].every((count) => count === 1)).toBe(true);
   });
+
+  it("stops npm start on a PORT that is not one, naming it, before anything loads", async () => {
+    const start = promisify(execFile)(join(ROOT, "node_modules/.bin/tsx"), ["src/runtime/node/server.ts"], {
+      cwd: ROOT,
+      env: { ...process.env, PORT: "http", HOST: "127.0.0.1" },
+    });
+    await expect(start).rejects.toMatchObject({
+      stderr: expect.stringContaining('PORT: must be a number (got "http")'),
+    });
+  }, 60_000);
 });

@@ -2,6 +2,7 @@ import { serve } from "@hono/node-server";
 import { createApp } from "../../app.js";
 import { createServices } from "../../services/index.js";
 import { describeAdapters } from "../adapters.js";
+import { parseEnv } from "../env-schema.js";
 import { nodeDeps } from "./deps.js";
 import { DOCS_ASSETS_BASE, serveDocsAssets } from "./docs-assets.js";
 import { surviveStrayRejections } from "./stray-rejections.js";
@@ -14,8 +15,8 @@ const services = createServices(deps, deps);
 const { registry, config, logger } = services;
 const { app } = createApp(services, { ...deps, docsAssetsUrl: DOCS_ASSETS_BASE });
 serveDocsAssets(app);
-const port = Number(process.env.PORT || 3000);
-const hostname = process.env.HOST || "127.0.0.1";
+// Validated with every other variable by nodeDeps above (src/runtime/env-schema.ts): "PORT: must be a port number".
+const { PORT: port = 3000, HOST: hostname = "127.0.0.1" } = parseEnv(process.env);
 
 await deps.engine.init();
 // The banner is informational: a store or pointer file that cannot be read must not keep the server from starting
