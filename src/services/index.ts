@@ -77,7 +77,10 @@ export interface Services {
 export function parseConfig(input: AppConfigInput = {}): AppConfig {
   const parsed = AppConfigSchema.safeParse(input);
   if (!parsed.success) {
-    throw new Error(`edgeml: invalid configuration: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
+    // A field's own rule ("must be > 0") is named by its path; the checks that span fields name their variables.
+    const describe = (i: { path: PropertyKey[]; message: string }) =>
+      i.path.length > 0 ? `${i.path.join(".")}: ${i.message}` : i.message;
+    throw new Error(`edgeml: invalid configuration: ${parsed.error.issues.map(describe).join("; ")}`);
   }
   return parsed.data;
 }

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { adaptersFromEnv } from "../../src/runtime/adapters.js";
 import { configFromEnv } from "../../src/runtime/env.js";
 import { ENV_NAMES, parseEnv } from "../../src/runtime/env-schema.js";
+import { parseConfig } from "../../src/services/index.js";
 import { createEmbeddedArtifactStore, createEmbeddedPointerStore } from "../../src/storage/embedded.js";
 
 /** One environment schema (src/runtime/env-schema.ts): the only list of variables, the README's table checked against it. */
@@ -131,4 +132,10 @@ describe("the environment schema", () => {
       stderr: expect.stringContaining('PORT: must be a number (got "http")'),
     });
   }, 60_000);
+
+  it("a configuration given in code (tests, the CLI) names the field of a rule it breaks", () => {
+    expect(() => parseConfig({ inferTimeoutMs: -1 })).toThrow(
+      "edgeml: invalid configuration: inferTimeoutMs: must be > 0",
+    );
+  });
 });
