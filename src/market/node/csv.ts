@@ -161,25 +161,32 @@ export function parseMarketCsv(text: string, fileName: string, interval: Interva
 
 type Fail = (line: number, problem: string) => never;
 
+/** A tuple of `N` strings: the fields of one CSV line, once their count is checked. */
+type Fields<N extends number, T extends string[] = []> = T["length"] extends N
+  ? T
+  : Fields<N, [...T, string]>;
+
+/** The data lines from index `first` on (blank lines skipped), each split into exactly `width` fields. */
+function* records<N extends number>(
+  lines: string[],
+  first: number,
+  width: N,
+  fail: Fail,
+): Generator<{ cells: Fields<N>; line: number }> {
+  for (let i = first; i < lines.length; i++) {
+    const text = lines[i]?.trim() ?? "";
+    if (text === "") continue;
+    const cells = text.split(",");
+    if (cells.length !== width) fail(i + 1, `expected ${width} fields, got ${cells.length}`);
+    yield { cells: cells as Fields<N>, line: i + 1 };
+  }
+}
+
 function parseYahooDaily(lines: string[], fail: Fail): { bar: Bar; line: number }[] {
   const rows: { bar: Bar; line: number }[] = [];
   let ticker: string | undefined;
-  for (let i = 1; i < lines.length; i++) {
-    const text = lines[i]?.trim() ?? "";
-    if (text === "") continue;
-    const line = i + 1;
-    const cells = text.split(",");
-    if (cells.length !== 8) fail(line, `expected 8 fields, got ${cells.length}`);
-    const [date, open, high, low, close, , volume, rowTicker] = cells as [
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-    ];
+  for (const { cells, line } of records(lines, 1, 8, fail)) {
+    const [date, open, high, low, close, , volume, rowTicker] = cells;
     const day = DAY.exec(date);
     if (!day) return fail(line, `bad date ${JSON.stringify(date)} (expected YYYY-MM-DD)`);
     ticker ??= rowTicker;
@@ -193,37 +200,16 @@ function parseYahooDaily(lines: string[], fail: Fail): { bar: Bar; line: number 
 function parseCryptoDataDownload(lines: string[], fail: Fail): { bar: Bar; line: number }[] {
   const rows: { bar: Bar; line: number }[] = [];
   let symbol: string | undefined;
-  for (let i = 2; i < lines.length; i++) {
-    const text = lines[i]?.trim() ?? "";
-    if (text === "") continue;
-    const line = i + 1;
-    const cells = text.split(",");
-    if (cells.length !== 10) fail(line, `expected 10 fields, got ${cells.length}`);
-    const [unix, date, rowSymbol, open, high, low, close, , volumeQuote] = cells as string[] as [
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-    ];
+  for (const { cells, line } of records(lines, 2, 10, fail)) {
+    const [unix, date, rowSymbol, open, high, low, close, , volumeQuote] = cells;
     let time = Number(unix);
     if (!Number.isInteger(time) || time <= 0) fail(line, `bad unix time ${JSON.stringify(unix)}`);
     // CryptoDataDownload switched from seconds to milliseconds over the years; older files mix both.
     if (time < 1e11) time *= 1000;
     const stamp = DATE_TIME.exec(date);
     if (!stamp) return fail(line, `bad date ${JSON.stringify(date)} (expected YYYY-MM-DD HH:MM:SS)`);
-    const fromDate = Date.UTC(
-      Number(stamp[1]),
-      Number(stamp[2]) - 1,
-      Number(stamp[3]),
-      Number(stamp[4]),
-      Number(stamp[5]),
-      Number(stamp[6]),
-    );
+    const part = (k: number) => Number(stamp[k]);
+    const fromDate = Date.UTC(part(1), part(2) - 1, part(3), part(4), part(5), part(6));
     if (fromDate !== time) fail(line, `unix time ${unix} disagrees with date ${date} (UTC)`);
     symbol ??= rowSymbol;
     if (rowSymbol !== symbol) fail(line, `symbol ${rowSymbol} differs from ${symbol} above`);
