@@ -132,6 +132,60 @@ function exactBuffer(bytes: Uint8Array): ArrayBuffer {
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 }
 
+/** Every blob under a folder, across pages. */
+async function listBlobs(
+  client: BlobClient,
+  options: { prefix: string; token: string; apiTimeoutMs: number },
+): Promise<BlobEntry[]> {
+  const blobs: BlobEntry[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await withTimeout(
+      (abortSignal) => client.list({ prefix: options.prefix, cursor, token: options.token, abortSignal }),
+      options.apiTimeoutMs,
+      "Vercel Blob (list)",
+    );
+    blobs.push(...page.blobs);
+    cursor = page.hasMore ? page.cursor : undefined;
+  } while (cursor);
+  return blobs;
+}
+
+/** A blob's bytes, or null when the store says 404; a private store's download carries the token. */
+function downloadBlob(
+  fetchImpl: typeof fetch,
+  url: string,
+  what: string,
+  options: { access: "public" | "private"; token: string; transferTimeoutMs: number },
+): Promise<Uint8Array | null> {
+  return withTimeout(
+    async (signal) => {
+      const response = await fetchImpl(url, {
+        signal,
+        headers: options.access === "private" ? { authorization: `Bearer ${options.token}` } : {},
+      });
+      if (response.status === 404) {
+        await response.body?.cancel();
+        return null;
+      }
+      if (!response.ok) {
+        await response.body?.cancel();
+        if (response.status === 401 || response.status === 403) {
+          throw new StoreError(
+            "Vercel Blob",
+            "refused",
+            `Vercel Blob answered ${response.status} downloading ${what}: a private store needs BLOB_ACCESS=private (the token is then sent), a public one a token of that store`,
+          );
+        }
+        throw new Error(`edgeml: Vercel Blob answered ${response.status} downloading ${what}`);
+      }
+      return new Uint8Array(await response.arrayBuffer());
+    },
+    options.transferTimeoutMs,
+    `Vercel Blob (download ${what})`,
+  );
+}
+
 /**
  * The registry in Vercel Blob. A version is two blobs:
  *
@@ -165,49 +219,9 @@ export function createBlobArtifactStore(options: BlobArtifactStoreOptions): Arti
 
   const folder = (model: string, version: string) => `${prefix}${model}/${version}/`;
 
-  /** Every blob under a folder, across pages. */
-  const listAll = async (folderPrefix: string): Promise<BlobEntry[]> => {
-    const blobs: BlobEntry[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await withTimeout(
-        (abortSignal) => client.list({ prefix: folderPrefix, cursor, token, abortSignal }),
-        apiTimeoutMs,
-        "Vercel Blob (list)",
-      );
-      blobs.push(...page.blobs);
-      cursor = page.hasMore ? page.cursor : undefined;
-    } while (cursor);
-    return blobs;
-  };
-
-  const download = (url: string, what: string): Promise<Uint8Array | null> =>
-    withTimeout(
-      async (signal) => {
-        const response = await fetchImpl(url, {
-          signal,
-          headers: access === "private" ? { authorization: `Bearer ${token}` } : {},
-        });
-        if (response.status === 404) {
-          await response.body?.cancel();
-          return null;
-        }
-        if (!response.ok) {
-          await response.body?.cancel();
-          if (response.status === 401 || response.status === 403) {
-            throw new StoreError(
-              "Vercel Blob",
-              "refused",
-              `Vercel Blob answered ${response.status} downloading ${what}: a private store needs BLOB_ACCESS=private (the token is then sent), a public one a token of that store`,
-            );
-          }
-          throw new Error(`edgeml: Vercel Blob answered ${response.status} downloading ${what}`);
-        }
-        return new Uint8Array(await response.arrayBuffer());
-      },
-      transferTimeoutMs,
-      `Vercel Blob (download ${what})`,
-    );
+  const listAll = (folderPrefix: string) => listBlobs(client, { prefix: folderPrefix, token, apiTimeoutMs });
+  const download = (url: string, what: string) =>
+    downloadBlob(fetchImpl, url, what, { access, token, transferTimeoutMs });
 
   /** The version's blobs: its metadata entry (undefined while incomplete) and the rest. */
   const versionBlobs = async (model: string, version: string) => {

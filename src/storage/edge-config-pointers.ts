@@ -160,22 +160,8 @@ export class EdgeConfigWriteError extends Error {
   }
 }
 
-/**
- * Version pointers in Vercel Edge Config: one item per model (`edgeConfigKeys`: `<prefix>_pointers_<model>`) holding
- * its ModelPointers, and nothing else, so the store stays within a Hobby plan's 8 KB for a few dozen models. The
- * audit log lives in the `audit` AuditLog (Upstash Redis in production).
- *
- * Reads go through `@vercel/edge-config` and are kept in process memory for `cacheTtlMs` (default 5 s). When Edge
- * Config cannot be reached, the last pointers this process read keep serving, however old: a promotion that cannot
- * be seen is better than an outage. A model this process never read while Edge Config is down fails with a 503.
- *
- * Writes go through the Vercel REST API (a PATCH of the model's one item) and update this process's cache, so its
- * next read sees them; other instances see them when their cache expires. An update reads the item fresh
- * (consistentRead) under a lock per model in this process, so two changes of one model here never lose each other.
- * Across instances Edge Config offers no compare-and-set: two instances changing the same model within the same
- * moment can still overwrite each other (docs/production-adapters.md says how to avoid it); two models never do.
- */
-export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOptions): PointerStore {
+/** The store's settings, defaults filled in, validated: a setting that cannot work fails when the store is built. */
+function parseOptions(options: EdgeConfigPointerStoreOptions) {
   const parsed = OptionsSchema.safeParse({
     keyPrefix: EDGE_CONFIG_DEFAULTS.keyPrefix,
     cacheTtlMs: EDGE_CONFIG_DEFAULTS.cacheTtlMs,
@@ -192,7 +178,76 @@ export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOpti
       `edgeml: invalid Edge Config pointer store options: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
     );
   }
-  const config = parsed.data;
+  return parsed.data;
+}
+
+/** A model's Edge Config item as pointers: none for a missing item, a 503 saying what to fix for an invalid one. */
+function parseItem(model: string, value: unknown): ModelPointers {
+  if (value === undefined || value === null) return {};
+  const result = ModelPointersSchema.safeParse(value);
+  if (!result.success) {
+    throw new EdgeMLError(
+      "registry_unavailable",
+      `the Edge Config pointers of '${model}' are not valid (${result.error.issues[0]?.message ?? "bad shape"}); fix or delete the item in Edge Config`,
+    );
+  }
+  return result.data;
+}
+
+/** Writes a model's item through the Vercel API; a refusal and an outage are told apart. */
+async function writeItem(
+  target: EdgeConfigWriteTarget,
+  key: string,
+  pointers: ModelPointers,
+  options: { model: string; fetch: typeof fetch | undefined; timeoutMs: number },
+): Promise<void> {
+  try {
+    await withTimeout(
+      (signal) =>
+        patchEdgeConfigItems(target, [{ operation: "upsert", key, value: pointers }], {
+          fetch: options.fetch,
+          signal,
+        }),
+      options.timeoutMs,
+      "the Vercel API (Edge Config write)",
+    );
+  } catch (error) {
+    if (error instanceof EdgeConfigWriteError && error.status < 500 && error.status !== 429) {
+      // The API answered and refused (a token without write access, a deleted Edge Config): not an outage that
+      // passes, a setting to fix; nothing was written.
+      throw new StoreError(
+        "Edge Config",
+        "refused",
+        `${error.message.replace(/^edgeml: /, "")}; nothing was changed: check that VERCEL_API_TOKEN (and VERCEL_TEAM_ID) may write the Edge Config EDGE_CONFIG_ID`,
+        { cause: error },
+      );
+    }
+    throw new StoreError(
+      "Edge Config",
+      "unavailable",
+      `could not write the pointers of '${options.model}' to Edge Config (${describe(error)}); the change may not have taken effect: check the model's pointers and try again`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Version pointers in Vercel Edge Config: one item per model (`edgeConfigKeys`: `<prefix>_pointers_<model>`) holding
+ * its ModelPointers, and nothing else, so the store stays within a Hobby plan's 8 KB for a few dozen models. The
+ * audit log lives in the `audit` AuditLog (Upstash Redis in production).
+ *
+ * Reads go through `@vercel/edge-config` and are kept in process memory for `cacheTtlMs` (default 5 s). When Edge
+ * Config cannot be reached, the last pointers this process read keep serving, however old: a promotion that cannot
+ * be seen is better than an outage. A model this process never read while Edge Config is down fails with a 503.
+ *
+ * Writes go through the Vercel REST API (a PATCH of the model's one item) and update this process's cache, so its
+ * next read sees them; other instances see them when their cache expires. An update reads the item fresh
+ * (consistentRead) under a lock per model in this process, so two changes of one model here never lose each other.
+ * Across instances Edge Config offers no compare-and-set: two instances changing the same model within the same
+ * moment can still overwrite each other (docs/production-adapters.md says how to avoid it); two models never do.
+ */
+export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOptions): PointerStore {
+  const config = parseOptions(options);
   const now = options.now ?? Date.now;
   const audit = options.audit ?? createMemoryAuditLog();
   const warn = options.warn ?? consoleLogger.warn;
@@ -219,18 +274,6 @@ export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOpti
       `Edge Config (read ${key})`,
     );
 
-  const parsePointers = (model: string) => (value: unknown) => {
-    if (value === undefined || value === null) return {};
-    const result = ModelPointersSchema.safeParse(value);
-    if (!result.success) {
-      throw new EdgeMLError(
-        "registry_unavailable",
-        `the Edge Config pointers of '${model}' are not valid (${result.error.issues[0]?.message ?? "bad shape"}); fix or delete the item in Edge Config`,
-      );
-    }
-    return result.data;
-  };
-
   // Policy: ttl (`cacheTtlMs`) with staleOnError: one read per item at a time (a burst of requests after expiry
   // costs Edge Config one call), and when Edge Config cannot be reached, the last pointers read keep serving. An
   // item that is not valid pointers is an answer, kept for the TTL like any other, and fails every read of it.
@@ -244,7 +287,7 @@ export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOpti
     load: async (key, model) => {
       const value = await fetchItem(key);
       try {
-        return { ok: true, pointers: parsePointers(model)(value) };
+        return { ok: true, pointers: parseItem(model, value) };
       } catch (error) {
         return { ok: false, error };
       }
@@ -275,7 +318,7 @@ export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOpti
       let current: ModelPointers;
       try {
         // consistentRead bypasses Edge Config's caches: the change applies to what is stored now.
-        current = parsePointers(model)(await fetchItem(key, true));
+        current = parseItem(model, await fetchItem(key, true));
       } catch (error) {
         if (error instanceof EdgeMLError) throw error;
         throw new StoreError(
@@ -290,34 +333,11 @@ export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOpti
         pointers: ModelPointersSchema.parse(next.pointers),
         entry: AuditEntrySchema.parse(next.entry),
       };
-      try {
-        await withTimeout(
-          (signal) =>
-            patchEdgeConfigItems(target, [{ operation: "upsert", key, value: result.pointers }], {
-              fetch: options.fetch,
-              signal,
-            }),
-          config.writeTimeoutMs,
-          "the Vercel API (Edge Config write)",
-        );
-      } catch (error) {
-        if (error instanceof EdgeConfigWriteError && error.status < 500 && error.status !== 429) {
-          // The API answered and refused (a token without write access, a deleted Edge Config): not an outage that
-          // passes, a setting to fix; nothing was written.
-          throw new StoreError(
-            "Edge Config",
-            "refused",
-            `${error.message.replace(/^edgeml: /, "")}; nothing was changed: check that VERCEL_API_TOKEN (and VERCEL_TEAM_ID) may write the Edge Config EDGE_CONFIG_ID`,
-            { cause: error },
-          );
-        }
-        throw new StoreError(
-          "Edge Config",
-          "unavailable",
-          `could not write the pointers of '${model}' to Edge Config (${describe(error)}); the change may not have taken effect: check the model's pointers and try again`,
-          { cause: error },
-        );
-      }
+      await writeItem(target, key, result.pointers, {
+        model,
+        fetch: options.fetch,
+        timeoutMs: config.writeTimeoutMs,
+      });
       cache.set(key, { ok: true, pointers: result.pointers });
       // The change is in effect: a failure to record it is reported, not turned into a failed change that a client
       // would retry (and so apply twice).
