@@ -32,7 +32,7 @@ async function validate(deps: RegistrationDeps, name: string, bytes: Uint8Array,
     });
   }
   const extra = RegistrationInputSchema.parse(input);
-  const onnx = describeOnnx(bytes);
+  const onnx = await describeOnnx(bytes);
   const sha256 = await sha256Hex(bytes);
   // The candidate gets a session of its own, dropped once validated: it serves only after it is published.
   const key = `registration:${sha256}:${crypto.randomUUID()}`;

@@ -1,5 +1,7 @@
 import type { Metafile } from "esbuild";
 import { describe, expect, it } from "vitest";
+import { bundleEdge } from "../../scripts/edge/bundle.js";
+import { DEFAULT_MODELS_DIR, readRegistryDir } from "../../scripts/edge/embed.js";
 import { packageOf, packageSizes } from "../../scripts/edge_size.js";
 
 /** `npm run size:edge` breaks the code down per package from esbuild's metafile. */
@@ -43,4 +45,32 @@ describe("the size report's per-package breakdown", () => {
       { name: "src/routes", bytes: 100 },
     ]);
   });
+});
+
+describe("what the edge bundle leaves out of serving", () => {
+  let metafile: Metafile | undefined;
+  const bundled = async (): Promise<Metafile> => {
+    if (!metafile) {
+      const registry = await readRegistryDir(DEFAULT_MODELS_DIR);
+      await bundleEdge("vercel", { registry, onMetafile: (m) => (metafile = m) });
+    }
+    if (!metafile) throw new Error("no metafile");
+    return metafile;
+  };
+
+  it("has no trainer: the edge wiring passes none, so no module of src/training but its error type is bundled", async () => {
+    const training = Object.keys((await bundled()).inputs).filter((input) =>
+      input.startsWith("src/training/"),
+    );
+    expect(training).toEqual(["src/training/errors.ts"]);
+  }, 120_000);
+
+  it("reaches onnx-proto only through a dynamic import (registration): serving never evaluates it at start", async () => {
+    const imports = Object.entries((await bundled()).inputs).flatMap(([from, input]) =>
+      input.imports
+        .filter((i) => i.path.includes("node_modules/onnx-proto/"))
+        .map((i) => `${from} ${i.kind}`),
+    );
+    expect(imports).toEqual(["src/inference/onnx-model.ts dynamic-import"]);
+  }, 120_000);
 });

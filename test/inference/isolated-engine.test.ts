@@ -6,7 +6,7 @@ import { describe, expect, it, vi } from "vitest";
 import { type AppConfigInput, AppConfigSchema } from "../../src/config.js";
 import { createOrtEngine } from "../../src/inference/engine.js";
 import { createIsolatingEngine, isolateInWorker } from "../../src/inference/node/isolated-engine.js";
-import { runCostOf } from "../../src/inference/onnx-model.js";
+import { runCostOf } from "../../src/inference/node/run-cost.js";
 import { configFromEnv, engineFromConfig } from "../../src/runtime/env.js";
 import { postJson, type TestApp, testApp, upload } from "../support/app.js";
 import {

@@ -4,7 +4,6 @@ import type { AppConfig } from "../../config.js";
 import { EdgeMLError, errorMessage } from "../../errors.js";
 import type { EngineStats, InferenceEngine, ModelSignature, RunRequest } from "../engine.js";
 import { withDeadline } from "../engine.js";
-import { type RunCost, runCostOf } from "../onnx-model.js";
 import {
   errorFromWire,
   fromWire,
@@ -15,6 +14,7 @@ import {
   type WorkerResponse,
   type WorkerSettings,
 } from "../worker-protocol.js";
+import { type RunCost, runCostOf } from "./run-cost.js";
 
 export interface IsolatingEngineOptions {
   /** The in-process engine that runs models whose cost the request's size bounds. */
