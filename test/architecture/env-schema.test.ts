@@ -46,6 +46,20 @@ describe("the environment schema", () => {
     expect(documented.length, "a variable listed twice in the table").toBe(new Set(documented).size);
   });
 
+  it("knows every variable docs/production-adapters.md documents (the Blob client's own two aside)", async () => {
+    const doc = await readFile(join(ROOT, "docs/production-adapters.md"), "utf8");
+    const section = doc.split(/^## Environment$/m)[1]?.split(/^## /m)[0] ?? "";
+    const named = section
+      .split("\n")
+      .filter((line) => line.startsWith("| `"))
+      .flatMap((row) =>
+        [...(row.split("|")[1] ?? "").matchAll(/`([A-Z][A-Z0-9_]*)`/g)].map((m) => m[1] ?? ""),
+      );
+    expect(named.length).toBeGreaterThan(10);
+    const unknown = named.filter((name) => !ENV_NAMES.includes(name as never));
+    expect(unknown).toEqual(["VERCEL_BLOB_API_URL", "VERCEL_BLOB_RETRIES"]);
+  });
+
   it("lists every variable the code under src/ and api/ reads", async () => {
     // Set by the platform or read by a library itself, not configuration: see src/runtime/env-schema.ts.
     const notConfiguration = new Set(["VERCEL", "VERCEL_BLOB_API_URL", "VERCEL_BLOB_RETRIES", "NAME"]);
