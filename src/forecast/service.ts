@@ -2,11 +2,10 @@ import { Tensor } from "onnxruntime-web/wasm";
 import { createAsyncCache } from "../cache/async-cache.js";
 import { asEdgeMLError, EdgeMLError, isEdgeMLError } from "../errors.js";
 import { computeFeatures, FEATURE_NAMES, knownFeatureSet, MIN_HISTORY } from "../features/index.js";
-import { withDeadline } from "../inference/engine.js";
 import { firstBreak, INTERVAL_MS, resolveSymbol, SUPPORTED_SYMBOLS } from "../market/symbols.js";
 import type { Bar, MarketDataSource } from "../market/types.js";
 import type { VersionMetadata } from "../registry/metadata.js";
-import type { Registry } from "../registry/registry.js";
+import { type Deadline, deadlineIn, type Registry, withinDeadline } from "../registry/registry.js";
 import type { PredictionCache } from "../storage/cache.js";
 import type { UsageTracker } from "../tracking/usage.js";
 import { DEFAULT_HORIZON, forecastModelName, normaliseHorizon } from "./horizon.js";
@@ -84,11 +83,15 @@ export function createForecaster(deps: ForecasterDeps) {
     );
   };
 
-  const resolveModel = async (symbol: string, horizon: string): Promise<VersionMetadata> => {
+  const resolveModel = async (
+    symbol: string,
+    horizon: string,
+    deadline: Deadline,
+  ): Promise<VersionMetadata> => {
     const name = forecastModelName(symbol, horizon);
     let meta: VersionMetadata;
     try {
-      meta = (await registry.resolve(name)).meta;
+      meta = (await registry.resolve(name, undefined, deadline)).meta;
     } catch (error) {
       if (isEdgeMLError(error) && error.code === "model_not_found") {
         throw new EdgeMLError(
@@ -119,6 +122,7 @@ export function createForecaster(deps: ForecasterDeps) {
     bars: Bar[],
     asOf: number,
     horizon: string,
+    deadline: Deadline,
   ): Promise<Forecast> => {
     const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
     const features = computeFeatures(bars, bars.length - 1);
@@ -134,7 +138,7 @@ export function createForecaster(deps: ForecasterDeps) {
       meta,
       { [input.name]: new Tensor("float64", features, [1, FEATURE_NAMES.length]) },
       [output.name],
-      deps.timeoutMs,
+      deadline,
     );
     const logReturn = Number(outputs[output.name]?.data[0]);
     if (!Number.isFinite(logReturn)) {
@@ -181,10 +185,14 @@ export function createForecaster(deps: ForecasterDeps) {
     return bars;
   };
 
-  const forecastOnce = async (symbolInput: string, horizonInput: string): Promise<ForecastResult> => {
+  const forecastOnce = async (
+    symbolInput: string,
+    horizonInput: string,
+    deadline: Deadline,
+  ): Promise<ForecastResult> => {
     const symbol = resolveSymbol(symbolInput);
     const horizon = normaliseHorizon(horizonInput, await horizonsFor(symbol));
-    const meta = await resolveModel(symbol, horizon);
+    const meta = await resolveModel(symbol, horizon, deadline);
     const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
     // The as-of bar from the clock alone: bars sit on the interval's UTC grid, so the last one closed by now closes
     // at now rounded down to the grid. The cache is read with it before any bar is fetched: a hit costs no market
@@ -206,7 +214,8 @@ export function createForecaster(deps: ForecasterDeps) {
     // The single flight covers the bars too: concurrent misses cost one market call and one model run.
     const forecast = await flights.get(key, async () => {
       const bars = await barsFor(meta, asOfBar);
-      const computed = await compute(meta, bars, (bars.at(-1) as Bar).time + step, horizon);
+      // A shared flight runs under the deadline of the request that started it; each caller waits under its own.
+      const computed = await compute(meta, bars, (bars.at(-1) as Bar).time + step, horizon, deadline);
       if (cacheUp) {
         deps.defer(
           cache
@@ -220,9 +229,11 @@ export function createForecaster(deps: ForecasterDeps) {
   };
 
   const forecast = async (symbol: string, horizon: string) => {
-    const result = await withDeadline(
-      forecastOnce(symbol, horizon),
-      deps.timeoutMs,
+    // One deadline per request, started here: its signal bounds resolution, bars, features and the run below.
+    const deadline = deadlineIn(deps.timeoutMs);
+    const result = await withinDeadline(
+      forecastOnce(symbol, horizon, deadline),
+      deadline,
       `the ${symbol} ${horizon} forecast`,
     );
     const { model_name, model_version } = result.forecast;

@@ -71,7 +71,13 @@ export interface RunRequest {
   load: () => Promise<Uint8Array>;
   feeds: Record<string, ort.Tensor>;
   outputs?: string[];
+  /** The run's budget when no `signal` is given; the worker-kill bound of an isolated run either way. */
   timeoutMs?: number;
+  /**
+   * The request's deadline, aborted when it passes: the run is bounded by it and arms no timer of its own (one
+   * deadline per request, started where the request arrives).
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -186,7 +192,30 @@ const OUT_OF_MEMORY = /bad_alloc|failed to allocate/i;
  */
 let runQueue: Promise<unknown> = Promise.resolve();
 
-/** Rejects after `ms` with a 504 unless `work` settles first. */
+/**
+ * Settles with `work`, or rejects with `reason()` when `signal` aborts first: a deadline that a caller armed once,
+ * listened to here without another timer. `work` is left to finish on its own; its late failure is observed.
+ */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal, reason: () => Error): Promise<T> {
+  work.catch(() => {});
+  if (signal.aborted) return Promise.reject(reason());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(reason());
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Rejects after `ms` with a 504 unless `work` settles first: for callers without a request's signal. */
 export async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
@@ -313,7 +342,7 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
     async signature(key, load) {
       return withSession(key, load, async (entry) => entry.signature);
     },
-    async run({ key, load, feeds, outputs, timeoutMs }) {
+    async run({ key, load, feeds, outputs, timeoutMs, signal }) {
       let cancelled = false;
       const work = withSession(key, load, async (entry) => {
         const turn = runQueue.then(async (): Promise<Record<string, ort.Tensor>> => {
@@ -356,7 +385,17 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
         return turn;
       });
       try {
-        return await withDeadline(work, timeoutMs ?? options.timeoutMs, `inference on ${key}`);
+        return await (signal
+          ? untilAborted(
+              work,
+              signal,
+              () =>
+                new EdgeMLError(
+                  "prediction_timeout",
+                  `inference on ${key} did not finish within its deadline; try again`,
+                ),
+            )
+          : withDeadline(work, timeoutMs ?? options.timeoutMs, `inference on ${key}`));
       } catch (error) {
         cancelled = true;
         work.catch(() => {});

@@ -1,4 +1,5 @@
 import { EdgeMLError } from "../errors.js";
+import { untilAborted } from "../inference/engine.js";
 
 /**
  * When a request must have answered: an instant and a signal aborted at it. Started when the request arrives, so
@@ -30,22 +31,5 @@ export function withinDeadline<T>(
   what: string,
 ): Promise<T> {
   if (!deadline) return work;
-  const { signal } = deadline;
-  work.catch(() => {});
-  const timeout = () => deadlinePassed(what, deadline);
-  if (signal.aborted) return Promise.reject(timeout());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(timeout());
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
+  return untilAborted(work, deadline.signal, () => deadlinePassed(what, deadline));
 }

@@ -1,10 +1,10 @@
 import type { Tensor } from "onnxruntime-web/wasm";
 import type { AppConfig } from "../config.js";
 import { EdgeMLError } from "../errors.js";
-import { type InferenceEngine, withDeadline } from "../inference/engine.js";
+import type { InferenceEngine } from "../inference/engine.js";
 import type { ArtifactStore } from "../storage/artifacts.js";
 import type { AuditEntry, ModelPointers, PointerStore } from "../storage/pointers.js";
-import { type Deadline, deadlinePassed, withinDeadline } from "./deadline.js";
+import { type Deadline, deadlineIn, deadlinePassed, withinDeadline } from "./deadline.js";
 import { createListing } from "./listing.js";
 import type { RegistrationInput, VersionMetadata } from "./metadata.js";
 import { createMetadataReads, sessionKey, type UnreadableVersion } from "./metadata-reads.js";
@@ -171,23 +171,25 @@ export function createRegistry(deps: RegistryDeps): Registry {
     },
     infer(meta, feeds, outputs, deadline) {
       const key = sessionKey(meta);
-      const timeoutMs =
-        typeof deadline === "number"
-          ? deadline
-          : deadline
-            ? Math.max(1, deadline.at - Date.now())
-            : config.inferTimeoutMs;
-      const work = verification
-        .prepare(meta)
-        .then(() => engine.run({ key, load: verification.loader(meta), feeds, outputs, timeoutMs }));
+      // One deadline for the whole call: the caller's (a request's, started before resolution), or one started
+      // here. Its signal bounds the verification, the load and the run; nothing below arms a timer of the same
+      // budget (an isolated run's worker is still killed at the remaining time).
+      const bound = typeof deadline === "object" ? deadline : deadlineIn(deadline ?? config.inferTimeoutMs);
+      const work = verification.prepare(meta).then(() =>
+        engine.run({
+          key,
+          load: verification.loader(meta),
+          feeds,
+          outputs,
+          timeoutMs: Math.max(1, bound.at - Date.now()),
+          signal: bound.signal,
+        }),
+      );
       const what = `prediction with ${key}`;
-      const bounded = withDeadline(work, timeoutMs, what);
-      if (typeof deadline !== "object") return bounded;
-      // The engine's own timer (the remaining time) and the request's signal end at the same instant: whichever
-      // fires first, the client reads one message, with the request's whole budget.
-      return withinDeadline(bounded, deadline, what).catch((error: unknown) => {
+      // The engine answers a passed deadline in its own words; the client reads one message, with the whole budget.
+      return withinDeadline(work, bound, what).catch((error: unknown) => {
         if (error instanceof EdgeMLError && error.code === "prediction_timeout")
-          throw deadlinePassed(what, deadline);
+          throw deadlinePassed(what, bound);
         throw error;
       });
     },

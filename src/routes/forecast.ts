@@ -2,11 +2,9 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Services } from "../services/index.js";
 import { BODY_LIMITS, limitBody } from "./limits.js";
 import { createRouteApp, json } from "./route-app.js";
-import { errorResponses } from "./schemas.js";
+import { errorResponses, SymbolId } from "./schemas.js";
 
-export const tags = ["Forecasts"];
-
-export const SymbolId = z.string().min(1).max(16).openapi({ example: "BTC" });
+const tags = ["Forecasts"];
 const Horizon = z.string().min(1).max(8).openapi({ example: "24h" });
 
 export const ForecastSchema = z

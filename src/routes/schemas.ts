@@ -10,6 +10,9 @@ export const ErrorSchema = z
   })
   .openapi("Error");
 
+/** A symbol the forecasts and training take: BTC, ETH. */
+export const SymbolId = z.string().min(1).max(16).openapi({ example: "BTC" });
+
 export const NameParams = z.object({
   name: ModelNameSchema.openapi({ param: { name: "name", in: "path" } }),
 });

@@ -2,10 +2,12 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Services } from "../services/index.js";
 import { TrainingJobSchema } from "../storage/jobs.js";
 import { adminAuth } from "./auth.js";
-import { SymbolId, tags } from "./forecast.js";
 import { BODY_LIMITS, limitBody } from "./limits.js";
 import { createRouteApp, json, ADMIN_SECURITY as security } from "./route-app.js";
-import { errorResponses } from "./schemas.js";
+import { errorResponses, SymbolId } from "./schemas.js";
+
+/** Listed with the forecasts in the docs: the users' seed API. */
+const tags = ["Forecasts"];
 
 /**
  * Training requests and their status, both admin: a job's report tells how the models were trained (data range,

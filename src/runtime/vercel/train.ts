@@ -1,9 +1,11 @@
 import { Hono } from "hono";
 import { timingSafeEqual } from "hono/utils/buffer";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { type AppDeps, createApp } from "../../app.js";
+import type { AppDeps } from "../../app.js";
 import { BearerSecret } from "../../config.js";
 import { asEdgeMLError, ERROR_STATUS, type ErrorCode } from "../../errors.js";
+import { createHttpApp } from "../../http.js";
+import { trainingRoutes } from "../../routes/training.js";
 import { createServices } from "../../services/index.js";
 import { createMemoryJobStore, type TrainingJob } from "../../storage/jobs.js";
 import { trainForecaster } from "../../training/forecaster.js";
@@ -65,7 +67,8 @@ export function createTrainFunction(options: TrainFunctionOptions): Hono {
     deps,
   );
   const { logger, training } = services;
-  const routes = createApp(services, { ...deps, groups: ["training"] }).app;
+  // The training routes only, under the app's rate limit and error handling: not the whole API.
+  const routes = createHttpApp(services, deps, [trainingRoutes(services)]).app;
   const symbols = options.symbols ?? CRON_SYMBOLS;
 
   const app = new Hono();

@@ -4,6 +4,7 @@ import { basename, dirname } from "node:path";
 import lockfile from "proper-lockfile";
 import { createAsyncCache } from "../../cache/async-cache.js";
 import { EdgeMLError } from "../../errors.js";
+import { consoleLogger } from "../../logger.js";
 import { type PointerDocument, parsePointerDocument, serialisePointerDocument } from "../pointer-document.js";
 import { AuditEntrySchema, ModelPointersSchema, type PointerChange, type PointerStore } from "../pointers.js";
 import { syncDirectory, writeFileDurably } from "./durable-write.js";
@@ -31,7 +32,7 @@ export interface JsonFilePointerStoreOptions {
   cacheTtlMs?: number;
   lockStaleMs?: number;
   lockWaitMs?: number;
-  /** Where a lock this process held was found taken over (it froze past `lockStaleMs`); default console.warn. */
+  /** Where a lock this process held was found taken over (it froze past `lockStaleMs`); default the console logger. */
   warn?: (message: string) => void;
 }
 
@@ -53,7 +54,7 @@ export function createJsonFilePointerStore(
   const cacheTtlMs = options.cacheTtlMs ?? JSON_FILE_POINTER_DEFAULTS.cacheTtlMs;
   const lockStaleMs = options.lockStaleMs ?? JSON_FILE_POINTER_DEFAULTS.lockStaleMs;
   const lockWaitMs = options.lockWaitMs ?? JSON_FILE_POINTER_DEFAULTS.lockWaitMs;
-  const warn = options.warn ?? ((message: string) => console.warn(`edgeml: ${message}`));
+  const warn = options.warn ?? ((message: string) => consoleLogger.warn(message));
   const file = basename(path);
   let writes: Promise<unknown> = Promise.resolve();
 
