@@ -32,3 +32,23 @@ export const consoleLogger: Logger = {
 
 /** Drops everything: tests that provoke failures on purpose, and the in-process CLI (its output is its stdout). */
 export const silentLogger: Logger = { info: () => {}, warn: () => {}, error: () => {} };
+
+/**
+ * One warning per outage of a dependency instead of one per request: in a Redis outage under load, a warning per
+ * failed call is thousands of lines a second that hide everything else. The first failure is logged with its
+ * reason; the rest are counted until a call succeeds, which logs the recovery with the count.
+ */
+export function outageReporter(warn: Logger["warn"], what: string) {
+  let failures = 0;
+  return {
+    failed(error: unknown): void {
+      failures += 1;
+      if (failures === 1) warn(`${what} unavailable; further failures are counted until it recovers`, error);
+    },
+    succeeded(): void {
+      if (failures === 0) return;
+      warn(`${what} recovered after ${failures} failed call(s)`);
+      failures = 0;
+    },
+  };
+}

@@ -2,6 +2,7 @@ import { Tensor } from "onnxruntime-web/wasm";
 import { createAsyncCache } from "../cache/async-cache.js";
 import { asEdgeMLError, EdgeMLError, isEdgeMLError } from "../errors.js";
 import { computeFeatures, FEATURE_NAMES, knownFeatureSet, MIN_HISTORY } from "../features/index.js";
+import { outageReporter } from "../logger.js";
 import { firstBreak, INTERVAL_MS, resolveSymbol, SUPPORTED_SYMBOLS } from "../market/symbols.js";
 import type { Bar, MarketDataSource } from "../market/types.js";
 import type { VersionMetadata } from "../registry/metadata.js";
@@ -67,6 +68,8 @@ export const forecastCacheKey = (
 export function createForecaster(deps: ForecasterDeps) {
   const { registry, market, cache } = deps;
   const now = deps.now ?? (() => new Date());
+  // A cache outage is warned about once, with the count of failed calls when it ends: not once per request.
+  const cacheOutage = outageReporter(deps.warn, `prediction cache (${cache.kind}); serving uncached`);
   // Policy: singleFlight: concurrent identical requests share one run; answers are kept by the prediction cache
   // (a port, shared by instances), not here.
   const flights = createAsyncCache<string, Forecast, () => Promise<Forecast>>({
@@ -205,11 +208,12 @@ export function createForecaster(deps: ForecasterDeps) {
     let cacheUp = true;
     try {
       const hit = await cache.get<Forecast>(key);
+      cacheOutage.succeeded();
       if (hit) return { forecast: { ...hit, cached: true }, cache: "HIT" };
     } catch (error) {
       // Fail open: a cache outage costs latency, never an answer.
       cacheUp = false;
-      deps.warn(`prediction cache (${cache.kind}) unavailable; serving uncached`, error);
+      cacheOutage.failed(error);
     }
     // The single flight covers the bars too: concurrent misses cost one market call and one model run.
     const forecast = await flights.get(key, async () => {
@@ -218,9 +222,7 @@ export function createForecaster(deps: ForecasterDeps) {
       const computed = await compute(meta, bars, (bars.at(-1) as Bar).time + step, horizon, deadline);
       if (cacheUp) {
         deps.defer(
-          cache
-            .set(key, computed, deps.cacheTtlMs)
-            .catch((error) => deps.warn(`could not cache ${key}`, error)),
+          cache.set(key, computed, deps.cacheTtlMs).catch((error: unknown) => cacheOutage.failed(error)),
         );
       }
       return computed;

@@ -1,3 +1,4 @@
+import { outageReporter } from "../logger.js";
 import type { Counters } from "../storage/counters.js";
 
 /** What is counted per model version. */
@@ -26,6 +27,8 @@ export function createUsageTracker(deps: {
   defer: (work: Promise<unknown>) => void;
   warn: (message: string, error: unknown) => void;
 }) {
+  // Counting is best effort and runs on every request: one warning per outage, not per request.
+  const writes = outageReporter(deps.warn, "usage counters (writes)");
   return {
     record(model: string, version: string, events: Partial<Usage>): void {
       const amounts = Object.fromEntries(
@@ -34,9 +37,10 @@ export function createUsageTracker(deps: {
           .map(([event, by]) => [key(model, version, event as UsageEvent), by as number]),
       );
       deps.defer(
-        deps.counters
-          .increment(amounts)
-          .catch((error) => deps.warn(`could not count usage of ${model}@${version}`, error)),
+        deps.counters.increment(amounts).then(
+          () => writes.succeeded(),
+          (error: unknown) => writes.failed(error),
+        ),
       );
     },
     /** Usage of each version; all zeros when the counter store cannot be read (say so in `available`). */

@@ -175,16 +175,26 @@ describe("forecasts on the production adapters", () => {
       expect(await served(a)).toMatchObject({ model_version: other, cache: "BYPASS" });
     }
     expect((await post(a, "/api/ml/batch", { symbols: ["BTC"] })).status).toBe(200);
-    // Degraded loudly: each bypass is logged with the reason.
-    expect(warnings).toHaveBeenCalledWith(
-      "prediction cache (upstash) unavailable; serving uncached",
-      expect.objectContaining({ message: expect.stringContaining("redis is unavailable") }),
-    );
+    // Degraded loudly, once per outage: the first bypass is logged with the reason, the others counted.
+    const outage = (message: string) =>
+      warnings.mock.calls.filter(([m]) =>
+        String(m).startsWith(`prediction cache (upstash); serving uncached ${message}`),
+      );
+    expect(outage("unavailable")).toEqual([
+      [
+        expect.stringContaining("unavailable; further failures are counted"),
+        expect.objectContaining({ message: expect.stringContaining("redis is unavailable") }),
+      ],
+    ]);
     await stack.redis.restart();
     await eventually(async () => stack.upstash.redisReady(), "the bridge reconnects");
     // The restarted redis-server is empty (no persistence): computed once, then served from the cache.
     expect(await served(a)).toMatchObject({ model_version: other, cache: "MISS" });
     await eventually(async () => (await served(a)).cache === "HIT", "the cache write lands");
+    // The recovery is logged with how many calls failed during the outage (3 forecasts and the batch's one).
+    expect(outage("recovered").map(([m]) => m)).toEqual([
+      expect.stringMatching(/recovered after [4-9] failed call\(s\)$/),
+    ]);
   });
 
   it.each([
