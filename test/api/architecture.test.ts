@@ -2,6 +2,8 @@ import { readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { build } from "esbuild";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { bundleEdge } from "../../scripts/edge/bundle.js";
+import { DEFAULT_MODELS_DIR, readRegistryDir } from "../../scripts/edge/embed.js";
 import { type AppDeps, createApp } from "../../src/app.js";
 import { trainSymbol } from "../../src/forecast/training.js";
 import { createHttpApp } from "../../src/http.js";
@@ -119,6 +121,23 @@ describe("a composition root that is not the HTTP app", () => {
     expect(files).not.toContain("src/app.ts");
     for (const route of ["oip", "admin", "forecast"]) expect(files).not.toContain(`src/routes/${route}.ts`);
   });
+
+  it.each(["vercel", "workerd"] as const)(
+    "the %s edge bundle carries no trainer: the edge wiring leaves the port out (no stub at bundle time)",
+    async (target) => {
+      let inputs: string[] = [];
+      await bundleEdge(target, {
+        registry: await readRegistryDir(DEFAULT_MODELS_DIR),
+        minify: false,
+        onMetafile: (metafile) => {
+          inputs = Object.keys(metafile.inputs);
+        },
+      });
+      expect(inputs).toContain("src/services/index.ts");
+      // The training library's typed errors (mapped by src/errors.ts) are all of src/training the edge needs.
+      expect(inputs.filter((f) => f.startsWith("src/training/"))).toEqual(["src/training/errors.ts"]);
+    },
+  );
 
   it("no module in src/ writes to the console except the default logger and the CLI's own output", async () => {
     const offenders: string[] = [];

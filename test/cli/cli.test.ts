@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { type ServerType, serve } from "@hono/node-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildCli } from "../../src/cli/index.js";
 import { trainSymbol } from "../../src/forecast/training.js";
@@ -7,6 +8,7 @@ import { createCsvMarketData } from "../../src/market/node/csv.js";
 import { nodeDeps } from "../../src/runtime/node/deps.js";
 import { createServices } from "../../src/services/index.js";
 import { trainForecaster } from "../../src/training/forecaster.js";
+import { ADMIN_TOKEN, type TestApp, testApp } from "../support/app.js";
 import { BYO_MODELS, MARKET_DATA, tempDir } from "../support/paths.js";
 
 /** The CLI as a person at a terminal uses it, on a local registry in a temporary directory. */
@@ -110,5 +112,63 @@ describe("edgeml CLI on the local registry", () => {
     await expect(run("predict", "nope", "--data", "[[1]]")).rejects.toThrow(
       /no model named 'nope'.*model_not_found/,
     );
+  });
+});
+
+/** The same commands against a running server: the `hc` client typed from the routes, over a real socket. */
+describe("edgeml CLI against a server (--url)", () => {
+  let t: TestApp;
+  let server: ServerType;
+  let url = "";
+  const remote = async (...args: string[]) => {
+    const lines: string[] = [];
+    await buildCli((text) => lines.push(text))
+      .exitOverride()
+      .parseAsync(["node", "edgeml", "--url", url, "--token", ADMIN_TOKEN, ...args]);
+    return lines.join("\n");
+  };
+
+  beforeAll(async () => {
+    t = await testApp();
+    await new Promise<void>((resolve) => {
+      server = serve({ fetch: t.app.app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => {
+        url = `http://127.0.0.1:${info.port}`;
+        resolve();
+      });
+    });
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await t.cleanup();
+  });
+
+  it("registers, lists, promotes, pins, rolls back and predicts as in process", async () => {
+    expect(await remote("register", join(BYO_MODELS, "sk_gbr_f32.onnx"), "-n", "gbr", "-t", "k=v")).toContain(
+      `registered gbr version 1 in ${url}`,
+    );
+    await remote("register", join(BYO_MODELS, "sk_rf_f32.onnx"), "-n", "gbr");
+    expect(await remote("models")).toMatch(/gbr\s+1,2\s+2 \(latest\)/);
+    expect(await remote("promote", "gbr", "1", "-r", "baseline")).toContain(
+      "version 1 is the champion; serving 1",
+    );
+    expect(await remote("pin", "gbr", "2")).toContain("pinned to 2; serving 2");
+    expect(await remote("pin", "gbr", "none")).toContain("unpinned; serving 1");
+    expect(await remote("promote", "gbr", "2")).toContain("serving 2");
+    expect(await remote("rollback", "gbr")).toContain("rolled back 2 -> 1; serving 1");
+    expect(await remote("versions", "gbr")).toMatch(/promote\s+- -> 1 {2}\(baseline\)/);
+    expect(await remote("predict", "gbr", "--data", JSON.stringify([Array(30).fill(0)]))).toMatch(
+      /gbr version 1:\n {2}variable \[1, 1\]: \[-?\d/,
+    );
+  });
+
+  it("prints the server's error and code", async () => {
+    await expect(remote("predict", "nope", "--data", "[[1]]")).rejects.toThrow(
+      /no model named 'nope'.*\[model_not_found\]/,
+    );
+    await expect(
+      buildCli(() => {})
+        .exitOverride()
+        .parseAsync(["node", "edgeml", "--url", url, "--token", "wrong-token-0123456789", "models"]),
+    ).rejects.toThrow(/the admin token is wrong.*\[unauthorized\]/);
   });
 });
