@@ -233,6 +233,43 @@ export async function withDeadline<T>(work: Promise<T>, ms: number, what: string
 }
 
 /**
+ * Starts onnxruntime (one thread, no proxy) and resolves with the ms it took. onnxruntime instantiates its wasm on
+ * the first session; a one-node model makes that happen here, so the cost is paid (and measured) once, at start-up,
+ * rather than by the first user request. The edge's initializer starts the runtime itself, so it runs inside the
+ * guards' window too.
+ */
+async function startRuntime(options: EngineOptions): Promise<number> {
+  const started = performance.now();
+  ort.env.wasm.numThreads = 1;
+  ort.env.wasm.proxy = false;
+  await withWasmGuards({ memoryLimitBytes: options.memoryLimitBytes }, async () => {
+    await options.initialize?.(ort);
+    const warmup = await ort.InferenceSession.create(identityModel());
+    await warmup.release();
+  });
+  return performance.now() - started;
+}
+
+/** A failed `session.run` as the client's error: out of memory for this input, or the model failing on it. */
+function runFailure(key: string, error: unknown, memoryLimitBytes: number | undefined): EdgeMLError {
+  const reason = errorMessage(error);
+  if (OUT_OF_MEMORY.test(reason)) {
+    return new EdgeMLError(
+      "output_too_large",
+      `${key} needed more memory than this server gives one run` +
+        (memoryLimitBytes ? ` (${memoryLimitBytes} bytes, WORKER_MAX_MEMORY_BYTES)` : "") +
+        ` for this input: its outputs or intermediate tensors are too large; send a smaller batch or input that asks for less`,
+      { cause: error },
+    );
+  }
+  // The inputs passed the signature checks, so what fails here is the model on these values (a Reshape that does
+  // not fit the batch, say): the client's request, not the server, is what to change.
+  return new EdgeMLError("inference_failed", `onnxruntime could not run ${key} on this input: ${reason}`, {
+    cause: error,
+  });
+}
+
+/**
  * Builds the onnxruntime-web engine. Threads and the worker proxy are off everywhere: edge runtimes have no
  * Worker and no SharedArrayBuffer, and a single thread keeps Node and the edge numerically identical.
  */
@@ -258,20 +295,9 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
   });
 
   const init = () => {
-    initPromise ??= (async () => {
-      const started = performance.now();
-      ort.env.wasm.numThreads = 1;
-      ort.env.wasm.proxy = false;
-      // onnxruntime instantiates its wasm on the first session; a one-node model makes that happen here, so the
-      // cost is paid (and measured) once, at start-up, rather than by the first user request. The edge's
-      // initializer starts the runtime itself, so it runs inside the guards' window too.
-      await withWasmGuards({ memoryLimitBytes: options.memoryLimitBytes }, async () => {
-        await options.initialize?.(ort);
-        const warmup = await ort.InferenceSession.create(identityModel());
-        await warmup.release();
-      });
-      initMs = performance.now() - started;
-    })();
+    initPromise ??= startRuntime(options).then((ms) => {
+      initMs = ms;
+    });
     return initPromise;
   };
 
@@ -356,27 +382,7 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
               entry.session.run(feeds, outputs ?? entry.session.outputNames),
             ));
           } catch (error) {
-            const reason = errorMessage(error);
-            if (OUT_OF_MEMORY.test(reason)) {
-              throw new EdgeMLError(
-                "output_too_large",
-                `${key} needed more memory than this server gives one run` +
-                  (options.memoryLimitBytes
-                    ? ` (${options.memoryLimitBytes} bytes, WORKER_MAX_MEMORY_BYTES)`
-                    : "") +
-                  ` for this input: its outputs or intermediate tensors are too large; send a smaller batch or input that asks for less`,
-                { cause: error },
-              );
-            }
-            // The inputs passed the signature checks, so what fails here is the model on these values (a
-            // Reshape that does not fit the batch, say): the client's request, not the server, is what to change.
-            throw new EdgeMLError(
-              "inference_failed",
-              `onnxruntime could not run ${key} on this input: ${reason}`,
-              {
-                cause: error,
-              },
-            );
+            throw runFailure(key, error, options.memoryLimitBytes);
           }
           checkOutputs(key, result, refused, maxOutputBytes);
           return result;
