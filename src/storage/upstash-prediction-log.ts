@@ -83,30 +83,21 @@ return 0`;
 /** Index entries read per round trip when a listing filters: enough for a page of most filters in one. */
 const SCAN_CHUNK = 200;
 
-/**
- * The prediction log on Upstash Redis, bounded three ways. Per model `m` (URI-encoded in keys):
- * - `<prefix>plog:<m>:p:<prediction_id>`: a hash per prediction id, fields `f:<version>` (the forecast JSON),
- *   `o:<version>` (its outcome JSON) and `manual` (the manual report, beside the outcomes). It expires `ttlSeconds`
- *   after its first record.
- * - `<prefix>plog:<m>:t`: a sorted set of every record, member `"<prediction_id> <version>"`, scored by target time
- *   (ms). Listings page through it newest first; past `capPerModel` members the oldest are dropped with their fields.
- * - `<prefix>plog:<m>:due`: the same for unresolved records only, so finding what is due reads no resolved record.
- * Writes, resolutions and reports are small Lua scripts (atomic first-write-wins without a read round trip), sent in
- * one pipeline per call. Members whose hash has expired are dropped from both sets when a read meets them, and count
- * against the cap until then: the sets never exceed the cap however old the log. A listing that filters reads at
- * most the cap's entries. Every request is bounded by the adapter's timeout; a failure is a 503 `not_ready`.
- */
-export function createUpstashPredictionLog(
+/** The log's keys and its round trips, shared by the operations below. */
+interface LogStore {
+  keys: (model: string) => { index: string; due: string; hash: (predictionId: string) => string };
+  run: (what: string, build: (p: UpstashPredictionLogPipeline) => void) => Promise<unknown[]>;
+  json: (value: unknown) => unknown;
+  read: (model: string, members: readonly string[]) => Promise<(PredictionRecord | undefined)[]>;
+  prune: (model: string, members: string[], fromIndex: boolean) => Promise<void>;
+  trim: (model: string, size: number) => Promise<void>;
+}
+
+function logStore(
   redis: UpstashPredictionLogRedisLike,
-  options: UpstashPredictionLogOptions = {},
-): PredictionLog {
-  const { prefix, timeoutMs } = upstashSettings(options, "plog");
-  const cap = options.capPerModel ?? PREDICTION_LOG_DEFAULTS.capPerModel;
-  const ttl = options.ttlSeconds ?? PREDICTION_LOG_DEFAULTS.ttlSeconds;
-  assertCap(cap);
-  if (!Number.isInteger(ttl) || ttl < 1) {
-    throw new Error(`edgeml: prediction log ttlSeconds must be a positive integer, not ${ttl}`);
-  }
+  settings: { prefix: string; timeoutMs: number; cap: number },
+): LogStore {
+  const { prefix, timeoutMs, cap } = settings;
   const keys = (model: string) => {
     const m = `${prefix}${encodeURIComponent(model)}:`;
     return { index: `${m}t`, due: `${m}due`, hash: (predictionId: string) => `${m}p:${predictionId}` };
@@ -165,15 +156,6 @@ export function createUpstashPredictionLog(
     }).catch(() => {});
   };
 
-  /** `ZRANGE … WITHSCORES` replies alternate member and score. */
-  const pairs = (reply: unknown) => {
-    const flat = (reply ?? []) as unknown[];
-    const out: { member: string; t: number }[] = [];
-    for (let i = 0; i + 1 < flat.length; i += 2)
-      out.push({ member: String(flat[i]), t: Number(flat[i + 1]) });
-    return out;
-  };
-
   const trim = async (model: string, size: number) => {
     const excess = size - cap;
     if (excess <= 0) return;
@@ -191,6 +173,126 @@ export function createUpstashPredictionLog(
     });
   };
 
+  return { keys, run, json, read, prune, trim };
+}
+
+/** `ZRANGE … WITHSCORES` replies alternate member and score. */
+const pairs = (reply: unknown) => {
+  const flat = (reply ?? []) as unknown[];
+  const out: { member: string; t: number }[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push({ member: String(flat[i]), t: Number(flat[i + 1]) });
+  return out;
+};
+
+/** One page of a model's log: see PredictionLog.list. */
+async function listPage(
+  store: LogStore,
+  model: string,
+  options: Parameters<PredictionLog["list"]>[1],
+): ReturnType<PredictionLog["list"]> {
+  const { keys, run, read, prune } = store;
+  const query = parseListOptions(options);
+  const k = keys(model);
+  const max = Math.min(query.toMs, query.after?.t ?? Number.MAX_SAFE_INTEGER);
+  const matches: PredictionRecord[] = [];
+  const gone: string[] = [];
+  // Unfiltered, a page and the one after it (which says whether there is a next page) is one round; filtered,
+  // at least SCAN_CHUNK entries a round. Bounded either way: the index never holds more than the cap.
+  const filtered = query.version !== undefined || query.source !== undefined || query.resolved !== undefined;
+  const chunk = Math.max(query.limit + 1, filtered ? SCAN_CHUNK : 0);
+  for (let offset = 0; matches.length <= query.limit; offset += chunk) {
+    const [reply] = await run("list", (p) =>
+      p.zrange(k.index, max, query.fromMs, {
+        byScore: true,
+        rev: true,
+        withScores: true,
+        offset,
+        count: chunk,
+      }),
+    );
+    const rows = pairs(reply);
+    const wanted = rows.filter((row) => isAfterCursor(row, query));
+    const records = await read(
+      model,
+      wanted.map((row) => row.member),
+    );
+    records.forEach((record, i) => {
+      if (!record) gone.push((wanted[i] as { member: string }).member);
+      else if (matchesFilters(record, query) && matches.length <= query.limit) matches.push(record);
+    });
+    if (rows.length < chunk) break;
+  }
+  await prune(model, gone, true);
+  return pageOf(matches, query.limit);
+}
+
+/** Unresolved records due by `now`: see PredictionLog.due. */
+async function dueRecords(
+  store: LogStore,
+  model: string,
+  now: Date,
+  limit: number,
+): Promise<PredictionRecord[]> {
+  const { keys, run, read, prune } = store;
+  assertLimit(limit);
+  const k = keys(model);
+  const found: PredictionRecord[] = [];
+  const stale: string[] = [];
+  const gone: string[] = [];
+  // Pruned after the loop, so that offsets stay valid; bounded by the due set, itself bounded by the cap.
+  for (let offset = 0; found.length < limit; offset += limit) {
+    const [reply] = await run("due", (p) =>
+      p.zrange(k.due, Number.MIN_SAFE_INTEGER, now.getTime(), {
+        byScore: true,
+        withScores: true,
+        offset,
+        count: limit,
+      }),
+    );
+    const rows = pairs(reply);
+    const records = await read(
+      model,
+      rows.map((row) => row.member),
+    );
+    records.forEach((record, i) => {
+      const member = (rows[i] as { member: string }).member;
+      if (!record) gone.push(member);
+      else if (isResolved(record)) stale.push(member);
+      else if (found.length < limit) found.push(record);
+    });
+    if (rows.length < limit) break;
+  }
+  await prune(model, gone, true);
+  await prune(model, stale, false);
+  return found;
+}
+
+/**
+ * The prediction log on Upstash Redis, bounded three ways. Per model `m` (URI-encoded in keys):
+ * - `<prefix>plog:<m>:p:<prediction_id>`: a hash per prediction id, fields `f:<version>` (the forecast JSON),
+ *   `o:<version>` (its outcome JSON) and `manual` (the manual report, beside the outcomes). It expires `ttlSeconds`
+ *   after its first record.
+ * - `<prefix>plog:<m>:t`: a sorted set of every record, member `"<prediction_id> <version>"`, scored by target time
+ *   (ms). Listings page through it newest first; past `capPerModel` members the oldest are dropped with their fields.
+ * - `<prefix>plog:<m>:due`: the same for unresolved records only, so finding what is due reads no resolved record.
+ * Writes, resolutions and reports are small Lua scripts (atomic first-write-wins without a read round trip), sent in
+ * one pipeline per call. Members whose hash has expired are dropped from both sets when a read meets them, and count
+ * against the cap until then: the sets never exceed the cap however old the log. A listing that filters reads at
+ * most the cap's entries. Every request is bounded by the adapter's timeout; a failure is a 503 `not_ready`.
+ */
+export function createUpstashPredictionLog(
+  redis: UpstashPredictionLogRedisLike,
+  options: UpstashPredictionLogOptions = {},
+): PredictionLog {
+  const { prefix, timeoutMs } = upstashSettings(options, "plog");
+  const cap = options.capPerModel ?? PREDICTION_LOG_DEFAULTS.capPerModel;
+  const ttl = options.ttlSeconds ?? PREDICTION_LOG_DEFAULTS.ttlSeconds;
+  assertCap(cap);
+  if (!Number.isInteger(ttl) || ttl < 1) {
+    throw new Error(`edgeml: prediction log ttlSeconds must be a positive integer, not ${ttl}`);
+  }
+  const store = logStore(redis, { prefix, timeoutMs, cap });
+  const { keys, run, json, trim } = store;
   const log: PredictionLog = {
     kind: "upstash",
     async record(entries) {
@@ -234,75 +336,8 @@ export function createUpstashPredictionLog(
           ),
         );
     },
-    async list(model, options) {
-      const query = parseListOptions(options);
-      const k = keys(model);
-      const max = Math.min(query.toMs, query.after?.t ?? Number.MAX_SAFE_INTEGER);
-      const matches: PredictionRecord[] = [];
-      const gone: string[] = [];
-      // Unfiltered, a page and the one after it (which says whether there is a next page) is one round; filtered,
-      // at least SCAN_CHUNK entries a round. Bounded either way: the index never holds more than the cap.
-      const filtered =
-        query.version !== undefined || query.source !== undefined || query.resolved !== undefined;
-      const chunk = Math.max(query.limit + 1, filtered ? SCAN_CHUNK : 0);
-      for (let offset = 0; matches.length <= query.limit; offset += chunk) {
-        const [reply] = await run("list", (p) =>
-          p.zrange(k.index, max, query.fromMs, {
-            byScore: true,
-            rev: true,
-            withScores: true,
-            offset,
-            count: chunk,
-          }),
-        );
-        const rows = pairs(reply);
-        const wanted = rows.filter((row) => isAfterCursor(row, query));
-        const records = await read(
-          model,
-          wanted.map((row) => row.member),
-        );
-        records.forEach((record, i) => {
-          if (!record) gone.push((wanted[i] as { member: string }).member);
-          else if (matchesFilters(record, query) && matches.length <= query.limit) matches.push(record);
-        });
-        if (rows.length < chunk) break;
-      }
-      await prune(model, gone, true);
-      return pageOf(matches, query.limit);
-    },
-    async due(model, now, limit) {
-      assertLimit(limit);
-      const k = keys(model);
-      const found: PredictionRecord[] = [];
-      const stale: string[] = [];
-      const gone: string[] = [];
-      // Pruned after the loop, so that offsets stay valid; bounded by the due set, itself bounded by the cap.
-      for (let offset = 0; found.length < limit; offset += limit) {
-        const [reply] = await run("due", (p) =>
-          p.zrange(k.due, Number.MIN_SAFE_INTEGER, now.getTime(), {
-            byScore: true,
-            withScores: true,
-            offset,
-            count: limit,
-          }),
-        );
-        const rows = pairs(reply);
-        const records = await read(
-          model,
-          rows.map((row) => row.member),
-        );
-        records.forEach((record, i) => {
-          const member = (rows[i] as { member: string }).member;
-          if (!record) gone.push(member);
-          else if (isResolved(record)) stale.push(member);
-          else if (found.length < limit) found.push(record);
-        });
-        if (rows.length < limit) break;
-      }
-      await prune(model, gone, true);
-      await prune(model, stale, false);
-      return found;
-    },
+    list: (model, options) => listPage(store, model, options),
+    due: (model, now, limit) => dueRecords(store, model, now, limit),
     async resolve(model, resolutions) {
       const checked = resolutions.map((r) => ({ ...r, outcome: parseOutcome(r.outcome) }));
       if (checked.length === 0) return 0;

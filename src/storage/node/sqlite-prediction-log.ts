@@ -66,6 +66,57 @@ export function openSqlitePredictionLog(
   return createSqlitePredictionLog(new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS }), options);
 }
 
+function toRecord(row: Record<string, unknown>): PredictionRecord {
+  const json = (column: string) => (typeof row[column] === "string" ? JSON.parse(row[column]) : undefined);
+  return assembleRecord(
+    json("forecast"),
+    json("outcome"),
+    json("manual"),
+    `${String(row.model)} ${String(row.member)}`,
+  );
+}
+
+/** One page of the listing, filtered in SQL: every value a bound parameter. */
+function listQuery(db: DatabaseSync, model: string, query: ListQuery) {
+  const where = ["model = ?", "target_ms BETWEEN ? AND ?"];
+  const params: SQLInputValue[] = [model, query.fromMs, query.toMs];
+  if (query.version !== undefined) {
+    where.push("version = ?");
+    params.push(query.version);
+  }
+  if (query.source !== undefined) {
+    where.push("source = ?");
+    params.push(query.source);
+  }
+  if (query.resolved !== undefined) where.push(`outcome IS ${query.resolved ? "NOT " : ""}NULL`);
+  if (query.after) {
+    where.push("(target_ms < ? OR (target_ms = ? AND member < ?))");
+    params.push(query.after.t, query.after.t, query.after.member);
+  }
+  params.push(query.limit + 1);
+  // Built from fixed fragments only; every value is a bound parameter.
+  const sql = `SELECT * FROM prediction_log WHERE ${where.join(" AND ")} ORDER BY target_ms DESC, member DESC LIMIT ?`;
+  return db.prepare(sql).all(...params);
+}
+
+/**
+ * Runs `work`, reporting a database failure (another process holding the write lock past the busy timeout, a full
+ * disk) as the outage it is, like the remote adapters: a 503 `not_ready`, which callers count. Our own errors
+ * (a corrupt record) pass through.
+ */
+function guard<T>(what: string, work: () => T): T {
+  try {
+    return work();
+  } catch (error) {
+    if (error instanceof EdgeMLError) throw error;
+    throw new EdgeMLError(
+      "not_ready",
+      `the prediction log database could not ${what} (${errorMessage(error)}); try again shortly`,
+      { cause: error },
+    );
+  }
+}
+
 /**
  * The prediction log on an open SQLite database (the caller may share it, or, in tests, instrument it).
  *
@@ -106,24 +157,6 @@ export function createSqlitePredictionLog(
   );
   const track = db.prepare("UPDATE prediction_log SET manual = ? WHERE model = ? AND prediction_id = ?");
 
-  /**
-   * Runs `work`, reporting a database failure (another process holding the write lock past the busy timeout, a full
-   * disk) as the outage it is, like the remote adapters: a 503 `not_ready`, which callers count. Our own errors
-   * (a corrupt record) pass through.
-   */
-  const guard = <T>(what: string, work: () => T): T => {
-    try {
-      return work();
-    } catch (error) {
-      if (error instanceof EdgeMLError) throw error;
-      throw new EdgeMLError(
-        "not_ready",
-        `the prediction log database could not ${what} (${errorMessage(error)}); try again shortly`,
-        { cause: error },
-      );
-    }
-  };
-
   /** Runs `work` in one write transaction (IMMEDIATE: take the write lock now, not half way through). */
   const transaction = <T>(what: string, work: () => T): T =>
     guard(what, () => {
@@ -137,38 +170,6 @@ export function createSqlitePredictionLog(
         throw error;
       }
     });
-
-  const toRecord = (row: Record<string, unknown>): PredictionRecord => {
-    const json = (column: string) => (typeof row[column] === "string" ? JSON.parse(row[column]) : undefined);
-    return assembleRecord(
-      json("forecast"),
-      json("outcome"),
-      json("manual"),
-      `${String(row.model)} ${String(row.member)}`,
-    );
-  };
-
-  const listQuery = (model: string, query: ListQuery) => {
-    const where = ["model = ?", "target_ms BETWEEN ? AND ?"];
-    const params: SQLInputValue[] = [model, query.fromMs, query.toMs];
-    if (query.version !== undefined) {
-      where.push("version = ?");
-      params.push(query.version);
-    }
-    if (query.source !== undefined) {
-      where.push("source = ?");
-      params.push(query.source);
-    }
-    if (query.resolved !== undefined) where.push(`outcome IS ${query.resolved ? "NOT " : ""}NULL`);
-    if (query.after) {
-      where.push("(target_ms < ? OR (target_ms = ? AND member < ?))");
-      params.push(query.after.t, query.after.t, query.after.member);
-    }
-    params.push(query.limit + 1);
-    // Built from fixed fragments only; every value is a bound parameter.
-    const sql = `SELECT * FROM prediction_log WHERE ${where.join(" AND ")} ORDER BY target_ms DESC, member DESC LIMIT ?`;
-    return db.prepare(sql).all(...params);
-  };
 
   const log: SqlitePredictionLog = {
     kind: "sqlite",
@@ -204,7 +205,7 @@ export function createSqlitePredictionLog(
     },
     async list(model, options) {
       const query = parseListOptions(options);
-      return pageOf(guard("read", () => listQuery(model, query)).map(toRecord), query.limit);
+      return pageOf(guard("read", () => listQuery(db, model, query)).map(toRecord), query.limit);
     },
     async due(model, now, limit) {
       assertLimit(limit);
