@@ -141,6 +141,16 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
       }
     });
 
+  addReportCommand(program, client, output);
+  addChangeAndPredictCommands(program, client, output);
+  return program;
+}
+
+type Client = () => RegistryClient;
+type Output = (text: string) => void;
+
+/** `report`: a version's evaluation report. */
+function addReportCommand(program: Command, client: Client, output: Output): void {
   program
     .command("report")
     .description(
@@ -189,7 +199,10 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
       for (const f of report.featureImportance.slice(0, 8))
         output(`  ${f.feature.padEnd(16)} ${pct(f.importance)}`);
     });
+}
 
+/** `promote`, `rollback`, `pin` and `predict`. */
+function addChangeAndPredictCommands(program: Command, client: Client, output: Output): void {
   program
     .command("promote")
     .description("make a version the champion")
@@ -261,6 +274,4 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
       for (const o of result.outputs)
         output(`  ${o.name} [${o.shape.join(", ")}]: ${JSON.stringify(o.data)}`);
     });
-
-  return program;
 }

@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { EdgeMLError } from "../errors.js";
 import { RegistrationInputSchema, VersionMetadataSchema, VersionSchema } from "../registry/metadata.js";
 import type { Services } from "../services/index.js";
@@ -106,6 +106,43 @@ async function readUpload(c: Context<AppEnv>): Promise<{ bytes: Uint8Array; meta
   );
 }
 
+/** `POST /api/ml/models/{name}/versions`: raw bytes or multipart, read by `readUpload` rather than a validator. */
+function registrationRoute(guard: MiddlewareHandler, maxModelBytes: number) {
+  return createRoute({
+    method: "post",
+    path: "/api/ml/models/{name}/versions",
+    tags,
+    security,
+    summary: "Register a new version from ONNX bytes",
+    description: `Body: the raw .onnx file as \`application/octet-stream\`, with optional registration metadata (golden rows, tags, metrics, description) as JSON, or base64 of JSON, in the \`${METADATA_HEADER}\` header. Or \`multipart/form-data\` with a \`model\` file part and a \`metadata\` JSON part (for large golden sets). The model is parsed, loaded and its golden rows checked before anything is written; versions are numbered 1, 2, 3, ...`,
+    middleware: [guard, limitBody(maxModelBytes, "MAX_MODEL_BYTES sets the limit of model uploads")] as const,
+    request: {
+      params: NameParams,
+      body: {
+        required: true,
+        content: {
+          // Plain OpenAPI schemas, not zod: these bodies are read by `readUpload`, not by the JSON validator.
+          "application/octet-stream": { schema: { type: "string", format: "binary" } },
+          "multipart/form-data": {
+            schema: {
+              type: "object",
+              required: ["model"],
+              properties: {
+                model: { type: "string", format: "binary" },
+                metadata: { $ref: "#/components/schemas/RegistrationMetadata" },
+              },
+            },
+          },
+        },
+      },
+    },
+    responses: {
+      201: json(VersionMetadataSchema, "Registered"),
+      ...errorResponses(400, 401, 403, 409, 413, 415, 422),
+    },
+  });
+}
+
 /**
  * Registry administration: register versions, inspect them, move the champion and pin pointers. Every route declares
  * its guard (`adminAuth`, first in its middleware) and its OpenAPI `security`: no route is admin by its path alone.
@@ -136,64 +173,23 @@ export function adminRoutes(services: Pick<Services, "registry" | "models" | "co
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
   app.openAPIRegistry.register("RegistrationMetadata", RegistrationInputSchema);
   return app
-    .openapi(
-      createRoute({
-        method: "post",
-        path: "/api/ml/models/{name}/versions",
-        tags,
-        security,
-        summary: "Register a new version from ONNX bytes",
-        description: `Body: the raw .onnx file as \`application/octet-stream\`, with optional registration metadata (golden rows, tags, metrics, description) as JSON, or base64 of JSON, in the \`${METADATA_HEADER}\` header. Or \`multipart/form-data\` with a \`model\` file part and a \`metadata\` JSON part (for large golden sets). The model is parsed, loaded and its golden rows checked before anything is written; versions are numbered 1, 2, 3, ...`,
-        middleware: [
-          guard,
-          limitBody(config.maxModelBytes, "MAX_MODEL_BYTES sets the limit of model uploads"),
-        ] as const,
-        request: {
-          params: NameParams,
-          body: {
-            required: true,
-            content: {
-              // Plain OpenAPI schemas, not zod: these bodies are read by `readUpload`, not by the JSON validator.
-              "application/octet-stream": { schema: { type: "string", format: "binary" } },
-              "multipart/form-data": {
-                schema: {
-                  type: "object",
-                  required: ["model"],
-                  properties: {
-                    model: { type: "string", format: "binary" },
-                    metadata: { $ref: "#/components/schemas/RegistrationMetadata" },
-                  },
-                },
-              },
-            },
-          },
-        },
-        responses: {
-          201: json(VersionMetadataSchema, "Registered"),
-          ...errorResponses(400, 401, 403, 409, 413, 415, 422),
-        },
-      }),
-      async (c) => {
-        const { name } = c.req.valid("param");
-        const upload = await readUpload(c);
-        if (upload.bytes.byteLength === 0) {
-          throw new EdgeMLError(
-            "invalid_onnx",
-            "the upload is empty; send the .onnx file's bytes as the body",
-          );
-        }
-        // Parsed here, not by a validator: the metadata arrives in a header or a multipart part, not a JSON body.
-        const input = RegistrationInputSchema.safeParse(upload.metadata);
-        if (!input.success) {
-          throw new EdgeMLError("invalid_request", "the registration metadata is not valid", {
-            details: input.error.issues,
-          });
-        }
-        const meta = await registry.register(name, upload.bytes, input.data);
-        c.header("location", `/api/ml/models/${meta.name}/versions/${meta.version}`);
-        return c.json(meta, 201);
-      },
-    )
+    .openapi(registrationRoute(guard, config.maxModelBytes), async (c) => {
+      const { name } = c.req.valid("param");
+      const upload = await readUpload(c);
+      if (upload.bytes.byteLength === 0) {
+        throw new EdgeMLError("invalid_onnx", "the upload is empty; send the .onnx file's bytes as the body");
+      }
+      // Parsed here, not by a validator: the metadata arrives in a header or a multipart part, not a JSON body.
+      const input = RegistrationInputSchema.safeParse(upload.metadata);
+      if (!input.success) {
+        throw new EdgeMLError("invalid_request", "the registration metadata is not valid", {
+          details: input.error.issues,
+        });
+      }
+      const meta = await registry.register(name, upload.bytes, input.data);
+      c.header("location", `/api/ml/models/${meta.name}/versions/${meta.version}`);
+      return c.json(meta, 201);
+    })
     .openapi(
       createRoute({
         method: "get",
