@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { timingSafeEqual } from "hono/utils/buffer";
+import { createAsyncCache } from "../cache/async-cache.js";
 import { ERROR_STATUS } from "../errors.js";
 import type { RateLimiter, RateLimitOutcome, RateLimitRule } from "../storage/ratelimit.js";
 import { withTimeout } from "../storage/timeout.js";
@@ -68,22 +69,18 @@ const decode = (part: string): string => {
  * 2^64 budgets. The fingerprint (a SHA-256 prefix) keeps keys themselves out of Redis.
  */
 export function createClientIdentity(apiKeys: readonly string[], clientAddress?: ClientAddress) {
-  const fingerprints = new Map<string, Promise<string>>();
-  const fingerprint = (key: string) => {
-    let done = fingerprints.get(key);
-    if (!done) {
-      done = sha256Hex(key).then((hex) => hex.slice(0, 16));
-      fingerprints.set(key, done);
-    }
-    return done;
-  };
+  // Policy: memo: a key's fingerprint never changes, and only configured keys reach it, so it stays as small as they.
+  const fingerprints = createAsyncCache<string, string>({
+    policy: { kind: "memo" },
+    load: async (key) => (await sha256Hex(key)).slice(0, 16),
+  });
   return async (c: Context): Promise<string | undefined> => {
     const given = c.req.header("x-api-key");
     if (given && apiKeys.length > 0) {
       let matched: string | undefined;
       // Every key is compared, so the time taken does not tell which one (or whether any) matched.
       for (const key of apiKeys) if ((await timingSafeEqual(given, key)) && !matched) matched = key;
-      if (matched) return `key:${await fingerprint(matched)}`;
+      if (matched) return `key:${await fingerprints.get(matched)}`;
     }
     const address = clientAddress?.(c)?.trim();
     return address ? `ip:${addressBucket(address)}` : undefined;

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { Env, Hono } from "hono";
+import { createAsyncCache } from "../../cache/async-cache.js";
 
 /** Where the docs page finds Swagger UI when the Node server serves it: `<base>/swagger-ui-dist/<file>`. */
 export const DOCS_ASSETS_BASE = "/docs/assets";
@@ -19,17 +20,17 @@ const FILES = new Map<string, string>([
  */
 export function serveDocsAssets<E extends Env>(app: Hono<E>): void {
   const dist = dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
-  const cache = new Map<string, Promise<Buffer>>();
+  // Policy: memo: two files of an installed package, read once; a failed read is not kept, the next request retries.
+  const cache = createAsyncCache<string, Buffer>({
+    policy: { kind: "memo" },
+    max: FILES.size,
+    load: (file) => readFile(join(dist, file)),
+  });
   app.get(`${DOCS_ASSETS_BASE}/swagger-ui-dist/:file`, async (c) => {
     const file = c.req.param("file");
     const type = FILES.get(file);
     if (!type) return c.notFound();
-    let body = cache.get(file);
-    if (!body) {
-      body = readFile(join(dist, file));
-      cache.set(file, body);
-    }
-    return c.body(new Uint8Array(await body), 200, {
+    return c.body(new Uint8Array(await cache.get(file)), 200, {
       "content-type": type,
       "cache-control": "public, max-age=86400",
     });
