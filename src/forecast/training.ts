@@ -228,7 +228,8 @@ export function createTrainingService(deps: {
     if (!trainer) {
       throw new EdgeMLError(
         "training_unavailable",
-        "training does not run in this deployment (an edge function has no trainer); it runs in the Node function (api/train.ts on Vercel), the Node server (`npm start`) or locally with `npm run train`",
+        // No paths in the text: a 5xx message loses them (redactInternals).
+        "training does not run in this deployment (an edge function has no trainer); it runs in the Node server (`npm start`), in the Vercel training function that vercel.json routes training requests to, or locally with `npm run train`",
       );
     }
     const symbol = resolveSymbol(modelId);

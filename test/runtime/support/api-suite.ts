@@ -213,7 +213,7 @@ export function describeEdgeRuntime(
       expect(response.status).toBe(501);
       const body = await response.json();
       expect(body.code).toBe("training_unavailable");
-      expect(body.error).toMatch(/training does not run in this deployment.*api\/train\.ts/);
+      expect(body.error).toMatch(/training does not run in this deployment.*vercel\.json.*npm run train/);
     });
 
     extra?.(() => ({ edge, fixture }));
