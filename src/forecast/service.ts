@@ -61,6 +61,75 @@ export const forecastCacheKey = (
   asOf: number,
 ) => `forecast:v1:${meta.name}@${meta.version}:${horizon}:${asOf}`;
 
+/** Horizons served for a symbol: the required 24h and any other that has a model. */
+async function horizonsFor(registry: Registry, symbol: string): Promise<string[]> {
+  const prefix = `${symbol}-`;
+  const names = (await registry.listModelNames()).filter((n) => n.startsWith(prefix));
+  return [...new Set([DEFAULT_HORIZON, ...names.map((n) => n.slice(prefix.length))])].filter((h) =>
+    /^\d+h$/.test(h),
+  );
+}
+
+/** The version that serves a symbol's horizon, checked: a forecaster of that symbol on a feature set served here. */
+async function resolveModel(
+  registry: Registry,
+  symbol: string,
+  horizon: string,
+  deadline: Deadline,
+): Promise<VersionMetadata> {
+  const name = forecastModelName(symbol, horizon);
+  let meta: VersionMetadata;
+  try {
+    meta = (await registry.resolve(name, undefined, deadline)).meta;
+  } catch (error) {
+    if (isEdgeMLError(error) && error.code === "model_not_found") {
+      throw new EdgeMLError(
+        "no_model",
+        `no trained model for ${symbol} ${horizon}; run \`npm run train -- ${symbol}\` or POST /api/ml/train {"model_id":"${symbol}"}`,
+      );
+    }
+    throw error;
+  }
+  const spec = meta.forecast;
+  if (!spec || !meta.feature_set || spec.symbol !== symbol) {
+    throw new EdgeMLError(
+      "model_unavailable",
+      `${name}@${meta.version} is not a ${symbol} forecaster (no forecast spec)`,
+    );
+  }
+  if (!knownFeatureSet(meta.feature_set.name, meta.feature_set.version)) {
+    throw new EdgeMLError(
+      "model_unavailable",
+      `${name}@${meta.version} was trained on feature set ${meta.feature_set.name} v${meta.feature_set.version}, which this server does not compute; retrain it or promote another version`,
+    );
+  }
+  return meta;
+}
+
+/** The model's bars up to `asOfBar`, checked: enough of them for the features, and no gap. */
+async function barsFor(market: MarketDataSource, meta: VersionMetadata, asOfBar: number): Promise<Bar[]> {
+  const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
+  const bars = await market.getBars(spec.symbol, spec.interval, {
+    end: new Date(asOfBar),
+    limit: MIN_HISTORY,
+  });
+  if (bars.length < MIN_HISTORY) {
+    throw new EdgeMLError(
+      "market_data_unavailable",
+      `${market.name} returned ${bars.length} ${spec.interval} bars of ${spec.symbol}; a forecast needs ${MIN_HISTORY}`,
+    );
+  }
+  // The features' windows count bars; a missing bar (Yahoo drops null bars) would silently stretch them.
+  const gap = firstBreak(bars, spec.interval);
+  if (gap > 0) {
+    throw new EdgeMLError(
+      "market_data_unavailable",
+      `${market.name} has a gap in the ${spec.interval} bars of ${spec.symbol} before ${new Date((bars[gap] as Bar).time).toISOString()}; the features need ${MIN_HISTORY} consecutive bars`,
+    );
+  }
+  return bars;
+}
+
 /**
  * Forecasts for the users' symbols: resolve the version, fetch bars, compute the features with the trainer's own
  * code, run the model, cache the answer. Concurrent identical requests share one run (single flight).
@@ -76,49 +145,6 @@ export function createForecaster(deps: ForecasterDeps) {
     policy: { kind: "singleFlight" },
     load: (_key, work) => work(),
   });
-
-  /** Horizons served for a symbol: the required 24h and any other that has a model. */
-  const horizonsFor = async (symbol: string): Promise<string[]> => {
-    const prefix = `${symbol}-`;
-    const names = (await registry.listModelNames()).filter((n) => n.startsWith(prefix));
-    return [...new Set([DEFAULT_HORIZON, ...names.map((n) => n.slice(prefix.length))])].filter((h) =>
-      /^\d+h$/.test(h),
-    );
-  };
-
-  const resolveModel = async (
-    symbol: string,
-    horizon: string,
-    deadline: Deadline,
-  ): Promise<VersionMetadata> => {
-    const name = forecastModelName(symbol, horizon);
-    let meta: VersionMetadata;
-    try {
-      meta = (await registry.resolve(name, undefined, deadline)).meta;
-    } catch (error) {
-      if (isEdgeMLError(error) && error.code === "model_not_found") {
-        throw new EdgeMLError(
-          "no_model",
-          `no trained model for ${symbol} ${horizon}; run \`npm run train -- ${symbol}\` or POST /api/ml/train {"model_id":"${symbol}"}`,
-        );
-      }
-      throw error;
-    }
-    const spec = meta.forecast;
-    if (!spec || !meta.feature_set || spec.symbol !== symbol) {
-      throw new EdgeMLError(
-        "model_unavailable",
-        `${name}@${meta.version} is not a ${symbol} forecaster (no forecast spec)`,
-      );
-    }
-    if (!knownFeatureSet(meta.feature_set.name, meta.feature_set.version)) {
-      throw new EdgeMLError(
-        "model_unavailable",
-        `${name}@${meta.version} was trained on feature set ${meta.feature_set.name} v${meta.feature_set.version}, which this server does not compute; retrain it or promote another version`,
-      );
-    }
-    return meta;
-  };
 
   const compute = async (
     meta: VersionMetadata,
@@ -164,38 +190,14 @@ export function createForecaster(deps: ForecasterDeps) {
     };
   };
 
-  /** The model's bars up to `asOfBar`, checked: enough of them for the features, and no gap. */
-  const barsFor = async (meta: VersionMetadata, asOfBar: number): Promise<Bar[]> => {
-    const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
-    const bars = await market.getBars(spec.symbol, spec.interval, {
-      end: new Date(asOfBar),
-      limit: MIN_HISTORY,
-    });
-    if (bars.length < MIN_HISTORY) {
-      throw new EdgeMLError(
-        "market_data_unavailable",
-        `${market.name} returned ${bars.length} ${spec.interval} bars of ${spec.symbol}; a forecast needs ${MIN_HISTORY}`,
-      );
-    }
-    // The features' windows count bars; a missing bar (Yahoo drops null bars) would silently stretch them.
-    const gap = firstBreak(bars, spec.interval);
-    if (gap > 0) {
-      throw new EdgeMLError(
-        "market_data_unavailable",
-        `${market.name} has a gap in the ${spec.interval} bars of ${spec.symbol} before ${new Date((bars[gap] as Bar).time).toISOString()}; the features need ${MIN_HISTORY} consecutive bars`,
-      );
-    }
-    return bars;
-  };
-
   const forecastOnce = async (
     symbolInput: string,
     horizonInput: string,
     deadline: Deadline,
   ): Promise<ForecastResult> => {
     const symbol = resolveSymbol(symbolInput);
-    const horizon = normaliseHorizon(horizonInput, await horizonsFor(symbol));
-    const meta = await resolveModel(symbol, horizon, deadline);
+    const horizon = normaliseHorizon(horizonInput, await horizonsFor(registry, symbol));
+    const meta = await resolveModel(registry, symbol, horizon, deadline);
     const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
     // The as-of bar from the clock alone: bars sit on the interval's UTC grid, so the last one closed by now closes
     // at now rounded down to the grid. The cache is read with it before any bar is fetched: a hit costs no market
@@ -217,7 +219,7 @@ export function createForecaster(deps: ForecasterDeps) {
     }
     // The single flight covers the bars too: concurrent misses cost one market call and one model run.
     const forecast = await flights.get(key, async () => {
-      const bars = await barsFor(meta, asOfBar);
+      const bars = await barsFor(market, meta, asOfBar);
       // A shared flight runs under the deadline of the request that started it; each caller waits under its own.
       const computed = await compute(meta, bars, (bars.at(-1) as Bar).time + step, horizon, deadline);
       if (cacheUp) {
