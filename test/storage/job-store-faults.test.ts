@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { Redis } from "@upstash/redis";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { silentLogger } from "../../src/logger.js";
 import type { TrainingJob } from "../../src/storage/jobs.js";
 import { createUpstashJobStore } from "../../src/storage/upstash-jobs.js";
 import { ADMIN_TOKEN, type TestApp, testApp, testEngine } from "../support/app.js";
@@ -44,6 +45,9 @@ interface Subject {
   status(requestId: string): Promise<Response>;
 }
 
+/** The warnings of the app under test. */
+const warnings = vi.fn<(message: string, error?: unknown) => void>();
+
 async function subject(): Promise<Subject> {
   const prefix = upstash.freshPrefix();
   const background: Promise<unknown>[] = [];
@@ -52,6 +56,8 @@ async function subject(): Promise<Subject> {
     jobs: createUpstashJobStore(client, { prefix, timeoutMs: TEST_STORE_TIMEOUT_MS }),
     trainingPlan: { families: ["ridge"] },
     waitUntil: (work) => background.push(work),
+    // The warnings are what these tests read: a store failure of a running job reaches nobody else.
+    logger: { ...silentLogger, warn: warnings },
   });
   return {
     t,
@@ -103,7 +109,7 @@ describe("training on the Upstash job store while Upstash fails", () => {
   });
 
   it("every progress write failing: no unhandled rejection, and the job that registered its versions succeeded", async () => {
-    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    warnings.mockClear();
     faults.fail(writeOf("running"));
     const res = await s.train("ETH");
     expect(res.status).toBe(202);
@@ -111,11 +117,10 @@ describe("training on the Upstash job store while Upstash fails", () => {
     await Promise.all(s.background.splice(0));
     // Each running/progress state was tried ATTEMPTS times before it was given up (latest state first).
     expect(faults.refused).toBeGreaterThanOrEqual(ATTEMPTS);
-    expect(warn).toHaveBeenCalledWith(
+    expect(warnings).toHaveBeenCalledWith(
       expect.stringMatching(/could not store the running state of training job .* after 3 attempts/),
       expect.anything(),
     );
-    warn.mockRestore();
     const job = await (await s.status(request_id)).json();
     expect(job).toMatchObject({
       state: "succeeded",
@@ -136,11 +141,10 @@ describe("training on the Upstash job store while Upstash fails", () => {
   });
 
   it("a result that cannot be stored at all: this instance still answers it, never `running` or `failed`", async () => {
-    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    warnings.mockClear();
     faults.fail(writeOf("succeeded"));
     const { request_id } = await (await s.train("ETH")).json();
     await Promise.all(s.background.splice(0));
-    warn.mockRestore();
     expect(await (await s.status(request_id)).json()).toMatchObject({ state: "succeeded" });
   });
 
