@@ -1,4 +1,5 @@
 import { EdgeMLError, errorMessage } from "../errors.js";
+import { StoreError } from "./errors.js";
 import { isFinished, type JobStore, TrainingJobSchema } from "./jobs.js";
 import { withTimeout } from "./timeout.js";
 import { type UpstashAdapterOptions, upstashSettings } from "./upstash-cache.js";
@@ -26,8 +27,9 @@ export function createUpstashJobStore(
 ): JobStore {
   const { prefix, timeoutMs } = upstashSettings(options, "job");
   const unavailable = (error: unknown) =>
-    new EdgeMLError(
-      "not_ready",
+    new StoreError(
+      "Upstash Redis",
+      "unavailable",
       // @upstash/redis ends its messages with the command it sent (a job's whole JSON): the cause keeps it.
       `training job state is unavailable (${errorMessage(error).replace(/,? *command was: .*$/s, "")}); try again shortly`,
       { cause: error },

@@ -1,10 +1,10 @@
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AppDeps } from "../../src/app.js";
-import { EdgeMLError } from "../../src/errors.js";
 import { silentLogger } from "../../src/logger.js";
 import { createCsvMarketData } from "../../src/market/node/csv.js";
 import { CRON_PATH, createTrainFunction, isCronAuthorized } from "../../src/runtime/vercel/train.js";
+import { StoreError } from "../../src/storage/errors.js";
 import { createMemoryJobStore } from "../../src/storage/jobs.js";
 import { createFsArtifactStore } from "../../src/storage/node/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../../src/storage/node/json-file-pointers.js";
@@ -88,20 +88,19 @@ describe("the training function: Vercel cron at GET /api/train", () => {
     expect(await response.json()).toEqual({ error: "edgeml: no writable store", code: "not_ready" });
   });
 
-  it("answers 503 not_ready and trains nothing when the job store cannot record the run", async () => {
+  it("answers 503 store_unavailable and trains nothing when the job store cannot record the run", async () => {
     const down = createMemoryJobStore();
     down.put = async () => {
-      throw new EdgeMLError(
-        "not_ready",
+      throw new StoreError(
+        "Upstash Redis",
+        "unavailable",
         "training job state is unavailable (Upstash answered 500); try again shortly",
       );
     };
-    const error = vi.spyOn(console, "error").mockImplementation(() => {});
     const app = createTrainFunction({ deps: { ...deps, jobs: down }, cronSecret: SECRET });
     const response = await app.request(CRON_PATH, cron(`Bearer ${SECRET}`));
-    error.mockRestore();
     expect(response.status).toBe(503);
-    expect(await response.json()).toMatchObject({ code: "not_ready", jobs: [] });
+    expect(await response.json()).toMatchObject({ code: "store_unavailable", jobs: [] });
     expect(await deps.artifacts.listModels()).toEqual([]);
   });
 

@@ -101,7 +101,7 @@ describe("training on the Upstash job store while Upstash fails", () => {
     const res = await s.train("BTC");
     expect(res.status).toBe(503);
     const body = await res.json();
-    expect(body.code).toBe("not_ready");
+    expect(body.code).toBe("store_unavailable");
     expect(body.error).toMatch(/training job state is unavailable.*try again shortly/);
     expect(body.error).not.toMatch(/command was/);
     expect(s.background).toEqual([]);
@@ -154,7 +154,7 @@ describe("training on the Upstash job store while Upstash fails", () => {
     faults.fail((command) => jobRead(command) || jobWrite(command));
     const down = await s.status(request_id);
     expect(down.status).toBe(503);
-    expect(await down.json()).toMatchObject({ code: "not_ready" });
+    expect(await down.json()).toMatchObject({ code: "store_unavailable" });
     faults.heal();
     expect(await (await s.status(request_id)).json()).toMatchObject({ state: "succeeded" });
   });

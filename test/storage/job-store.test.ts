@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { asEdgeMLError } from "../../src/errors.js";
 import { createMemoryJobStore } from "../../src/storage/jobs.js";
 import { createUpstashJobStore, JOB_TTL_SECONDS } from "../../src/storage/upstash-jobs.js";
 import { jobStoreContract } from "./job-store.contract.js";
@@ -35,8 +36,11 @@ describe("Upstash jobs", () => {
     const jobs = createUpstashJobStore(client(), { prefix: freshPrefix(), timeoutMs: TEST_STORE_TIMEOUT_MS });
     await upstash.redisServer.kill();
     try {
-      await expect(jobs.get(job.request_id)).rejects.toMatchObject({ code: "not_ready", status: 503 });
-      await expect(jobs.put(job)).rejects.toMatchObject({ code: "not_ready" });
+      // A typed store failure, which the API answers 503 store_unavailable.
+      const read = await jobs.get(job.request_id).catch((e: unknown) => e);
+      expect(read).toMatchObject({ store: "Upstash Redis", failure: "unavailable" });
+      expect(asEdgeMLError(read)).toMatchObject({ code: "store_unavailable", status: 503 });
+      await expect(jobs.put(job)).rejects.toMatchObject({ failure: "unavailable" });
     } finally {
       await upstash.redisServer.restart();
       await eventually(async () => upstash.bridge.redisReady(), "the bridge reconnects");

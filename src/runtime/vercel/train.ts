@@ -99,7 +99,7 @@ export function createTrainFunction(options: TrainFunctionOptions): Hono {
           error: known
             ? known.message
             : "edgeml: training job state is unavailable (job store down); the run stopped, try again shortly",
-          code: known?.code ?? "not_ready",
+          code: known?.code ?? "store_unavailable",
           jobs: finished,
         },
         known ? known.status : 503,
