@@ -31,7 +31,7 @@ describe("the @upstash/redis client as the production wiring builds it", () => {
       { artifacts: unused, pointers: unused },
     );
     const before = connections;
-    await expect(adapters.jobs.get(crypto.randomUUID())).rejects.toMatchObject({ code: "not_ready" });
+    await expect(adapters.jobs.get(crypto.randomUUID())).rejects.toMatchObject({ failure: "unavailable" });
     // One attempt and one retry. The client's default (5 retries, exp(n)·50 ms apart) made 6 connections over 4.3 s.
     expect(connections - before).toBe(2);
   });
