@@ -78,5 +78,7 @@ export async function readRegistryDir(modelsDir: string, pointersFile?: string):
 
 /** The registry as the source of the `edgeml:embedded-registry` module the edge entries import. */
 export function embeddedModuleSource(registry: EmbeddedRegistry): string {
-  return `export const EMBEDDED_REGISTRY = ${JSON.stringify(registry)};\n`;
+  // Through JSON.parse, not an object literal: in a literal, a `"__proto__":` key (a model of that name in
+  // pointers.json) would set the object's prototype instead of being data, and the model would lose its pointers.
+  return `export const EMBEDDED_REGISTRY = JSON.parse(${JSON.stringify(JSON.stringify(registry))});\n`;
 }

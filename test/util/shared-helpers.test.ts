@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { embeddedModuleSource } from "../../scripts/edge/embed.js";
 import { errorMessage } from "../../src/errors.js";
 import { barStep, firstBreak } from "../../src/market/symbols.js";
 import type { Bar } from "../../src/market/types.js";
@@ -59,6 +60,13 @@ describe("the pointer document (file store, deploy script, edge embedding)", () 
     expect(await store.get("__proto__")).toEqual({ pinned: "1" });
     expect(await store.get("m")).toEqual({ champion: "2" });
     expect(await store.get("toString")).toEqual({});
+  });
+
+  it("survives the edge bundle's embedded module: a __proto__ model stays data", async () => {
+    const source = embeddedModuleSource({ source: "test", models: {}, pointers: JSON.parse(text) });
+    const { EMBEDDED_REGISTRY } = await import(`data:text/javascript,${encodeURIComponent(source)}`);
+    const store = createEmbeddedPointerStore(EMBEDDED_REGISTRY);
+    expect(await store.get("__proto__")).toEqual({ pinned: "1" });
   });
 
   it("refuses pointers of the wrong shape, in the embedded store as in the file", () => {
