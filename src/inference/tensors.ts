@@ -38,7 +38,10 @@ export function flatten(data: unknown, name = "data"): unknown[] {
       continue;
     }
     if (stack.length >= MAX_DATA_NESTING) {
-      throw bad(name, `data nests deeper than ${MAX_DATA_NESTING} levels; a tensor has at most 16 dimensions`);
+      throw bad(
+        name,
+        `data nests deeper than ${MAX_DATA_NESTING} levels; a tensor has at most 16 dimensions`,
+      );
     }
     stack.push([item, 0]);
   }
@@ -102,7 +105,8 @@ export function toOrtTensor(name: string, datatype: OipDatatype, shape: number[]
       const values = flat.map((v, i) => {
         if (typeof v !== "string") throw bad(name, `${at(i)} must be a string`);
         // onnxruntime's string tensors are C strings: everything after a NUL would be silently dropped.
-        if (v.includes("\0")) throw bad(name, `${at(i)} contains a NUL character, which string tensors cannot hold`);
+        if (v.includes("\0"))
+          throw bad(name, `${at(i)} contains a NUL character, which string tensors cannot hold`);
         return v;
       });
       return new Tensor("string", values, dims);
