@@ -1,21 +1,5 @@
-import {
-  assertCap,
-  assertLimit,
-  compareRecords,
-  isAfterCursor,
-  isResolved,
-  type ManualTracking,
-  matchesFilters,
-  memberOf,
-  PREDICTION_LOG_DEFAULTS,
-  type PredictionLog,
-  type PredictionRecord,
-  pageOf,
-  parseEntries,
-  parseListOptions,
-  parseManual,
-  parseOutcome,
-} from "./prediction-log.js";
+import type { ManualTracking, PredictionLog, PredictionRecord } from "./prediction-log.js";
+import * as rules from "./prediction-log.js";
 
 export interface MemoryPredictionLogOptions {
   /** Records kept per model; past it the oldest by target time go. Default 20 000. */
@@ -34,22 +18,22 @@ interface Row {
  * cap, and this adapter is not the one that holds a production log.
  */
 export function createMemoryPredictionLog(options: MemoryPredictionLogOptions = {}): PredictionLog {
-  const cap = options.capPerModel ?? PREDICTION_LOG_DEFAULTS.capPerModel;
-  assertCap(cap);
+  const cap = options.capPerModel ?? rules.PREDICTION_LOG_DEFAULTS.capPerModel;
+  rules.assertCap(cap);
   const models = new Map<string, Map<string, Row>>();
   const rowsOf = (model: string) => models.get(model) ?? new Map<string, Row>();
-  const sorted = (model: string) => [...rowsOf(model).values()].sort(compareRecords);
+  const sorted = (model: string) => [...rowsOf(model).values()].sort(rules.compareRecords);
 
   const log: PredictionLog = {
     kind: "memory",
     async record(entries) {
-      const parsed = parseEntries(entries);
+      const parsed = rules.parseEntries(entries);
       let added = 0;
       const touched = new Set<string>();
       for (const entry of parsed) {
         const rows = models.get(entry.model) ?? new Map<string, Row>();
         models.set(entry.model, rows);
-        const member = memberOf(entry);
+        const member = rules.memberOf(entry);
         if (rows.has(member)) continue;
         rows.set(member, { t: Date.parse(entry.target_time), member, record: structuredClone(entry) });
         added += 1;
@@ -69,35 +53,38 @@ export function createMemoryPredictionLog(options: MemoryPredictionLogOptions = 
         .map((row) => structuredClone(row.record));
     },
     async list(model, options) {
-      const query = parseListOptions(options);
+      const query = rules.parseListOptions(options);
       const matches = sorted(model)
         .reverse()
-        .filter((row) => row.t >= query.fromMs && row.t <= query.toMs && isAfterCursor(row, query))
-        .filter((row) => matchesFilters(row.record, query))
+        .filter((row) => row.t >= query.fromMs && row.t <= query.toMs && rules.isAfterCursor(row, query))
+        .filter((row) => rules.matchesFilters(row.record, query))
         .slice(0, query.limit + 1)
         .map((row) => structuredClone(row.record));
-      return pageOf(matches, query.limit);
+      return rules.pageOf(matches, query.limit);
     },
     async due(model, now, limit) {
-      assertLimit(limit);
+      rules.assertLimit(limit);
       return sorted(model)
-        .filter((row) => row.t <= now.getTime() && !isResolved(row.record))
+        .filter((row) => row.t <= now.getTime() && !rules.isResolved(row.record))
         .slice(0, limit)
         .map((row) => structuredClone(row.record));
     },
     async resolve(model, resolutions) {
-      const checked = resolutions.map((r) => ({ member: memberOf(r), outcome: parseOutcome(r.outcome) }));
+      const checked = resolutions.map((r) => ({
+        member: rules.memberOf(r),
+        outcome: rules.parseOutcome(r.outcome),
+      }));
       let resolved = 0;
       for (const { member, outcome } of checked) {
         const row = rowsOf(model).get(member);
-        if (!row || isResolved(row.record)) continue;
+        if (!row || rules.isResolved(row.record)) continue;
         row.record = { ...row.record, ...structuredClone(outcome) };
         resolved += 1;
       }
       return resolved;
     },
     async track(model, predictionId, manual: ManualTracking) {
-      const report = parseManual(manual);
+      const report = rules.parseManual(manual);
       const rows = [...rowsOf(model).values()].filter((row) => row.record.prediction_id === predictionId);
       for (const row of rows) row.record = { ...row.record, manual: structuredClone(report) };
       return log.get(model, predictionId);

@@ -1,22 +1,6 @@
 import { EdgeMLError, errorMessage } from "../errors.js";
-import {
-  assembleRecord,
-  assertCap,
-  assertLimit,
-  isAfterCursor,
-  isResolved,
-  keyOfMember,
-  matchesFilters,
-  memberOf,
-  PREDICTION_LOG_DEFAULTS,
-  type PredictionLog,
-  type PredictionRecord,
-  pageOf,
-  parseEntries,
-  parseListOptions,
-  parseManual,
-  parseOutcome,
-} from "./prediction-log.js";
+import type { PredictionLog, PredictionRecord } from "./prediction-log.js";
+import * as rules from "./prediction-log.js";
 import { withTimeout } from "./timeout.js";
 import { type UpstashAdapterOptions, upstashSettings } from "./upstash-cache.js";
 
@@ -128,16 +112,16 @@ function logStore(
     const k = keys(model);
     const replies = await run("read", (p) => {
       for (const member of members) {
-        const { prediction_id, version } = keyOfMember(member);
+        const { prediction_id, version } = rules.keyOfMember(member);
         p.hmget(k.hash(prediction_id), `f:${version}`, `o:${version}`, "manual");
       }
     });
     return replies.map((reply, i): PredictionRecord | undefined => {
       const fields = (reply ?? {}) as Record<string, unknown>;
-      const version = keyOfMember(members[i] as string).version;
+      const version = rules.keyOfMember(members[i] as string).version;
       const forecast = fields[`f:${version}`];
       if (forecast == null) return undefined;
-      return assembleRecord(
+      return rules.assembleRecord(
         json(forecast),
         json(fields[`o:${version}`]),
         json(fields.manual),
@@ -167,7 +151,7 @@ function logStore(
       p.zrem(k.index, ...members);
       p.zrem(k.due, ...members);
       for (const member of members) {
-        const { prediction_id, version } = keyOfMember(member);
+        const { prediction_id, version } = rules.keyOfMember(member);
         p.hdel(k.hash(prediction_id), `f:${version}`, `o:${version}`);
       }
     });
@@ -191,7 +175,7 @@ async function listPage(
   options: Parameters<PredictionLog["list"]>[1],
 ): ReturnType<PredictionLog["list"]> {
   const { keys, run, read, prune } = store;
-  const query = parseListOptions(options);
+  const query = rules.parseListOptions(options);
   const k = keys(model);
   const max = Math.min(query.toMs, query.after?.t ?? Number.MAX_SAFE_INTEGER);
   const matches: PredictionRecord[] = [];
@@ -211,19 +195,19 @@ async function listPage(
       }),
     );
     const rows = pairs(reply);
-    const wanted = rows.filter((row) => isAfterCursor(row, query));
+    const wanted = rows.filter((row) => rules.isAfterCursor(row, query));
     const records = await read(
       model,
       wanted.map((row) => row.member),
     );
     records.forEach((record, i) => {
       if (!record) gone.push((wanted[i] as { member: string }).member);
-      else if (matchesFilters(record, query) && matches.length <= query.limit) matches.push(record);
+      else if (rules.matchesFilters(record, query) && matches.length <= query.limit) matches.push(record);
     });
     if (rows.length < chunk) break;
   }
   await prune(model, gone, true);
-  return pageOf(matches, query.limit);
+  return rules.pageOf(matches, query.limit);
 }
 
 /** Unresolved records due by `now`: see PredictionLog.due. */
@@ -234,7 +218,7 @@ async function dueRecords(
   limit: number,
 ): Promise<PredictionRecord[]> {
   const { keys, run, read, prune } = store;
-  assertLimit(limit);
+  rules.assertLimit(limit);
   const k = keys(model);
   const found: PredictionRecord[] = [];
   const stale: string[] = [];
@@ -257,7 +241,7 @@ async function dueRecords(
     records.forEach((record, i) => {
       const member = (rows[i] as { member: string }).member;
       if (!record) gone.push(member);
-      else if (isResolved(record)) stale.push(member);
+      else if (rules.isResolved(record)) stale.push(member);
       else if (found.length < limit) found.push(record);
     });
     if (rows.length < limit) break;
@@ -285,9 +269,9 @@ export function createUpstashPredictionLog(
   options: UpstashPredictionLogOptions = {},
 ): PredictionLog {
   const { prefix, timeoutMs } = upstashSettings(options, "plog");
-  const cap = options.capPerModel ?? PREDICTION_LOG_DEFAULTS.capPerModel;
-  const ttl = options.ttlSeconds ?? PREDICTION_LOG_DEFAULTS.ttlSeconds;
-  assertCap(cap);
+  const cap = options.capPerModel ?? rules.PREDICTION_LOG_DEFAULTS.capPerModel;
+  const ttl = options.ttlSeconds ?? rules.PREDICTION_LOG_DEFAULTS.ttlSeconds;
+  rules.assertCap(cap);
   if (!Number.isInteger(ttl) || ttl < 1) {
     throw new Error(`edgeml: prediction log ttlSeconds must be a positive integer, not ${ttl}`);
   }
@@ -296,7 +280,7 @@ export function createUpstashPredictionLog(
   const log: PredictionLog = {
     kind: "upstash",
     async record(entries) {
-      const parsed = parseEntries(entries);
+      const parsed = rules.parseEntries(entries);
       if (parsed.length === 0) return 0;
       const models = [...new Set(parsed.map((entry) => entry.model))];
       const replies = await run("record", (p) => {
@@ -309,7 +293,7 @@ export function createUpstashPredictionLog(
               entry.version,
               JSON.stringify(entry),
               String(Date.parse(entry.target_time)),
-              memberOf(entry),
+              rules.memberOf(entry),
               String(ttl),
             ],
           );
@@ -328,7 +312,7 @@ export function createUpstashPredictionLog(
         .map((field) => field.slice(2))
         .sort()
         .map((version) =>
-          assembleRecord(
+          rules.assembleRecord(
             json(fields[`f:${version}`]),
             json(fields[`o:${version}`]),
             json(fields.manual),
@@ -339,7 +323,7 @@ export function createUpstashPredictionLog(
     list: (model, options) => listPage(store, model, options),
     due: (model, now, limit) => dueRecords(store, model, now, limit),
     async resolve(model, resolutions) {
-      const checked = resolutions.map((r) => ({ ...r, outcome: parseOutcome(r.outcome) }));
+      const checked = resolutions.map((r) => ({ ...r, outcome: rules.parseOutcome(r.outcome) }));
       if (checked.length === 0) return 0;
       const k = keys(model);
       const replies = await run("resolve", (p) => {
@@ -347,14 +331,14 @@ export function createUpstashPredictionLog(
           p.eval(
             RESOLVE,
             [k.hash(r.prediction_id), k.due],
-            [r.version, JSON.stringify(r.outcome), memberOf(r)],
+            [r.version, JSON.stringify(r.outcome), rules.memberOf(r)],
           );
         }
       });
       return replies.filter((reply) => Number(reply) === 1).length;
     },
     async track(model, predictionId, manual) {
-      const report = parseManual(manual);
+      const report = rules.parseManual(manual);
       await run("track", (p) => p.eval(TRACK, [keys(model).hash(predictionId)], [JSON.stringify(report)]));
       return log.get(model, predictionId);
     },

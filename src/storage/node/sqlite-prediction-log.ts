@@ -1,20 +1,7 @@
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { EdgeMLError, errorMessage } from "../../errors.js";
-import {
-  assembleRecord,
-  assertCap,
-  assertLimit,
-  type ListQuery,
-  memberOf,
-  PREDICTION_LOG_DEFAULTS,
-  type PredictionLog,
-  type PredictionRecord,
-  pageOf,
-  parseEntries,
-  parseListOptions,
-  parseManual,
-  parseOutcome,
-} from "../prediction-log.js";
+import type { ListQuery, PredictionLog, PredictionRecord } from "../prediction-log.js";
+import * as rules from "../prediction-log.js";
 
 export interface SqlitePredictionLogOptions {
   /** Records kept per model; past it the oldest by target time go. Default 20 000. */
@@ -68,7 +55,7 @@ export function openSqlitePredictionLog(
 
 function toRecord(row: Record<string, unknown>): PredictionRecord {
   const json = (column: string) => (typeof row[column] === "string" ? JSON.parse(row[column]) : undefined);
-  return assembleRecord(
+  return rules.assembleRecord(
     json("forecast"),
     json("outcome"),
     json("manual"),
@@ -130,8 +117,8 @@ export function createSqlitePredictionLog(
   db: DatabaseSync,
   options: SqlitePredictionLogOptions = {},
 ): SqlitePredictionLog {
-  const cap = options.capPerModel ?? PREDICTION_LOG_DEFAULTS.capPerModel;
-  assertCap(cap);
+  const cap = options.capPerModel ?? rules.PREDICTION_LOG_DEFAULTS.capPerModel;
+  rules.assertCap(cap);
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
   db.exec(SCHEMA);
 
@@ -174,7 +161,7 @@ export function createSqlitePredictionLog(
   const log: SqlitePredictionLog = {
     kind: "sqlite",
     async record(entries) {
-      const parsed = parseEntries(entries);
+      const parsed = rules.parseEntries(entries);
       return transaction("record forecasts", () => {
         let added = 0;
         const touched = new Set<string>();
@@ -183,7 +170,7 @@ export function createSqlitePredictionLog(
             entry.model,
             entry.prediction_id,
             entry.version,
-            memberOf(entry),
+            rules.memberOf(entry),
             Date.parse(entry.target_time),
             entry.source,
             JSON.stringify(entry),
@@ -204,15 +191,15 @@ export function createSqlitePredictionLog(
       return guard("read", () => byId.all(model, predictionId)).map(toRecord);
     },
     async list(model, options) {
-      const query = parseListOptions(options);
-      return pageOf(guard("read", () => listQuery(db, model, query)).map(toRecord), query.limit);
+      const query = rules.parseListOptions(options);
+      return rules.pageOf(guard("read", () => listQuery(db, model, query)).map(toRecord), query.limit);
     },
     async due(model, now, limit) {
-      assertLimit(limit);
+      rules.assertLimit(limit);
       return guard("read", () => due.all(model, now.getTime(), limit)).map(toRecord);
     },
     async resolve(model, resolutions) {
-      const checked = resolutions.map((r) => ({ ...r, outcome: parseOutcome(r.outcome) }));
+      const checked = resolutions.map((r) => ({ ...r, outcome: rules.parseOutcome(r.outcome) }));
       return transaction("record outcomes", () => {
         let resolved = 0;
         for (const r of checked) {
@@ -223,7 +210,7 @@ export function createSqlitePredictionLog(
       });
     },
     async track(model, predictionId, manual) {
-      const report = parseManual(manual);
+      const report = rules.parseManual(manual);
       guard("record a manual report", () => track.run(JSON.stringify(report), model, predictionId));
       return log.get(model, predictionId);
     },
