@@ -615,8 +615,8 @@ export function formatReport(report: LoadReport, command: string): string {
       "every command 503 at once: the rate limiter failed open (logged once, not per request), forecasts were " +
       `computed uncached (x-cache BYPASS: ${int(bypass)}), and usage counts were lost; after the restart (an empty ` +
       "Redis) the limiter, the cache and the counters resumed without a restart of the server.",
-    "- The outage costs the server its log: each forecast logs the cache bypass and each counted request the lost " +
-      "increment (the lines above), several thousand lines in 20 s; see the lines while Redis was up for comparison.",
+    "- The outage is a few lines in the server's log, not one per request: the cache, the usage counters and the " +
+      "rate limiter each warn once when Redis goes and once when it is back, with the count of failed calls.",
     `- Latencies are those of one process serving ${o.connections} connections on ${os.availableParallelism()} cores ` +
       "shared with the load generator, the bridge and redis-server" +
       (report.loadAverage.end > os.availableParallelism()

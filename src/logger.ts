@@ -38,12 +38,15 @@ export const silentLogger: Logger = { info: () => {}, warn: () => {}, error: () 
  * failed call is thousands of lines a second that hide everything else. The first failure is logged with its
  * reason; the rest are counted until a call succeeds, which logs the recovery with the count.
  */
-export function outageReporter(warn: Logger["warn"], what: string) {
+export function outageReporter(warn: Logger["warn"], what: string, meanwhile?: string) {
   let failures = 0;
   return {
     failed(error: unknown): void {
       failures += 1;
-      if (failures === 1) warn(`${what} unavailable; further failures are counted until it recovers`, error);
+      if (failures === 1) {
+        const doing = meanwhile ? `; ${meanwhile}` : "";
+        warn(`${what} unavailable${doing}; further failures are counted until it recovers`, error);
+      }
     },
     succeeded(): void {
       if (failures === 0) return;

@@ -138,7 +138,7 @@ export function createForecaster(deps: ForecasterDeps) {
   const { registry, market, cache } = deps;
   const now = deps.now ?? (() => new Date());
   // A cache outage is warned about once, with the count of failed calls when it ends: not once per request.
-  const cacheOutage = outageReporter(deps.warn, `prediction cache (${cache.kind}); serving uncached`);
+  const cacheOutage = outageReporter(deps.warn, `prediction cache (${cache.kind})`, "serving uncached");
   // Policy: singleFlight: concurrent identical requests share one run; answers are kept by the prediction cache
   // (a port, shared by instances), not here.
   const flights = createAsyncCache<string, Forecast, () => Promise<Forecast>>({

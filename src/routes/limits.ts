@@ -93,9 +93,14 @@ export function limitBody(maxBytes: number, advice: string): MiddlewareHandler {
   return (c, next) =>
     limit(c, async () => {
       if (isJson(c.req.header("content-type"))) {
-        // Hono caches the text; the JSON validator after this parses it from the cache.
         const text = await c.req.text();
         if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw tooDeep("the request body");
+        // Parsed once, here: left to itself the validator would re-read the cached text through a new Response (a
+        // stream and a copy per request). Malformed JSON is left for the validator, which answers it with a 400.
+        try {
+          const parsed: unknown = JSON.parse(text);
+          c.req.bodyCache.json = Promise.resolve(parsed);
+        } catch {}
       }
       await next();
     });
