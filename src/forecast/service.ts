@@ -6,8 +6,15 @@ import { outageReporter } from "../logger.js";
 import { firstBreak, INTERVAL_MS, resolveSymbol, SUPPORTED_SYMBOLS } from "../market/symbols.js";
 import type { Bar, MarketDataSource } from "../market/types.js";
 import type { VersionMetadata } from "../registry/metadata.js";
-import { type Deadline, deadlineIn, type Registry, withinDeadline } from "../registry/registry.js";
+import {
+  type Deadline,
+  deadlineIn,
+  type Registry,
+  type Resolution,
+  withinDeadline,
+} from "../registry/registry.js";
 import type { PredictionCache } from "../storage/cache.js";
+import type { PredictionEntry, PredictionLog } from "../storage/prediction-log.js";
 import type { UsageTracker } from "../tracking/usage.js";
 import { DEFAULT_HORIZON, forecastModelName, normaliseHorizon } from "./horizon.js";
 
@@ -51,6 +58,8 @@ export interface ForecasterDeps {
   defer: (work: Promise<unknown>) => void;
   warn: (message: string, error: unknown) => void;
   usage: UsageTracker;
+  /** Where every forecast served is recorded, through `defer`; a cached answer again is the same record. */
+  predictionLog: PredictionLog;
   now?: () => Date;
 }
 
@@ -76,11 +85,12 @@ async function resolveModel(
   symbol: string,
   horizon: string,
   deadline: Deadline,
-): Promise<VersionMetadata> {
+): Promise<{ meta: VersionMetadata; via: Resolution }> {
   const name = forecastModelName(symbol, horizon);
   let meta: VersionMetadata;
+  let via: Resolution;
   try {
-    meta = (await registry.resolve(name, undefined, deadline)).meta;
+    ({ meta, via } = await registry.resolve(name, undefined, deadline));
   } catch (error) {
     if (isEdgeMLError(error) && error.code === "model_not_found") {
       throw new EdgeMLError(
@@ -103,7 +113,47 @@ async function resolveModel(
       `${name}@${meta.version} was trained on feature set ${meta.feature_set.name} v${meta.feature_set.version}, which this server does not compute; retrain it or promote another version`,
     );
   }
-  return meta;
+  return { meta, via };
+}
+
+/** The log's record of a forecast served now, chosen by `via`. */
+const entryOf = (forecast: Forecast, via: Resolution, servedAt: Date): PredictionEntry => ({
+  prediction_id: forecast.prediction_id,
+  model: forecast.model_name,
+  version: forecast.model_version,
+  symbol: forecast.symbol,
+  horizon: forecast.horizon,
+  as_of: forecast.as_of,
+  target_time: forecast.target_time,
+  last_close: forecast.last_close,
+  predicted_price: forecast.predicted_price,
+  predicted_log_return: forecast.predicted_log_return,
+  served_at: servedAt.toISOString(),
+  chosen_via: via,
+  source: "live",
+});
+
+/**
+ * Records a served forecast off the response path: a log outage never changes an answer; it is warned about once,
+ * then counted until the log answers again.
+ */
+function predictionRecorder(
+  deps: Pick<ForecasterDeps, "predictionLog" | "defer" | "warn">,
+  now: () => Date,
+): (forecast: Forecast, via: Resolution) => void {
+  const outage = outageReporter(
+    deps.warn,
+    `prediction log (${deps.predictionLog.kind})`,
+    "forecasts are served but not recorded",
+  );
+  return (forecast, via) => {
+    deps.defer(
+      deps.predictionLog.record([entryOf(forecast, via, now())]).then(
+        () => outage.succeeded(),
+        (error: unknown) => outage.failed(error),
+      ),
+    );
+  };
 }
 
 /** The model's bars up to `asOfBar`, checked: enough of them for the features, and no gap. */
@@ -139,6 +189,7 @@ export function createForecaster(deps: ForecasterDeps) {
   const now = deps.now ?? (() => new Date());
   // A cache outage is warned about once, with the count of failed calls when it ends: not once per request.
   const cacheOutage = outageReporter(deps.warn, `prediction cache (${cache.kind})`, "serving uncached");
+  const recordServed = predictionRecorder(deps, now);
   // Policy: singleFlight: concurrent identical requests share one run; answers are kept by the prediction cache
   // (a port, shared by instances), not here.
   const flights = createAsyncCache<string, Forecast, () => Promise<Forecast>>({
@@ -194,10 +245,10 @@ export function createForecaster(deps: ForecasterDeps) {
     symbolInput: string,
     horizonInput: string,
     deadline: Deadline,
-  ): Promise<ForecastResult> => {
+  ): Promise<ForecastResult & { via: Resolution }> => {
     const symbol = resolveSymbol(symbolInput);
     const horizon = normaliseHorizon(horizonInput, await horizonsFor(registry, symbol));
-    const meta = await resolveModel(registry, symbol, horizon, deadline);
+    const { meta, via } = await resolveModel(registry, symbol, horizon, deadline);
     const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
     // The as-of bar from the clock alone: bars sit on the interval's UTC grid, so the last one closed by now closes
     // at now rounded down to the grid. The cache is read with it before any bar is fetched: a hit costs no market
@@ -211,7 +262,7 @@ export function createForecaster(deps: ForecasterDeps) {
     try {
       const hit = await cache.get<Forecast>(key);
       cacheOutage.succeeded();
-      if (hit) return { forecast: { ...hit, cached: true }, cache: "HIT" };
+      if (hit) return { forecast: { ...hit, cached: true }, cache: "HIT", via };
     } catch (error) {
       // Fail open: a cache outage costs latency, never an answer.
       cacheUp = false;
@@ -229,17 +280,19 @@ export function createForecaster(deps: ForecasterDeps) {
       }
       return computed;
     });
-    return { forecast, cache: cacheUp ? "MISS" : "BYPASS" };
+    return { forecast, cache: cacheUp ? "MISS" : "BYPASS", via };
   };
 
   const forecast = async (symbol: string, horizon: string) => {
     // One deadline per request, started here: its signal bounds resolution, bars, features and the run below.
     const deadline = deadlineIn(deps.timeoutMs);
-    const result = await withinDeadline(
+    const { via, ...result } = await withinDeadline(
       forecastOnce(symbol, horizon, deadline),
       deadline,
       `the ${symbol} ${horizon} forecast`,
     );
+    // Every answer, cached ones too: the log keeps the first record of a prediction id, so a cached answer is one.
+    recordServed(result.forecast, via);
     const { model_name, model_version } = result.forecast;
     deps.usage.record(model_name, model_version, {
       forecasts: 1,

@@ -8,11 +8,14 @@ import { type Counters, createMemoryCounters } from "../storage/counters.js";
 import { createEdgeConfigPointerStore } from "../storage/edge-config-pointers.js";
 import { createMemoryJobStore, type JobStore } from "../storage/jobs.js";
 import { createMemoryCache } from "../storage/memory-cache.js";
+import { createMemoryPredictionLog } from "../storage/memory-prediction-log.js";
 import type { PointerStore } from "../storage/pointers.js";
+import type { PredictionLog } from "../storage/prediction-log.js";
 import { createMemoryRateLimiter, type RateLimiter } from "../storage/ratelimit.js";
 import { createUpstashCache, upstashClientOptions } from "../storage/upstash-cache.js";
 import { createUpstashCounters } from "../storage/upstash-counters.js";
 import { createUpstashJobStore } from "../storage/upstash-jobs.js";
+import { createUpstashPredictionLog } from "../storage/upstash-prediction-log.js";
 import { createUpstashRateLimiter } from "../storage/upstash-ratelimit.js";
 import { parseEnv, type RawEnv } from "./env-schema.js";
 
@@ -24,12 +27,18 @@ export interface Adapters {
   jobs: JobStore;
   counters: Counters;
   rateLimiter: RateLimiter;
+  predictionLog: PredictionLog;
 }
 
 /** What the runtime offers when a production service is not configured: the embedded adapters it can run. */
 export interface EmbeddedFallback {
   artifacts: () => ArtifactStore;
   pointers: () => PointerStore;
+  /**
+   * The prediction log without Upstash: Node's SQLite file. Left out where there is no disk (the edge): process
+   * memory then. Takes the cap per model from `PREDICTION_LOG_CAP`.
+   */
+  predictionLog?: (options: { capPerModel?: number }) => PredictionLog;
 }
 
 /**
@@ -39,7 +48,9 @@ export interface EmbeddedFallback {
  * missing.
  *
  * - `UPSTASH_REDIS_REST_URL` + `UPSTASH_REDIS_REST_TOKEN` → prediction cache, training jobs, usage counters and rate limits in Upstash Redis
- *   (`UPSTASH_KEY_PREFIX`, default `edgeml:`; `UPSTASH_TIMEOUT_MS`, default 1000); otherwise process memory.
+ *   (`UPSTASH_KEY_PREFIX`, default `edgeml:`; `UPSTASH_TIMEOUT_MS`, default 1000); otherwise process memory. The
+ *   prediction log too (`PREDICTION_LOG_CAP` records per model, `PREDICTION_LOG_TTL_SECONDS`); otherwise the
+ *   runtime's embedded log (SQLite on Node), process memory where it has none.
  * - `EDGE_CONFIG` → version pointers read from Edge Config; writes (promote, rollback, pin) through the Vercel API
  *   with `VERCEL_API_TOKEN`, to `EDGE_CONFIG_ID` (default: the id in `EDGE_CONFIG`), `VERCEL_TEAM_ID` (optional),
  *   `VERCEL_API_URL` (default https://api.vercel.com). `EDGE_CONFIG_KEY_PREFIX` (default `edgeml`),
@@ -92,11 +103,19 @@ export function adaptersFromEnv(env: RawEnv, embedded: EmbeddedFallback): Adapte
     counters: redis ? createUpstashCounters(redis, upstash) : createMemoryCounters(),
     // Shared by every instance in production; per process otherwise (each instance then allows the full budget).
     rateLimiter: redis ? createUpstashRateLimiter(redis, upstash) : createMemoryRateLimiter(),
+    predictionLog: redis
+      ? createUpstashPredictionLog(redis, {
+          ...upstash,
+          capPerModel: e.PREDICTION_LOG_CAP,
+          ttlSeconds: e.PREDICTION_LOG_TTL_SECONDS,
+        })
+      : (embedded.predictionLog?.({ capPerModel: e.PREDICTION_LOG_CAP }) ??
+        createMemoryPredictionLog({ capPerModel: e.PREDICTION_LOG_CAP })),
   };
 }
 
 /** One line per port naming its adapter, for start-up logs. */
 export function describeAdapters(adapters: Partial<Record<keyof Adapters, { kind: string }>>): string {
   const kind = (port: keyof Adapters) => adapters[port]?.kind ?? "memory";
-  return `artifacts: ${kind("artifacts")}, pointers: ${kind("pointers")}, cache: ${kind("cache")}, jobs: ${kind("jobs")}, counters: ${kind("counters")}`;
+  return `artifacts: ${kind("artifacts")}, pointers: ${kind("pointers")}, cache: ${kind("cache")}, jobs: ${kind("jobs")}, counters: ${kind("counters")}, predictions: ${kind("predictionLog")}`;
 }

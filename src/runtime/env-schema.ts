@@ -38,6 +38,10 @@ const rateLimit = z
     (text) => rateLimitSetting("").safeParse(text).success,
     'must be "<requests>/<window>" such as "600/60s" (units ms, s, m, h) or "off"',
   );
+const positiveInt = z.coerce
+  .number({ error: "must be a number" })
+  .int("must be a whole number")
+  .positive("must be > 0");
 const url = z.url({ error: "must be a URL" });
 
 /** Header names as RFC 9110 spells tokens; anything else in TRUST_PROXY is a typo worth stopping for. */
@@ -55,6 +59,8 @@ const fields = {
   MODELS_DIR: z.string(),
   POINTERS_FILE: z.string(),
   MARKET_DATA_DIR: z.string(),
+  // The Node server's prediction log (SQLite) when Upstash is not configured.
+  PREDICTION_LOG_FILE: z.string(),
   TRUST_PROXY: z.string().regex(HEADER_NAME, "must name one HTTP header (e.g. x-forwarded-for)"),
   // The Vercel training function's cron.
   CRON_SECRET: BearerSecret("CRON_SECRET"),
@@ -102,6 +108,9 @@ const fields = {
     .regex(/^vercel_blob_rw_[^_]+_.+/, "must be a read-write token (vercel_blob_rw_<storeId>_<secret>)"),
   BLOB_PREFIX: z.string(),
   BLOB_ACCESS: z.enum(["public", "private"], "must be public or private"),
+  // The prediction log's bounds (src/storage/prediction-log.ts): records per model, and Upstash's expiry.
+  PREDICTION_LOG_CAP: positiveInt,
+  PREDICTION_LOG_TTL_SECONDS: positiveInt,
 };
 
 export type EnvName = keyof typeof fields;
@@ -119,6 +128,7 @@ export const NODE_ONLY_ENV = new Set<EnvName>([
   "MODELS_DIR",
   "POINTERS_FILE",
   "MARKET_DATA_DIR",
+  "PREDICTION_LOG_FILE",
   "TRUST_PROXY",
   "CRON_SECRET",
 ]);

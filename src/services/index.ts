@@ -15,7 +15,9 @@ import type { PredictionCache } from "../storage/cache.js";
 import { type Counters, createMemoryCounters } from "../storage/counters.js";
 import { createMemoryJobStore, type JobStore } from "../storage/jobs.js";
 import { createMemoryCache } from "../storage/memory-cache.js";
+import { createMemoryPredictionLog } from "../storage/memory-prediction-log.js";
 import type { PointerStore } from "../storage/pointers.js";
+import type { PredictionLog } from "../storage/prediction-log.js";
 import { createUsageTracker, type UsageTracker } from "../tracking/usage.js";
 import { createInferenceOperations, type InferenceOperations } from "./inference.js";
 import { createModelOperations, type ModelOperations } from "./models.js";
@@ -33,6 +35,8 @@ export interface Ports {
   jobs?: JobStore;
   /** Usage counters per model version; default process memory. */
   counters?: Counters;
+  /** Every forecast served, recorded off the response path; default process memory. */
+  predictionLog?: PredictionLog;
   /**
    * Fits forecasters (src/training's `trainForecaster`). Left out where training does not run (the edge): training
    * requests then answer 501 `training_unavailable`, and the bundle carries no trainer.
@@ -62,6 +66,8 @@ export interface Services {
   registry: Registry;
   usage: UsageTracker;
   forecaster: Forecaster;
+  /** Every forecast served (the forecaster records into it): what the performance tracker reads. */
+  predictionLog: PredictionLog;
   training: TrainingService;
   /** The admin view of models: summaries with usage and history, pointer changes with what serves after them. */
   models: ModelOperations;
@@ -106,6 +112,7 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
     config,
     now: options.now,
   });
+  const predictionLog = ports.predictionLog ?? createMemoryPredictionLog();
   const usage = createUsageTracker({ counters: ports.counters ?? createMemoryCounters(), defer, warn });
   const forecaster = createForecaster({
     registry,
@@ -116,6 +123,7 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
     defer,
     warn,
     usage,
+    predictionLog,
     now: options.now,
   });
   const training = createTrainingService({
@@ -136,6 +144,7 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
     registry,
     usage,
     forecaster,
+    predictionLog,
     training,
     models: createModelOperations({ registry, usage }),
     inference: createInferenceOperations({ registry, usage, timeoutMs: config.inferTimeoutMs }),

@@ -87,6 +87,7 @@ describe("the environment schema", () => {
     [{ TRUST_PROXY: "x-forwarded-for, x-real-ip" }, "TRUST_PROXY: must name one HTTP header"],
     [{ RATE_LIMIT_ADMIN: "60 per minute" }, 'RATE_LIMIT_ADMIN: must be "<requests>/<window>"'],
     [{ BLOB_ACCESS: "secret" }, 'BLOB_ACCESS: must be public or private (got "secret")'],
+    [{ PREDICTION_LOG_CAP: "0" }, 'PREDICTION_LOG_CAP: must be > 0 (got "0")'],
   ])("%o is refused at start, naming the variable: %s", (env, message) => {
     expect(invalid(env)).toContain(`edgeml: invalid environment: ${message}`);
   });

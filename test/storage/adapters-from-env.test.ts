@@ -24,20 +24,20 @@ const production = {
 describe("adaptersFromEnv", () => {
   it("without production variables, every port gets its embedded adapter", () => {
     expect(describeAdapters(adaptersFromEnv({}, embedded))).toBe(
-      "artifacts: embedded-artifacts, pointers: embedded-pointers, cache: memory, jobs: memory, counters: memory",
+      "artifacts: embedded-artifacts, pointers: embedded-pointers, cache: memory, jobs: memory, counters: memory, predictions: memory",
     );
   });
 
   it("with them, Vercel Blob, Edge Config and Upstash Redis", () => {
     expect(describeAdapters(adaptersFromEnv(production, embedded))).toBe(
-      "artifacts: vercel-blob, pointers: edge-config, cache: upstash, jobs: upstash, counters: upstash",
+      "artifacts: vercel-blob, pointers: edge-config, cache: upstash, jobs: upstash, counters: upstash, predictions: upstash",
     );
   });
 
   it("each service on its own: blank values count as unset", () => {
     const onlyBlob = { BLOB_READ_WRITE_TOKEN: production.BLOB_READ_WRITE_TOKEN, EDGE_CONFIG: " " };
     expect(describeAdapters(adaptersFromEnv(onlyBlob, embedded))).toBe(
-      "artifacts: vercel-blob, pointers: embedded-pointers, cache: memory, jobs: memory, counters: memory",
+      "artifacts: vercel-blob, pointers: embedded-pointers, cache: memory, jobs: memory, counters: memory, predictions: memory",
     );
   });
 
@@ -97,6 +97,7 @@ describe("adaptersFromEnv", () => {
         "memory",
         "memory",
       ]);
+      expect(local.predictionLog?.kind).toBe("sqlite");
       const remote = nodeDeps({ MODELS_DIR: dir.path, ...production });
       expect([remote.artifacts.kind, remote.pointers.kind, remote.cache?.kind, remote.jobs?.kind]).toEqual([
         "vercel-blob",
@@ -104,6 +105,7 @@ describe("adaptersFromEnv", () => {
         "upstash",
         "upstash",
       ]);
+      expect(remote.predictionLog?.kind).toBe("upstash");
     } finally {
       await dir.cleanup();
     }

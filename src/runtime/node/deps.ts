@@ -5,6 +5,7 @@ import { createCsvMarketData } from "../../market/node/csv.js";
 import { createYahooMarketData } from "../../market/yahoo.js";
 import { createFsArtifactStore } from "../../storage/node/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../../storage/node/json-file-pointers.js";
+import { sqlitePredictionLogAt } from "../../storage/node/sqlite-prediction-log.js";
 import { trainForecaster } from "../../training/forecaster.js";
 import { adaptersFromEnv } from "../adapters.js";
 import { configFromEnv, engineFromConfig } from "../env.js";
@@ -14,10 +15,17 @@ import { nodeClientAddress } from "./client-address.js";
 export const DEFAULT_MODELS_DIR = resolve(import.meta.dirname, "../../../models");
 
 /**
+ * The prediction log's SQLite file when Upstash is not configured: under the repository's `data/` (git-ignored),
+ * beside `models/` rather than in it, so that deploying the models never ships the log.
+ */
+export const DEFAULT_PREDICTION_LOG_FILE = resolve(import.meta.dirname, "../../../data/predictions.sqlite");
+
+/**
  * Dependencies of the Node runtime: onnxruntime-web in this process, with models whose cost their input does not
  * bound isolated in a worker thread (see engineFromConfig); storage on the production services whose
  * variables are set (see adaptersFromEnv), on embedded defaults otherwise: models and pointers on the local disk
- * (`MODELS_DIR` and `POINTERS_FILE` move them), cache and jobs in memory. Market data comes from Yahoo Finance unless
+ * (`MODELS_DIR` and `POINTERS_FILE` move them), the prediction log in a SQLite file (`PREDICTION_LOG_FILE`, opened
+ * on first use), cache and jobs in memory. Market data comes from Yahoo Finance unless
  * `MARKET_DATA_DIR` names a directory of CSV files (offline). Rate limits count clients by socket address, or by the
  * header a reverse proxy sets when `TRUST_PROXY` names it.
  */
@@ -28,6 +36,8 @@ export function nodeDeps(env: Record<string, string | undefined> = process.env):
     artifacts: () => createFsArtifactStore(modelsDir),
     pointers: () =>
       createJsonFilePointerStore(resolve(env.POINTERS_FILE || resolve(modelsDir, "pointers.json"))),
+    predictionLog: (options) =>
+      sqlitePredictionLogAt(resolve(env.PREDICTION_LOG_FILE || DEFAULT_PREDICTION_LOG_FILE), options),
   });
   return {
     ...adapters,

@@ -39,5 +39,7 @@ export function vercelEdgeEnv(): Record<string, string | undefined> {
     BLOB_READ_WRITE_TOKEN: process.env.BLOB_READ_WRITE_TOKEN,
     BLOB_PREFIX: process.env.BLOB_PREFIX,
     BLOB_ACCESS: process.env.BLOB_ACCESS,
+    PREDICTION_LOG_CAP: process.env.PREDICTION_LOG_CAP,
+    PREDICTION_LOG_TTL_SECONDS: process.env.PREDICTION_LOG_TTL_SECONDS,
   };
 }

@@ -1,3 +1,5 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { EdgeMLError, errorMessage } from "../../errors.js";
 import type { ListQuery, PredictionLog, PredictionRecord } from "../prediction-log.js";
@@ -51,6 +53,33 @@ export function openSqlitePredictionLog(
   options: SqlitePredictionLogOptions = {},
 ): SqlitePredictionLog {
   return createSqlitePredictionLog(new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS }), options);
+}
+
+/**
+ * The log in the SQLite file at `path`, opened (its directory created) on first use: `npm start`'s default. The
+ * CLI, the training script and the Vercel training function build the same dependencies and never record a
+ * forecast; opening lazily keeps them from creating the file, or failing on a read-only disk. A file that cannot be
+ * opened is an outage like any other (503 `not_ready`, counted by the caller), retried on the next call.
+ */
+export function sqlitePredictionLogAt(path: string, options: SqlitePredictionLogOptions = {}): PredictionLog {
+  let opened: SqlitePredictionLog | undefined;
+  const open = (): SqlitePredictionLog => {
+    if (opened) return opened;
+    opened = guard(`be opened at ${path}`, () => {
+      mkdirSync(dirname(path), { recursive: true });
+      return openSqlitePredictionLog(path, options);
+    });
+    return opened;
+  };
+  return {
+    kind: "sqlite",
+    record: async (entries) => open().record(entries),
+    get: async (model, predictionId) => open().get(model, predictionId),
+    list: async (model, listOptions) => open().list(model, listOptions),
+    due: async (model, now, limit) => open().due(model, now, limit),
+    resolve: async (model, resolutions) => open().resolve(model, resolutions),
+    track: async (model, predictionId, manual) => open().track(model, predictionId, manual),
+  };
 }
 
 function toRecord(row: Record<string, unknown>): PredictionRecord {
