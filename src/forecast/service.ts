@@ -58,7 +58,7 @@ export interface ForecasterDeps {
   defer: (work: Promise<unknown>) => void;
   warn: (message: string, error: unknown) => void;
   usage: UsageTracker;
-  /** Where every forecast served is recorded, through `defer`; a cached answer again is the same record. */
+  /** Where every forecast made is recorded, through `defer`; a cached answer is the same record, not written again. */
   predictionLog: PredictionLog;
   now?: () => Date;
 }
@@ -245,7 +245,7 @@ export function createForecaster(deps: ForecasterDeps) {
     symbolInput: string,
     horizonInput: string,
     deadline: Deadline,
-  ): Promise<ForecastResult & { via: Resolution }> => {
+  ): Promise<ForecastResult> => {
     const symbol = resolveSymbol(symbolInput);
     const horizon = normaliseHorizon(horizonInput, await horizonsFor(registry, symbol));
     const { meta, via } = await resolveModel(registry, symbol, horizon, deadline);
@@ -262,7 +262,7 @@ export function createForecaster(deps: ForecasterDeps) {
     try {
       const hit = await cache.get<Forecast>(key);
       cacheOutage.succeeded();
-      if (hit) return { forecast: { ...hit, cached: true }, cache: "HIT", via };
+      if (hit) return { forecast: { ...hit, cached: true }, cache: "HIT" };
     } catch (error) {
       // Fail open: a cache outage costs latency, never an answer.
       cacheUp = false;
@@ -273,6 +273,9 @@ export function createForecaster(deps: ForecasterDeps) {
       const bars = await barsFor(market, meta, asOfBar);
       // A shared flight runs under the deadline of the request that started it; each caller waits under its own.
       const computed = await compute(meta, bars, (bars.at(-1) as Bar).time + step, horizon, deadline);
+      // Recorded where it is made, once: cached answers and the callers sharing this flight carry its
+      // prediction_id and are the same record, so they cost the log nothing.
+      recordServed(computed, via);
       if (cacheUp) {
         deps.defer(
           cache.set(key, computed, deps.cacheTtlMs).catch((error: unknown) => cacheOutage.failed(error)),
@@ -280,19 +283,17 @@ export function createForecaster(deps: ForecasterDeps) {
       }
       return computed;
     });
-    return { forecast, cache: cacheUp ? "MISS" : "BYPASS", via };
+    return { forecast, cache: cacheUp ? "MISS" : "BYPASS" };
   };
 
   const forecast = async (symbol: string, horizon: string) => {
     // One deadline per request, started here: its signal bounds resolution, bars, features and the run below.
     const deadline = deadlineIn(deps.timeoutMs);
-    const { via, ...result } = await withinDeadline(
+    const result = await withinDeadline(
       forecastOnce(symbol, horizon, deadline),
       deadline,
       `the ${symbol} ${horizon} forecast`,
     );
-    // Every answer, cached ones too: the log keeps the first record of a prediction id, so a cached answer is one.
-    recordServed(result.forecast, via);
     const { model_name, model_version } = result.forecast;
     deps.usage.record(model_name, model_version, {
       forecasts: 1,
