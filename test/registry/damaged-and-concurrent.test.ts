@@ -1,15 +1,12 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createApp } from "../../src/app.js";
-import { silentLogger } from "../../src/logger.js";
-import { createCsvMarketData } from "../../src/market/node/csv.js";
 import { createRegistry, type Deadline } from "../../src/registry/registry.js";
 import type { ArtifactStore } from "../../src/storage/artifacts.js";
 import { createFsArtifactStore } from "../../src/storage/node/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../../src/storage/node/json-file-pointers.js";
 import {
-  ADMIN_TOKEN,
+  appOverFiles,
   onEmbeddedAdapters,
   postJson,
   type TestApp,
@@ -18,37 +15,20 @@ import {
   upload,
 } from "../support/app.js";
 import { elementwiseModel } from "../support/onnx-models.js";
-import { MARKET_DATA, REPO_ROOT, tempDir } from "../support/paths.js";
+import { REPO_ROOT, tempDir } from "../support/paths.js";
 
 const add = elementwiseModel({ op: "Add", elem: "FP64", shape: ["batch", 1] });
 const mul = elementwiseModel({ op: "Mul", elem: "FP64", shape: ["batch", 1] });
 
 /** An app over `artifacts` (default: files in `dir/models`) with pointers in `dir/pointers.json`. */
 function appOver(dir: string, options: { artifacts?: ArtifactStore; inferTimeoutMs?: number } = {}) {
-  const built = createApp({
-    artifacts: options.artifacts ?? createFsArtifactStore(join(dir, "models")),
-    pointers: createJsonFilePointerStore(join(dir, "pointers.json")),
-    engine: testEngine(),
-    market: createCsvMarketData({ dir: MARKET_DATA }),
-    config: {
-      adminToken: ADMIN_TOKEN,
-      ...(options.inferTimeoutMs !== undefined && { inferTimeoutMs: options.inferTimeoutMs }),
+  return appOverFiles(
+    { modelsDir: join(dir, "models"), pointersFile: join(dir, "pointers.json") },
+    {
+      ...(options.artifacts && { artifacts: options.artifacts }),
+      config: options.inferTimeoutMs !== undefined ? { inferTimeoutMs: options.inferTimeoutMs } : {},
     },
-    logger: silentLogger,
-  });
-  const request = async (path: string, init?: RequestInit) => built.app.request(path, init);
-  const admin = (path: string, init: RequestInit = {}) => {
-    const headers = new Headers(init.headers);
-    headers.set("authorization", `Bearer ${ADMIN_TOKEN}`);
-    return request(path, { ...init, headers });
-  };
-  const adminPost = (path: string, body: unknown) =>
-    admin(path, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
-  return { request, admin, adminPost, registry: built.registry };
+  );
 }
 
 const inferBody = { inputs: [{ name: "x", datatype: "FP64", shape: [1, 1], data: [3] }] };

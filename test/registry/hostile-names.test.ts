@@ -1,15 +1,10 @@
 import { cp, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApp } from "../../src/app.js";
-import { silentLogger } from "../../src/logger.js";
-import { createCsvMarketData } from "../../src/market/node/csv.js";
 import { RESERVED_MODEL_NAMES } from "../../src/registry/metadata.js";
-import { createFsArtifactStore } from "../../src/storage/node/fs-artifacts.js";
-import { createJsonFilePointerStore } from "../../src/storage/node/json-file-pointers.js";
-import { ADMIN_TOKEN, onEmbeddedAdapters, postJson, testEngine, upload } from "../support/app.js";
+import { appOverFiles, onEmbeddedAdapters, postJson, upload } from "../support/app.js";
 import { elementwiseModel } from "../support/onnx-models.js";
-import { MARKET_DATA, tempDir } from "../support/paths.js";
+import { tempDir } from "../support/paths.js";
 
 const add = elementwiseModel({ op: "Add", elem: "FP64", shape: ["batch", 1] });
 const mul = elementwiseModel({ op: "Mul", elem: "FP64", shape: ["batch", 1] });
@@ -19,27 +14,7 @@ const mul = elementwiseModel({ op: "Mul", elem: "FP64", shape: ["batch", 1] });
  * call is a fresh process's app over the same directory (a restart): nothing is shared but the files.
  */
 function serverOver(modelsDir: string) {
-  const { app, registry } = createApp({
-    artifacts: createFsArtifactStore(modelsDir),
-    pointers: createJsonFilePointerStore(join(modelsDir, "pointers.json")),
-    engine: testEngine(),
-    market: createCsvMarketData({ dir: MARKET_DATA }),
-    config: { adminToken: ADMIN_TOKEN },
-    logger: silentLogger,
-  });
-  const request = async (path: string, init?: RequestInit) => app.request(path, init);
-  const admin = (path: string, init: RequestInit = {}) => {
-    const headers = new Headers(init.headers);
-    headers.set("authorization", `Bearer ${ADMIN_TOKEN}`);
-    return request(path, { ...init, headers });
-  };
-  const adminPost = (path: string, body: unknown) =>
-    admin(path, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
-  return { request, admin, adminPost, registry };
+  return appOverFiles({ modelsDir, pointersFile: join(modelsDir, "pointers.json") });
 }
 
 const infer = (s: ReturnType<typeof serverOver>, name: string) =>

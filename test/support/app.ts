@@ -5,6 +5,7 @@ import { type AppConfigInput, AppConfigSchema } from "../../src/config.js";
 import { createOrtEngine, type InferenceEngine } from "../../src/inference/engine.js";
 import { silentLogger } from "../../src/logger.js";
 import { createCsvMarketData } from "../../src/market/node/csv.js";
+import type { ArtifactStore } from "../../src/storage/artifacts.js";
 import { createFsArtifactStore } from "../../src/storage/node/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../../src/storage/node/json-file-pointers.js";
 import { trainForecaster } from "../../src/training/forecaster.js";
@@ -78,13 +79,43 @@ export async function testApp(
     ...overrides,
   };
   const app = createApp(deps);
+  return { ...clientOf(app), deps, dir: dir.path, cleanup: dir.cleanup, app };
+}
+
+/** In-process requests to an app: `admin` adds the admin token unless the request carries its own. */
+function clientOf(app: ReturnType<typeof createApp>) {
   const request = async (path: string, init?: RequestInit) => app.app.request(path, init);
   const admin = async (path: string, init: RequestInit = {}) => {
     const headers = new Headers(init.headers);
     if (!headers.has("authorization")) headers.set("authorization", `Bearer ${ADMIN_TOKEN}`);
     return request(path, { ...init, headers });
   };
-  return { request, admin, deps, dir: dir.path, cleanup: dir.cleanup, app };
+  const adminPost = (path: string, body: unknown) =>
+    admin(path, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  return { request, admin, adminPost };
+}
+
+/**
+ * The app on the embedded file stores at the paths given (the Node server's layout; no directory of its own). Each
+ * call is what a fresh process would build over the same files: how a restart is tested.
+ */
+export function appOverFiles(
+  paths: { modelsDir: string; pointersFile: string },
+  options: { artifacts?: ArtifactStore; config?: AppConfigInput } = {},
+) {
+  const app = createApp({
+    artifacts: options.artifacts ?? createFsArtifactStore(paths.modelsDir),
+    pointers: createJsonFilePointerStore(paths.pointersFile),
+    engine: testEngine(),
+    market: createCsvMarketData({ dir: MARKET_DATA }),
+    config: { adminToken: ADMIN_TOKEN, ...options.config },
+    logger: silentLogger,
+  });
+  return { ...clientOf(app), registry: app.registry };
 }
 
 /** Registers ONNX bytes through the admin API; metadata goes in the X-Model-Metadata header. */
