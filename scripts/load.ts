@@ -28,6 +28,7 @@ import { deployModels } from "./deploy_models";
 import { startBlobEmulator } from "./dev/blob-emulator";
 import { startEdgeConfigEmulator } from "./dev/edge-config-emulator";
 import { isMain } from "./dev/lib/cli";
+import { localStackEnv } from "./dev/local-stack";
 import { type RedisServerHandle, startRedisServer } from "./dev/redis-server";
 
 const REPO_ROOT = resolve(import.meta.dirname, "..");
@@ -255,14 +256,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     closers.push(() => blob.close());
     process.env.VERCEL_BLOB_API_URL = blob.apiUrl;
     const env: Record<string, string> = {
-      UPSTASH_REDIS_REST_URL: bridgeUrl,
-      UPSTASH_REDIS_REST_TOKEN: UPSTASH_TOKEN,
-      EDGE_CONFIG: edgeConfig.connectionString,
-      EDGE_CONFIG_ID: edgeConfig.id,
-      VERCEL_API_TOKEN: edgeConfig.apiToken,
-      VERCEL_API_URL: edgeConfig.url,
-      BLOB_READ_WRITE_TOKEN: blob.token,
-      VERCEL_BLOB_API_URL: blob.apiUrl,
+      ...localStackEnv({ url: bridgeUrl, token: UPSTASH_TOKEN }, edgeConfig, blob),
     };
     const deployed = await deployModels({ modelsDir: options.modelsDir, env, log: () => {} });
     if (deployed.conflicts.length + deployed.errors.length > 0) throw new Error("deploying models/ failed");

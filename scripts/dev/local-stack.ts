@@ -40,6 +40,24 @@ export interface LocalStackEnv {
   VERCEL_BLOB_API_URL: string;
 }
 
+/** The variables that point the app (adaptersFromEnv) and the clients at an Upstash endpoint and the emulators. */
+export function localStackEnv(
+  upstash: { url: string; token: string },
+  edgeConfig: Pick<EdgeConfigEmulatorHandle, "connectionString" | "id" | "apiToken" | "url">,
+  blob: Pick<BlobEmulatorHandle, "token" | "apiUrl">,
+): LocalStackEnv {
+  return {
+    UPSTASH_REDIS_REST_URL: upstash.url,
+    UPSTASH_REDIS_REST_TOKEN: upstash.token,
+    EDGE_CONFIG: edgeConfig.connectionString,
+    EDGE_CONFIG_ID: edgeConfig.id,
+    VERCEL_API_TOKEN: edgeConfig.apiToken,
+    VERCEL_API_URL: edgeConfig.url,
+    BLOB_READ_WRITE_TOKEN: blob.token,
+    VERCEL_BLOB_API_URL: blob.apiUrl,
+  };
+}
+
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const started: { close(): Promise<void> }[] = [];
   try {
@@ -58,16 +76,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     started.push(edgeConfig);
     const blob = await startBlobEmulator({ port: options.ports?.blob ?? 0 });
     started.push(blob);
-    const env: LocalStackEnv = {
-      UPSTASH_REDIS_REST_URL: upstash.url,
-      UPSTASH_REDIS_REST_TOKEN: upstash.token,
-      EDGE_CONFIG: edgeConfig.connectionString,
-      EDGE_CONFIG_ID: edgeConfig.id,
-      VERCEL_API_TOKEN: edgeConfig.apiToken,
-      VERCEL_API_URL: edgeConfig.url,
-      BLOB_READ_WRITE_TOKEN: blob.token,
-      VERCEL_BLOB_API_URL: blob.apiUrl,
-    };
+    const env = localStackEnv(upstash, edgeConfig, blob);
     return { redis, upstash, edgeConfig, blob, env, close: () => closeAll(started) };
   } catch (error) {
     await closeAll(started);
