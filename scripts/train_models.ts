@@ -1,12 +1,21 @@
 /**
- * `npm run train [-- BTC ETH] [--families gbdt,ridge] [--seed 42]`: trains the forecasters of the given symbols
- * (default BTC and ETH) from the configured market data — Yahoo Finance, or the CSV directory in MARKET_DATA_DIR —
- * registers each as a new version in the local registry (MODELS_DIR, default models/), and prints the evaluation.
+ * `npm run train [-- BTC ETH] [--families gbdt,ridge] [--seed 42] [--until 2025-12-27]`: trains the forecasters of
+ * the given symbols (default BTC and ETH) from the configured market data — Yahoo Finance, or the CSV directory in
+ * MARKET_DATA_DIR — registers each as a new version in the local registry (MODELS_DIR, default models/), and prints
+ * the evaluation. `--until` trains only on bars closed by then (a date includes that UTC day): the bars after it stay
+ * out of sample, for backfill.
  */
 import { parseArgs } from "node:util";
 import { SingleBar } from "cli-progress";
+import { z } from "zod";
 import { table } from "../src/cli/table.js";
-import { DEFAULT_PLAN, type TrainedVersion, trainSymbol } from "../src/forecast/training.js";
+import {
+  DEFAULT_PLAN,
+  dataCutoffOf,
+  type TrainedVersion,
+  trainSymbol,
+  UntilSchema,
+} from "../src/forecast/training.js";
 import { SUPPORTED_SYMBOLS } from "../src/market/symbols.js";
 import { nodeDeps } from "../src/runtime/node/deps.js";
 import { createServices } from "../src/services/index.js";
@@ -17,11 +26,14 @@ const { values, positionals } = parseArgs({
   options: {
     families: { type: "string", default: DEFAULT_PLAN.families.join(",") },
     seed: { type: "string", default: String(DEFAULT_PLAN.seed) },
+    until: { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
 if (values.help) {
-  console.log("usage: npm run train -- [SYMBOL ...] [--families gbdt,ridge] [--seed 42]");
+  console.log(
+    "usage: npm run train -- [SYMBOL ...] [--families gbdt,ridge] [--seed 42] [--until YYYY-MM-DD|ISO date-time]",
+  );
   console.log(
     `symbols: ${Object.keys(SUPPORTED_SYMBOLS).join(", ")}; market data: MARKET_DATA_DIR or Yahoo Finance`,
   );
@@ -31,12 +43,18 @@ const symbols =
   positionals.length > 0 ? positionals.map((s) => s.toUpperCase()) : Object.keys(SUPPORTED_SYMBOLS);
 const families = (values.families ?? "").split(",").filter(Boolean) as ModelFamily[];
 const seed = Number(values.seed);
+const untilArg = UntilSchema.optional().safeParse(values.until);
+if (!untilArg.success) {
+  console.error(`error: --until: ${z.prettifyError(untilArg.error)}`);
+  process.exit(1);
+}
+const until = untilArg.data;
 
 const deps = nodeDeps();
 // The services alone: the registry registers what is trained, with no HTTP app around it.
 const { registry } = createServices(deps, deps);
 console.log(
-  `market data: ${deps.market.name}; registry: ${deps.artifacts.kind} (${process.env.MODELS_DIR || "models/"})`,
+  `market data: ${deps.market.name}; registry: ${deps.artifacts.kind} (${process.env.MODELS_DIR || "models/"})${until ? `; bars closed by ${until.toISOString()}` : ""}`,
 );
 
 const steps = symbols.length * (1 + 2 * families.length);
@@ -56,6 +74,7 @@ try {
         market: deps.market,
         registry,
         plan: { families, seed },
+        until,
         onProgress: (step) => bar.increment(1, { step }),
       })),
     );
@@ -79,6 +98,7 @@ const rows = results.map(({ name, version, family, report }) => ({
   direction: pct(report.test.directionAccuracy),
   "R² price*": report.test.r2Price.toFixed(4),
   "train ms": Math.round(report.trainingTimeMs),
+  "data cutoff": dataCutoffOf(report),
 }));
 console.log(table(rows));
 console.log(

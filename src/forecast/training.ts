@@ -1,7 +1,9 @@
+import { z } from "zod";
 import { asEdgeMLError, EdgeMLError, errorMessage } from "../errors.js";
+import { MIN_HISTORY } from "../features/index.js";
 import type { Logger } from "../logger.js";
-import { INTERVAL_MS, resolveSymbol } from "../market/symbols.js";
-import type { Interval, MarketDataSource } from "../market/types.js";
+import { INTERVAL_MS, isoTime, resolveSymbol } from "../market/symbols.js";
+import type { Bar, Interval, MarketDataSource } from "../market/types.js";
 import type { RegistrationInput, VersionMetadata } from "../registry/metadata.js";
 import type { Registry } from "../registry/registry.js";
 import type { JobStore, TrainingJob } from "../storage/jobs.js";
@@ -11,6 +13,7 @@ import type {
   TrainedForecaster,
   TrainForecasterInput,
 } from "../training/forecaster.js";
+import { chronologicalSplit } from "../training/split.js";
 import { DEFAULT_HORIZON, forecastModelName, horizonHours } from "./horizon.js";
 import { createJobStateWriter, JOB_WRITE_RETRY, type JobWriteRetry } from "./job-state.js";
 
@@ -43,6 +46,27 @@ export interface TrainedVersion {
   version: string;
   name: string;
   report: EvaluationReport;
+}
+
+/**
+ * `until` as a client writes it: a date (`2025-12-27`: that whole UTC day, so the daily bar dated 2025-12-27 is the
+ * last one read) or an instant (`2025-12-27T12:00:00Z`). Parsed to the instant by which every bar read has closed.
+ */
+export const UntilSchema = z
+  .union([
+    z.iso.date().transform((day) => new Date(Date.parse(`${day}T00:00:00Z`) + INTERVAL_MS["1d"])),
+    z.iso.datetime({ offset: true }).transform((instant) => new Date(instant)),
+  ])
+  .describe(
+    "Train only on bars closed by this instant: a date (YYYY-MM-DD, that whole UTC day included) or an ISO 8601 date-time",
+  );
+
+/**
+ * The close time of the last bar a trained version read: every split (train, validation, test) ends at or before
+ * it, and the last test target is that bar's close. Backfill replays only forecasts made after it.
+ */
+export function dataCutoffOf(report: Pick<EvaluationReport, "data" | "interval">): string {
+  return isoTime(Date.parse(report.data.last) + INTERVAL_MS[report.interval]);
 }
 
 /** The registry form of a trained forecaster: metrics for ranking, the full report, golden rows, the forecast spec. */
@@ -83,8 +107,65 @@ export function registrationOf(trained: TrainedForecaster, plan: TrainingPlan): 
         },
       ],
     },
+    data_cutoff: dataCutoffOf(report),
     report: report as unknown as Record<string, unknown>,
   };
+}
+
+/**
+ * The bars a run trains on: all the source has, or those closed by `until`. An `until` the data cannot honour is the
+ * caller's to fix (400): before the first bar closes, past the last bar (the version would claim a cutoff it does not
+ * have), or so early that too few rows are left for the train, validation and test splits.
+ */
+export async function trainingBars(
+  market: MarketDataSource,
+  symbol: string,
+  interval: Interval,
+  horizonBars: number,
+  until?: Date,
+): Promise<Bar[]> {
+  const all = await market.getBars(symbol, interval);
+  if (!until) return all;
+  const step = INTERVAL_MS[interval];
+  const untilMs = until.getTime();
+  const bars = all.filter((bar) => bar.time + step <= untilMs);
+  const first = all[0] as Bar;
+  const last = all.at(-1) as Bar;
+  if (bars.length === 0) {
+    throw new EdgeMLError(
+      "invalid_request",
+      `no ${symbol} ${interval} bar of ${market.name} closes by until ${isoTime(untilMs)}: the first closes at ${isoTime(first.time + step)}; pass a later until`,
+    );
+  }
+  if (last.time + 2 * step <= untilMs) {
+    throw new EdgeMLError(
+      "invalid_request",
+      `until ${isoTime(untilMs)} is past the ${symbol} ${interval} data of ${market.name}, whose last bar closes at ${isoTime(last.time + step)}; pass an until at or before it, or leave until out to train on all of it`,
+    );
+  }
+  const rows = bars.length - horizonBars - (MIN_HISTORY - 1);
+  try {
+    chronologicalSplit(rows, horizonBars);
+  } catch {
+    throw new EdgeMLError(
+      "invalid_request",
+      `until ${isoTime(untilMs)} leaves ${bars.length} ${symbol} ${interval} bars (from ${isoTime(first.time)}), too few for train, validation and test splits; pass a later until`,
+    );
+  }
+  return bars;
+}
+
+/** The plan's horizon in bars of its interval; 400 when it is not a whole number of them. */
+function horizonBarsOf(plan: TrainingPlan): number {
+  const hours = horizonHours(plan.horizon);
+  const barHours = INTERVAL_MS[plan.interval] / 3_600_000;
+  if (!hours || hours % barHours !== 0) {
+    throw new EdgeMLError(
+      "invalid_request",
+      `horizon ${plan.horizon} is not a whole number of ${plan.interval} bars`,
+    );
+  }
+  return hours / barHours;
 }
 
 /**
@@ -97,21 +178,16 @@ export async function trainSymbol(options: {
   market: MarketDataSource;
   registry: Registry;
   plan?: Partial<TrainingPlan>;
+  /** Train only on bars closed by this instant (see UntilSchema); default all the source has. */
+  until?: Date;
   onProgress?: (message: string) => void;
 }): Promise<TrainedVersion[]> {
   const plan = { ...DEFAULT_PLAN, ...options.plan };
   const symbol = resolveSymbol(options.symbol);
-  const hours = horizonHours(plan.horizon);
-  const barHours = INTERVAL_MS[plan.interval] / 3_600_000;
-  if (!hours || hours % barHours !== 0) {
-    throw new EdgeMLError(
-      "invalid_request",
-      `horizon ${plan.horizon} is not a whole number of ${plan.interval} bars`,
-    );
-  }
+  const horizonBars = horizonBarsOf(plan);
   const progress = options.onProgress ?? (() => {});
   progress(`fetching ${symbol} ${plan.interval} bars from ${options.market.name}`);
-  const bars = await options.market.getBars(symbol, plan.interval);
+  const bars = await trainingBars(options.market, symbol, plan.interval, horizonBars, options.until);
   const name = forecastModelName(symbol, plan.horizon);
   const results: TrainedVersion[] = [];
   for (const family of plan.families) {
@@ -120,7 +196,7 @@ export async function trainSymbol(options: {
       bars,
       symbol,
       interval: plan.interval,
-      horizonBars: hours / barHours,
+      horizonBars,
       family,
       seed: plan.seed,
     });
@@ -133,6 +209,12 @@ export async function trainSymbol(options: {
     results.push({ family, version: meta.version, name, report: trained.report });
   }
   return results;
+}
+
+/** What one training request may ask beyond the symbol. */
+export interface TrainOptions {
+  /** Train only on bars closed by this instant (UntilSchema); default all the source has. */
+  until?: Date;
 }
 
 /** Jobs this process finished but could not store, kept at most this long (the store's own TTL) and this many. */
@@ -175,7 +257,7 @@ export function createTrainingService(deps: {
     unstored.set(job.request_id, { job, at });
   };
 
-  const execute = async (queued: TrainingJob, trainer: Trainer): Promise<void> => {
+  const execute = async (queued: TrainingJob, trainer: Trainer, until?: Date): Promise<void> => {
     const writer = createJobStateWriter(deps.jobs, retry, warn);
     const job: TrainingJob = { ...queued, state: "running", started_at: now().toISOString() };
     void writer.write(job);
@@ -187,6 +269,7 @@ export function createTrainingService(deps: {
         market: deps.market,
         registry: deps.registry,
         plan: deps.plan,
+        until,
         onProgress: (progress) => void writer.write({ ...job, progress }),
       });
       result = {
@@ -223,7 +306,7 @@ export function createTrainingService(deps: {
   };
 
   /** Records a queued job (the only write a caller waits for) and returns it with the run that trains it. */
-  const queue = async (modelId: string) => {
+  const queue = async (modelId: string, options: TrainOptions) => {
     const trainer = deps.trainer;
     if (!trainer) {
       throw new EdgeMLError(
@@ -233,6 +316,11 @@ export function createTrainingService(deps: {
       );
     }
     const symbol = resolveSymbol(modelId);
+    if (options.until) {
+      // Checked before the job is queued, so a bad `until` is the request's 400, not a failed job to poll for.
+      const plan = { ...DEFAULT_PLAN, ...deps.plan };
+      await trainingBars(deps.market, symbol, plan.interval, horizonBarsOf(plan), options.until);
+    }
     const job: TrainingJob = {
       request_id: crypto.randomUUID(),
       model_id: symbol,
@@ -240,7 +328,7 @@ export function createTrainingService(deps: {
       created_at: now().toISOString(),
     };
     await deps.jobs.put(job);
-    return { job, run: () => execute(job, trainer) };
+    return { job, run: () => execute(job, trainer, options.until) };
   };
 
   const service = {
@@ -249,8 +337,8 @@ export function createTrainingService(deps: {
      * not_ready) when the job cannot be recorded: a job nobody can ask about is not started; 501
      * `training_unavailable` where no trainer is wired.
      */
-    async start(modelId: string): Promise<TrainingJob> {
-      const { job, run } = await queue(modelId);
+    async start(modelId: string, options: TrainOptions = {}): Promise<TrainingJob> {
+      const { job, run } = await queue(modelId, options);
       deps.defer(run());
       return job;
     },
@@ -258,8 +346,8 @@ export function createTrainingService(deps: {
      * Trains within the call and answers the finished job as the store has it: for a caller whose process ends with
      * its response (the daily cron on a serverless function), where deferred work would be cut short.
      */
-    async run(modelId: string): Promise<TrainingJob> {
-      const { job, run } = await queue(modelId);
+    async run(modelId: string, options: TrainOptions = {}): Promise<TrainingJob> {
+      const { job, run } = await queue(modelId, options);
       await run();
       return service.status(job.request_id);
     },

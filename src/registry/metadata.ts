@@ -127,6 +127,13 @@ export const RegistrationInputSchema = z
     feature_names: z.array(z.string()).max(10_000).optional(),
     forecast: ForecastSpecSchema.optional(),
     golden: GoldenSchema.optional(),
+    data_cutoff: z.iso
+      .datetime()
+      .optional()
+      .describe(
+        "Close time (ISO 8601 UTC) of the last bar the version was fitted, tuned or selected on: train, validation and test, up to the bar its last target used. Backfill replays only bars that close after it; a version without one (bring-your-own, or trained before it was recorded) cannot be backfilled",
+      )
+      .openapi({ example: "2025-12-28T00:00:00.000Z" }),
     report: z
       .record(z.string(), z.unknown())
       .optional()

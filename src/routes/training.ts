@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { UntilSchema } from "../forecast/training.js";
 import type { Services } from "../services/index.js";
 import { TrainingJobSchema } from "../storage/jobs.js";
 import { adminAuth } from "./auth.js";
@@ -26,13 +27,19 @@ export function trainingRoutes(services: Pick<Services, "training" | "config">) 
         tags,
         security,
         summary: "Train a symbol's forecasters on the configured market data (admin)",
-        middleware: [guard, limitBody(BODY_LIMITS.train, "a training request is {model_id}")] as const,
+        middleware: [
+          guard,
+          limitBody(BODY_LIMITS.train, "a training request is {model_id, until?}"),
+        ] as const,
         request: {
           body: {
             required: true,
             content: {
               "application/json": {
-                schema: z.object({ model_id: SymbolId.describe("The symbol: BTC or ETH") }),
+                schema: z.object({
+                  model_id: SymbolId.describe("The symbol: BTC or ETH"),
+                  until: UntilSchema.optional(),
+                }),
               },
             },
           },
@@ -46,7 +53,8 @@ export function trainingRoutes(services: Pick<Services, "training" | "config">) 
         },
       }),
       async (c) => {
-        const job = await training.start(c.req.valid("json").model_id);
+        const { model_id, until } = c.req.valid("json");
+        const job = await training.start(model_id, { until });
         const statusUrl = `/api/ml/train/status?request_id=${job.request_id}`;
         c.header("location", statusUrl);
         return c.json({ request_id: job.request_id, status: job.state, status_url: statusUrl }, 202);

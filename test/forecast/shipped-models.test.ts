@@ -30,6 +30,28 @@ describe("shipped models", () => {
   });
 
   it.each(shipped)(
+    "%s@%s has a data_cutoff with the last 90 days of its CSV after it (out of sample, for backfill)",
+    async (name, version) => {
+      const meta = VersionMetadataSchema.parse(
+        JSON.parse((await store.getMetadata(name, version)) ?? "null"),
+      );
+      const report = meta.report as unknown as EvaluationReport;
+      // The close of the last bar read: every split ends there (the last test target is that bar's close).
+      expect(meta.data_cutoff).toBe(
+        new Date(Date.parse(report.data.last) + INTERVAL_MS[report.interval]).toISOString(),
+      );
+      expect(Date.parse(report.splits.test.last)).toBeLessThan(Date.parse(meta.data_cutoff ?? ""));
+      const market = createCsvMarketData({ dir: MARKET_DATA });
+      const last90 = await market.getBars(report.symbol, report.interval, { limit: 90 });
+      expect(last90).toHaveLength(90);
+      // A daily bar dated D closes at D + 1 day; the first of the 90 closes strictly after the cutoff, and so
+      // does every forecast made at its close or later.
+      const firstClose = (last90[0]?.time ?? 0) + INTERVAL_MS[report.interval];
+      expect(firstClose).toBeGreaterThan(Date.parse(meta.data_cutoff ?? ""));
+    },
+  );
+
+  it.each(shipped)(
     "%s@%s is reproduced bit for bit by the trainer from real market data",
     async (name, version) => {
       const meta = VersionMetadataSchema.parse(
