@@ -8,6 +8,7 @@ import type { Registry } from "./registry/registry.js";
 import { adminRoutes } from "./routes/admin.js";
 import { forecastRoutes } from "./routes/forecast.js";
 import { oipRoutes } from "./routes/oip.js";
+import { performanceRoutes } from "./routes/performance.js";
 import type { RateLimitStats } from "./routes/ratelimit.js";
 import { trainingRoutes } from "./routes/training.js";
 import type { AppEnv } from "./routes/types.js";
@@ -43,6 +44,7 @@ export function createApp(input: Services | AppDeps, options?: HttpOptions): App
     oipRoutes(services),
     adminRoutes(services),
     forecastRoutes(services),
+    performanceRoutes(services),
     trainingRoutes(services),
   ]);
   app.doc31("/openapi.json", {

@@ -20,6 +20,8 @@ export const ERROR_STATUS = {
   model_not_found: 404,
   version_not_found: 404,
   not_found: 404,
+  /** `POST /api/ml/performance/track` named a prediction id the log does not hold for that model. */
+  prediction_not_found: 404,
   conflict: 409,
   payload_too_large: 413,
   output_too_large: 413,

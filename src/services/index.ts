@@ -9,6 +9,7 @@ import {
 import type { InferenceEngine } from "../inference/engine.js";
 import { consoleLogger, type Logger } from "../logger.js";
 import type { MarketDataSource } from "../market/types.js";
+import { type BackfillService, createBackfillService } from "../performance/backfill.js";
 import { createRegistry, type Registry } from "../registry/registry.js";
 import type { ArtifactStore } from "../storage/artifacts.js";
 import type { PredictionCache } from "../storage/cache.js";
@@ -18,6 +19,7 @@ import { createMemoryCache } from "../storage/memory-cache.js";
 import { createMemoryPredictionLog } from "../storage/memory-prediction-log.js";
 import type { PointerStore } from "../storage/pointers.js";
 import type { PredictionLog } from "../storage/prediction-log.js";
+import { createPerformanceService, type PerformanceService } from "../performance/service.js";
 import { createUsageTracker, type UsageTracker } from "../tracking/usage.js";
 import { createInferenceOperations, type InferenceOperations } from "./inference.js";
 import { createModelOperations, type ModelOperations } from "./models.js";
@@ -68,11 +70,15 @@ export interface Services {
   forecaster: Forecaster;
   /** Every forecast served (the forecaster records into it): what the performance tracker reads. */
   predictionLog: PredictionLog;
+  /** Live performance from the prediction log: outcomes resolved against the market, figures, series, manual reports. */
+  performance: PerformanceService;
   training: TrainingService;
   /** The admin view of models: summaries with usage and history, pointer changes with what serves after them. */
   models: ModelOperations;
   /** Open Inference Protocol operations: model metadata, readiness, inference under one deadline. */
   inference: InferenceOperations;
+  /** Replays a version's forecasts over history after its data cutoff, recorded as `backfill` and resolved at once. */
+  backfill: BackfillService;
   /** Runs `work` after the response (the runtime's waitUntil); its failure is logged, never unobserved. */
   defer: (work: Promise<unknown>) => void;
   /** Whether the inference runtime is up and the model store answers: backs /v2/health/ready. */
@@ -114,10 +120,11 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
   });
   const predictionLog = ports.predictionLog ?? createMemoryPredictionLog();
   const usage = createUsageTracker({ counters: ports.counters ?? createMemoryCounters(), defer, warn });
+  const cache = ports.cache ?? createMemoryCache();
   const forecaster = createForecaster({
     registry,
     market: ports.market,
-    cache: ports.cache ?? createMemoryCache(),
+    cache,
     cacheTtlMs: config.cacheTtlMs,
     timeoutMs: config.inferTimeoutMs,
     defer,
@@ -145,9 +152,24 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
     usage,
     forecaster,
     predictionLog,
+    performance: createPerformanceService({
+      log: predictionLog,
+      market: ports.market,
+      registry,
+      cache,
+      now: options.now,
+      warn,
+    }),
     training,
     models: createModelOperations({ registry, usage }),
     inference: createInferenceOperations({ registry, usage, timeoutMs: config.inferTimeoutMs }),
+    backfill: createBackfillService({
+      registry,
+      market: ports.market,
+      predictionLog,
+      timeoutMs: config.inferTimeoutMs,
+      now: options.now,
+    }),
     defer,
     async ready() {
       try {

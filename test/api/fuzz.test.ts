@@ -173,6 +173,12 @@ describe("fuzz: mutated requests never answer 500", () => {
       body: { version: null },
     },
     { template: "/api/ml/train", path: "/api/ml/train", admin: true, body: { model_id: "NOPE" } },
+    {
+      template: "/api/ml/performance/track",
+      path: "/api/ml/performance/track",
+      admin: true,
+      body: { model_id: "BTC", prediction_id: "p", predicted_value: 1, actual_value: 2 },
+    },
     // Registration is fuzzed below with its own bodies (ONNX bytes + metadata).
     {
       template: "/api/ml/models/{name}/versions",
@@ -194,6 +200,9 @@ describe("fuzz: mutated requests never answer 500", () => {
     "/api/ml/models/{name}",
     "/api/ml/models/{name}/versions/{version}",
     "/api/ml/train/status",
+    "/api/ml/performance/{model_id}",
+    "/api/ml/performance/{model_id}/series",
+    "/api/ml/performance/{model_id}/predictions",
     "/docs/assets/swagger-ui-dist/{name}",
   ];
 
@@ -269,11 +278,13 @@ describe("fuzz: mutated requests never answer 500", () => {
         for (const version of template.includes("{version}") ? versions : ["1"]) {
           const path = template
             .replace("{name}", encodeURIComponent(name))
+            .replace("{model_id}", encodeURIComponent(name))
             .replace("{version}", encodeURIComponent(version));
           for (const query of [
             "",
             "?request_id=constructor",
             "?request_id=00000000-0000-4000-8000-000000000000",
+            "?source=constructor&limit=-1&cursor=%FF&from=x&resolved=2&version=__proto__",
           ]) {
             await check(failures, `GET ${path}${query}`, await t.admin(`${path}${query}`));
             await check(failures, `GET ${path}${query} (public)`, await t.request(`${path}${query}`));

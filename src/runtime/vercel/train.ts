@@ -3,7 +3,7 @@ import { timingSafeEqual } from "hono/utils/buffer";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppDeps } from "../../app.js";
 import { BearerSecret } from "../../config.js";
-import { asEdgeMLError, ERROR_STATUS, type ErrorCode } from "../../errors.js";
+import { asEdgeMLError, ERROR_STATUS, type ErrorCode, errorMessage } from "../../errors.js";
 import { createHttpApp } from "../../http.js";
 import { trainingRoutes } from "../../routes/training.js";
 import { createServices } from "../../services/index.js";
@@ -80,10 +80,16 @@ export function createTrainFunction(options: TrainFunctionOptions): Hono {
     if (!(await isCronAuthorized(c.req.header("authorization"), options.cronSecret))) {
       return unauthorized("the cron endpoint needs `Authorization: Bearer $CRON_SECRET`");
     }
-    if (options.trainingUnavailable) {
-      return c.json({ error: `edgeml: ${options.trainingUnavailable}`, code: "not_ready" }, 503);
-    }
     const started = new Date().toISOString();
+    // First the feedback loop: yesterday's forecasts resolved against the bars that closed since. It runs even
+    // where training cannot, and a failure of it never stops training (each model's run reports its own error).
+    const outcomes = await services.performance.resolveDue().catch((error: unknown) => {
+      logger.error("cron: resolving due forecasts failed", error);
+      return { error: errorMessage(error) };
+    });
+    if (options.trainingUnavailable) {
+      return c.json({ error: `edgeml: ${options.trainingUnavailable}`, code: "not_ready", outcomes }, 503);
+    }
     const finished: TrainingJob[] = [];
     try {
       // One after the other, each awaited: the function's response is the end of its run.
@@ -101,6 +107,7 @@ export function createTrainFunction(options: TrainFunctionOptions): Hono {
             : "edgeml: training job state is unavailable (job store down); the run stopped, try again shortly",
           code: known?.code ?? "store_unavailable",
           jobs: finished,
+          outcomes,
         },
         known ? known.status : 503,
         { "cache-control": "no-store" },
@@ -116,7 +123,7 @@ export function createTrainFunction(options: TrainFunctionOptions): Hono {
     logger.info(
       `edgeml: cron training ${failed ? "failed" : "succeeded"} (${c.req.header("user-agent") ?? "no user-agent"}): ${finished.map((j) => `${j.model_id} ${j.state}`).join(", ")}`,
     );
-    return c.json({ started_at: started, finished_at: new Date().toISOString(), jobs: finished }, status, {
+    return c.json({ started_at: started, finished_at: new Date().toISOString(), outcomes, jobs: finished }, status, {
       "cache-control": "no-store",
     });
   });
