@@ -123,9 +123,13 @@ export function createTrainFunction(options: TrainFunctionOptions): Hono {
     logger.info(
       `edgeml: cron training ${failed ? "failed" : "succeeded"} (${c.req.header("user-agent") ?? "no user-agent"}): ${finished.map((j) => `${j.model_id} ${j.state}`).join(", ")}`,
     );
-    return c.json({ started_at: started, finished_at: new Date().toISOString(), outcomes, jobs: finished }, status, {
-      "cache-control": "no-store",
-    });
+    return c.json(
+      { started_at: started, finished_at: new Date().toISOString(), outcomes, jobs: finished },
+      status,
+      {
+        "cache-control": "no-store",
+      },
+    );
   });
   app.all("*", (c) => routes.fetch(c.req.raw));
   return app;
