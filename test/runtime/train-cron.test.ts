@@ -1,3 +1,4 @@
+import { cp } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AppDeps } from "../../src/app.js";
@@ -6,10 +7,11 @@ import { createCsvMarketData } from "../../src/market/node/csv.js";
 import { CRON_PATH, createTrainFunction, isCronAuthorized } from "../../src/runtime/vercel/train.js";
 import { StoreError } from "../../src/storage/errors.js";
 import { createMemoryJobStore } from "../../src/storage/jobs.js";
+import { createMemoryPredictionLog } from "../../src/storage/memory-prediction-log.js";
 import { createFsArtifactStore } from "../../src/storage/node/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../../src/storage/node/json-file-pointers.js";
 import { testEngine } from "../support/app.js";
-import { MARKET_DATA, tempDir } from "../support/paths.js";
+import { MARKET_DATA, REPO_ROOT, tempDir } from "../support/paths.js";
 
 const SECRET = "cron-secret-0123456789abcdef";
 const ADMIN_TOKEN = "cron-suite-admin-token-0123";
@@ -85,7 +87,63 @@ describe("the training function: Vercel cron at GET /api/train", () => {
     const app = createTrainFunction({ deps, cronSecret: SECRET, trainingUnavailable: "no writable store" });
     const response = await app.request(CRON_PATH, cron(`Bearer ${SECRET}`));
     expect(response.status).toBe(503);
-    expect(await response.json()).toEqual({ error: "edgeml: no writable store", code: "not_ready" });
+    expect(await response.json()).toEqual({
+      error: "edgeml: no writable store",
+      code: "not_ready",
+      // The registry is empty: no model has forecasts to resolve.
+      outcomes: {},
+    });
+  });
+
+  it("resolves every due forecast first, against the market, even where it cannot train", async () => {
+    const shipped = await tempDir("edgeml-cron-shipped-");
+    try {
+      await cp(join(REPO_ROOT, "models"), join(shipped.path, "models"), { recursive: true });
+      const log = createMemoryPredictionLog();
+      const entry = (asOf: string, target: string) => ({
+        prediction_id: `p-${asOf}`,
+        model: "BTC-24h",
+        version: "1",
+        symbol: "BTC",
+        horizon: "24h",
+        as_of: asOf,
+        target_time: target,
+        last_close: 65_000,
+        predicted_price: 66_000,
+        predicted_log_return: Math.log(66_000 / 65_000),
+        served_at: asOf,
+        chosen_via: "champion",
+        source: "live" as const,
+      });
+      // Due and in the CSV; due but past the CSV's last row (2026-03-27); not due.
+      await log.record([
+        entry("2026-03-01T00:00:00.000Z", "2026-03-02T00:00:00.000Z"),
+        entry("2026-03-28T00:00:00.000Z", "2026-03-29T00:00:00.000Z"),
+        entry("2099-01-01T00:00:00.000Z", "2099-01-02T00:00:00.000Z"),
+      ]);
+      const app = createTrainFunction({
+        deps: {
+          ...deps,
+          artifacts: createFsArtifactStore(join(shipped.path, "models")),
+          pointers: createJsonFilePointerStore(join(shipped.path, "pointers.json")),
+          predictionLog: log,
+        },
+        cronSecret: SECRET,
+        trainingUnavailable: "no writable store",
+      });
+      const response = await app.request(CRON_PATH, cron(`Bearer ${SECRET}`));
+      expect(response.status).toBe(503);
+      const { outcomes } = await response.json();
+      expect(outcomes["BTC-24h"]).toMatchObject({ resolved: 1, pending: 1 });
+      expect(outcomes["ETH-24h"]).toMatchObject({ resolved: 0, pending: 0 });
+      const [resolved] = await log.get("BTC-24h", "p-2026-03-01T00:00:00.000Z");
+      const bars = await createCsvMarketData({ dir: MARKET_DATA }).getBars("BTC", "1d");
+      const bar = bars.find((b) => b.time === Date.parse("2026-03-01T00:00:00.000Z"));
+      expect(resolved?.actual_price).toBe(bar?.close);
+      expect((await log.list("BTC-24h", { resolved: false })).items).toHaveLength(2);
+    } finally {
+      await shipped.cleanup();
+    }
   });
 
   it("answers 503 store_unavailable and trains nothing when the job store cannot record the run", async () => {
