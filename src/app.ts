@@ -6,6 +6,7 @@ import type { TrainingService } from "./forecast/training.js";
 import { createHttpApp, type HttpOptions } from "./http.js";
 import type { Registry } from "./registry/registry.js";
 import { adminRoutes } from "./routes/admin.js";
+import { backfillRoutes } from "./routes/backfill.js";
 import { forecastRoutes } from "./routes/forecast.js";
 import { oipRoutes } from "./routes/oip.js";
 import { performanceRoutes } from "./routes/performance.js";
@@ -43,6 +44,7 @@ export function createApp(input: Services | AppDeps, options?: HttpOptions): App
   const { app, rateLimit } = createHttpApp(services, http, [
     oipRoutes(services),
     adminRoutes(services),
+    backfillRoutes(services),
     forecastRoutes(services),
     performanceRoutes(services),
     trainingRoutes(services),

@@ -5,12 +5,14 @@ import { asEdgeMLError, EdgeMLError } from "../errors.js";
 import { silentLogger } from "../logger.js";
 import { RegistrationInputSchema } from "../registry/metadata.js";
 import type { AdminRoutes } from "../routes/admin.js";
+import type { BackfillRoutes } from "../routes/backfill.js";
 import type { OipRoutes } from "../routes/oip.js";
 import { DEFAULT_MODELS_DIR, nodeDeps } from "../runtime/node/deps.js";
 import { createServices, type Services } from "../services/index.js";
 
 type Admin = ReturnType<typeof hc<AdminRoutes>>;
 type Oip = ReturnType<typeof hc<OipRoutes>>;
+type Backfill = ReturnType<typeof hc<BackfillRoutes>>["api"]["ml"]["models"][":name"]["backfill"];
 type ModelEndpoints = Admin["api"]["ml"]["models"][":name"];
 
 /** The API's answers, typed from the routes themselves (hono's `hc`): no hand-copied response types. */
@@ -21,6 +23,8 @@ export type PointerChange = InferResponseType<ModelEndpoints["promote"]["$post"]
 export type ModelMetadata = InferResponseType<Oip["v2"]["models"][":name"]["$get"], 200>;
 export type InferRequest = InferRequestType<Oip["v2"]["models"][":name"]["infer"]["$post"]>["json"];
 export type InferResponse = InferResponseType<Oip["v2"]["models"][":name"]["infer"]["$post"], 200>;
+export type BackfillBody = InferRequestType<Backfill["$post"]>["json"];
+export type BackfillResult = InferResponseType<Backfill["$post"], 200>;
 
 /** What the CLI does to a registry: over HTTP to a server, or on the services in this process. */
 export interface RegistryClient {
@@ -33,6 +37,7 @@ export interface RegistryClient {
   pin(name: string, version: string | null, reason?: string): Promise<PointerChange>;
   metadata(name: string, version?: string): Promise<ModelMetadata>;
   infer(name: string, version: string | undefined, body: InferRequest): Promise<InferResponse>;
+  backfill(name: string, body: BackfillBody): Promise<BackfillResult>;
 }
 
 /**
@@ -54,6 +59,7 @@ function remoteClient(base: string, token: string | undefined): RegistryClient {
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const admin = hc<AdminRoutes>(base, { headers });
   const oip = hc<OipRoutes>(base);
+  const backfill = hc<BackfillRoutes>(base, { headers });
   const models = admin.api.ml.models;
   return {
     target: base,
@@ -84,6 +90,8 @@ function remoteClient(base: string, token: string | undefined): RegistryClient {
           ? oip.v2.models[":name"].infer.$post({ param: { name }, json })
           : oip.v2.models[":name"].versions[":version"].infer.$post({ param: { name, version }, json })),
       ),
+    backfill: async (name, json) =>
+      expectOk(await backfill.api.ml.models[":name"].backfill.$post({ param: { name }, json })),
   };
 }
 
@@ -114,6 +122,7 @@ function localClient(services: Services, target: string): RegistryClient {
     pin: (name, version, reason) => wire(models.pin(name, version, reason)),
     metadata: (name, version) => wire(inference.metadata(name, version)),
     infer: (name, version, body) => wire(inference.infer(name, version, body)),
+    backfill: (name, body) => wire(services.backfill.run({ ...body, model: name })),
   };
   async function registerLocally(name: string, bytes: Uint8Array, metadata: unknown) {
     // What the route checks before registering: the metadata as the registration schema reads it.

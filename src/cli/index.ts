@@ -128,6 +128,7 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
               .map(([k, v]) => `${k}=${Number(v.toPrecision(4))}`)
               .join(" "),
             sha256: m.sha256.slice(0, 12),
+            "data cutoff": m.data_cutoff ?? "-",
           })),
         ),
       );
@@ -142,6 +143,7 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
     });
 
   addReportCommand(program, client, output);
+  addBackfillCommand(program, client, output);
   addChangeAndPredictCommands(program, client, output);
   return program;
 }
@@ -190,6 +192,9 @@ function addReportCommand(program: Command, client: Client, output: Output): voi
         `data: ${report.data.bars} ${report.interval} bars ${report.data.first.slice(0, 10)} .. ${report.data.last.slice(0, 10)}`,
       );
       output(
+        `data cutoff: ${meta.data_cutoff ?? "not recorded (retrain to backfill this version)"} (close of the last bar read: backfill replays only later bars)`,
+      );
+      output(
         `rows: train ${s.train.rows}, validation ${s.validation.rows}, test ${s.test.rows} (${s.test.first.slice(0, 10)} .. ${s.test.last.slice(0, 10)}), embargo ${s.embargoRows}`,
       );
       output(
@@ -198,6 +203,46 @@ function addReportCommand(program: Command, client: Client, output: Output): voi
       output(`top features (${report.importanceKind}):`);
       for (const f of report.featureImportance.slice(0, 8))
         output(`  ${f.feature.padEnd(16)} ${pct(f.importance)}`);
+    });
+}
+
+/** `backfill`: a version's forecasts replayed over history after its data cutoff, recorded and resolved. */
+function addBackfillCommand(program: Command, client: Client, output: Output): void {
+  program
+    .command("backfill")
+    .description(
+      "replay a forecaster's forecasts over a range of past bars (after its data cutoff), labelled backfill, and resolve them",
+    )
+    .argument("<name>", "the model, e.g. BTC-24h")
+    .requiredOption(
+      "--from <date>",
+      "earliest as-of: YYYY-MM-DD (from its 00:00 UTC) or an ISO 8601 date-time",
+    )
+    .requiredOption(
+      "--to <date>",
+      "latest as-of: YYYY-MM-DD (to the end of that UTC day) or an ISO 8601 date-time",
+    )
+    // Not `--version`: the program's own --version (print the CLI's version) would take it, as for `predict`.
+    .option("--model-version <version>", "the version replayed (default: the one that serves)")
+    .action(async (name: string, options: { from: string; to: string; modelVersion?: string }) => {
+      const api = client();
+      const s = await api.backfill(name, {
+        from: options.from,
+        to: options.to,
+        ...(options.modelVersion === undefined ? {} : { version: options.modelVersion }),
+      });
+      output(`${s.model}@${s.version} (${s.chosen_via}), data cutoff ${s.data_cutoff}, in ${api.target}`);
+      output(
+        table([
+          { what: "forecasts", count: s.forecasts },
+          { what: "recorded (new)", count: s.recorded },
+          { what: "resolved", count: s.resolved },
+          { what: "unresolved (target bar not in the data yet)", count: s.unresolved },
+          { what: "skipped: at or before the cutoff", count: s.skipped_before_cutoff },
+          { what: "skipped: no bar to forecast from", count: s.skipped_no_data },
+        ]),
+      );
+      if (s.first_as_of) output(`as of ${s.first_as_of} .. ${s.last_as_of}`);
     });
 }
 

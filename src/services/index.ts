@@ -10,6 +10,7 @@ import type { InferenceEngine } from "../inference/engine.js";
 import { consoleLogger, type Logger } from "../logger.js";
 import type { MarketDataSource } from "../market/types.js";
 import { type BackfillService, createBackfillService } from "../performance/backfill.js";
+import { type BackfillService, createBackfillService } from "../performance/backfill.js";
 import { createPerformanceService, type PerformanceService } from "../performance/service.js";
 import { createRegistry, type Registry } from "../registry/registry.js";
 import type { ArtifactStore } from "../storage/artifacts.js";
@@ -77,6 +78,8 @@ export interface Services {
   models: ModelOperations;
   /** Open Inference Protocol operations: model metadata, readiness, inference under one deadline. */
   inference: InferenceOperations;
+  /** Replays a version's forecasts over history after its data cutoff, recorded as `backfill` and resolved at once. */
+  backfill: BackfillService;
   /** Replays a version's forecasts over history after its data cutoff, recorded as `backfill` and resolved at once. */
   backfill: BackfillService;
   /** Runs `work` after the response (the runtime's waitUntil); its failure is logged, never unobserved. */
@@ -163,6 +166,13 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
     training,
     models: createModelOperations({ registry, usage }),
     inference: createInferenceOperations({ registry, usage, timeoutMs: config.inferTimeoutMs }),
+    backfill: createBackfillService({
+      registry,
+      market: ports.market,
+      predictionLog,
+      timeoutMs: config.inferTimeoutMs,
+      now: options.now,
+    }),
     backfill: createBackfillService({
       registry,
       market: ports.market,
