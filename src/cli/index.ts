@@ -216,11 +216,11 @@ function addBackfillCommand(program: Command, client: Client, output: Output): v
     .argument("<name>", "the model, e.g. BTC-24h")
     .requiredOption(
       "--from <date>",
-      "earliest as-of: YYYY-MM-DD (from its 00:00 UTC) or an ISO 8601 date-time",
+      "earliest as-of, inclusive: YYYY-MM-DD (its 00:00 UTC) or an ISO 8601 date-time",
     )
     .requiredOption(
       "--to <date>",
-      "latest as-of: YYYY-MM-DD (to the end of that UTC day) or an ISO 8601 date-time",
+      "latest as-of, inclusive: YYYY-MM-DD (its 00:00 UTC) or an ISO 8601 date-time",
     )
     // Not `--version`: the program's own --version (print the CLI's version) would take it, as for `predict`.
     .option("--model-version <version>", "the version replayed (default: the one that serves)")

@@ -30,22 +30,21 @@ export const MAX_BACKFILL_BARS = 2_000;
 const RECORD_CHUNK = 250;
 
 /**
- * A range end as a client writes it: a date (YYYY-MM-DD) or an ISO 8601 date-time. A date is a whole UTC day: as
- * `from` it starts at that day's 00:00, as `to` it ends at the next day's 00:00 (both inclusive), so
- * `--from 2026-01-27 --to 2026-03-27` covers the forecasts made at every bar close of those days.
+ * A range end as a client writes it: a date (YYYY-MM-DD), which is that day's 00:00 UTC, or an ISO 8601 date-time.
+ * Both ends are inclusive and name as-of instants (bar closes): a daily forecast as of 2026-03-27 is made at the
+ * close of the bar dated 2026-03-26, so `--from 2026-01-27 --to 2026-03-27` replays the 60 forecasts dated so.
  */
-const rangeEnd = (edge: "from" | "to") =>
-  z.union([
-    z.iso.date().transform((day) => Date.parse(`${day}T00:00:00Z`) + (edge === "to" ? INTERVAL_MS["1d"] : 0)),
-    z.iso.datetime({ offset: true }).transform((instant) => Date.parse(instant)),
-  ]);
+const rangeEnd = z.union([
+  z.iso.date().transform((day) => Date.parse(`${day}T00:00:00Z`)),
+  z.iso.datetime({ offset: true }).transform((instant) => Date.parse(instant)),
+]);
 
 const RangeFields = {
-  from: rangeEnd("from").describe(
-    "Earliest as-of (bar close) replayed: a date (from its 00:00 UTC) or an ISO 8601 date-time",
+  from: rangeEnd.describe(
+    "Earliest as-of (bar close) replayed, inclusive: a date (its 00:00 UTC) or an ISO 8601 date-time",
   ),
-  to: rangeEnd("to").describe(
-    "Latest as-of (bar close) replayed: a date (to the end of that UTC day) or an ISO 8601 date-time",
+  to: rangeEnd.describe(
+    "Latest as-of (bar close) replayed, inclusive: a date (its 00:00 UTC) or an ISO 8601 date-time",
   ),
   version: VersionSchema.optional().describe("The version replayed; default the one that serves now"),
 };
