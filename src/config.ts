@@ -74,6 +74,11 @@ export const AppConfigFields = z.object({
   workerRecycleBytes: positiveInt().default(256 * 1024 * 1024),
   /** How long a forecast is reused: the users' service caches predictions for 5 minutes. */
   cacheTtlMs: positiveInt().default(5 * 60 * 1000),
+  /**
+   * Seconds past one bar interval a current forecast's last bar may be old before it is refused as stale: Yahoo
+   * publishes a bar within a minute or two of its close, and 15 minutes rides out a late one (and its 60 s reuse).
+   */
+  staleGraceSeconds: nonNegativeInt().default(900),
   /** The registry listing is cached this long per process, so version resolution costs no I/O per request. */
   registryListTtlMs: nonNegativeInt().default(5_000),
   /** The metric that ranks versions when no champion is set, and whether higher is better. */

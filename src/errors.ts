@@ -33,6 +33,11 @@ export const ERROR_STATUS = {
   model_unavailable: 503,
   registry_unavailable: 503,
   market_data_unavailable: 503,
+  /**
+   * A current forecast was asked and the source's last bar closed more than one interval plus the grace ago: the
+   * answer would pass old data off as current. A forecast as of an earlier instant (`as_of`) is still served.
+   */
+  market_data_stale: 503,
   not_ready: 503,
   /** A store (Blob, Edge Config, Upstash) refused or failed an operation: the request may succeed once it is back. */
   store_unavailable: 503,

@@ -3,8 +3,8 @@ import { createAsyncCache } from "../cache/async-cache.js";
 import { asEdgeMLError, EdgeMLError, isEdgeMLError } from "../errors.js";
 import { computeFeatures, FEATURE_NAMES, knownFeatureSet, MIN_HISTORY } from "../features/index.js";
 import { outageReporter } from "../logger.js";
-import { firstBreak, INTERVAL_MS, resolveSymbol, SUPPORTED_SYMBOLS } from "../market/symbols.js";
-import type { Bar, MarketDataSource } from "../market/types.js";
+import { firstBreak, INTERVAL_MS, isoTime, resolveSymbol, SUPPORTED_SYMBOLS } from "../market/symbols.js";
+import type { Bar, Interval, MarketDataSource } from "../market/types.js";
 import type { VersionMetadata } from "../registry/metadata.js";
 import {
   type Deadline,
@@ -14,8 +14,9 @@ import {
   withinDeadline,
 } from "../registry/registry.js";
 import type { PredictionCache } from "../storage/cache.js";
-import type { PredictionEntry, PredictionLog } from "../storage/prediction-log.js";
+import type { PredictionEntry, PredictionLog, PredictionSource } from "../storage/prediction-log.js";
 import type { UsageTracker } from "../tracking/usage.js";
+import { asOfInstant, asOfText, lastCloseBy } from "./as-of.js";
 import { DEFAULT_HORIZON, forecastModelName, normaliseHorizon } from "./horizon.js";
 
 /** One forecast, as `POST /api/ml/serve` returns it and the cache keeps it. */
@@ -25,8 +26,12 @@ export interface Forecast {
   horizon: string;
   model_name: string;
   model_version: string;
+  /** The version's model family (`tags.family`: gbdt, ridge, naive…), null when its metadata does not say. */
+  family: string | null;
   /** Close time of the last bar the features used: the forecast is "as of" this instant. */
   as_of: string;
+  /** Seconds from `as_of` to the moment of this answer (a cached answer ages): how old the data behind it is. */
+  data_age_seconds: number;
   /** `as_of` + horizon: when the predicted price is due. */
   target_time: string;
   last_close: number;
@@ -34,6 +39,19 @@ export interface Forecast {
   predicted_price: number;
   created_at: string;
   cached: boolean;
+}
+
+/** A forecast as the cache keeps it: its data age is the answer's, computed when it is served. */
+type StoredForecast = Omit<Forecast, "data_age_seconds">;
+
+/** What a forecast request may say beyond symbol and horizon. */
+export interface ForecastOptions {
+  /**
+   * The instant to forecast as of (`as_of` of the request, as a date or ISO 8601 text): the forecast is the one that
+   * would have been made then, from the last bar closed by it, and is logged as `replay`. Absent: a live forecast,
+   * refused as `market_data_stale` when the source's last bar is too old.
+   */
+  asOf?: string;
 }
 
 /** HIT: from the cache; MISS: computed (and cached); BYPASS: the cache was unreachable, computed uncached. */
@@ -60,15 +78,25 @@ export interface ForecasterDeps {
   usage: UsageTracker;
   /** Where every forecast made is recorded, through `defer`; a cached answer is the same record, not written again. */
   predictionLog: PredictionLog;
+  /**
+   * How long after the end of its interval a live forecast's last bar may still serve, in seconds: a bar published a
+   * little after its close (Yahoo) is waited for this long before answers are refused as `market_data_stale`.
+   */
+  staleGraceSeconds: number;
   now?: () => Date;
 }
 
-/** Cache keys carry the model version and the as-of bar, so a promotion or a new bar never serves an old answer. */
+/**
+ * Cache keys carry the model version and the as-of bar, so a promotion or a new bar never serves an old answer, and
+ * the source the answer is logged as: a cached answer is its log record (same prediction_id), so a live request must
+ * never receive a replay's record, nor a replay a live one (live figures count live records only).
+ */
 export const forecastCacheKey = (
   meta: Pick<VersionMetadata, "name" | "version">,
   horizon: string,
   asOf: number,
-) => `forecast:v1:${meta.name}@${meta.version}:${horizon}:${asOf}`;
+  source: Extract<PredictionSource, "live" | "replay"> = "live",
+) => `forecast:v2:${meta.name}@${meta.version}:${horizon}:${asOf}:${source}`;
 
 /** Horizons served for a symbol: the required 24h and any other that has a model. */
 async function horizonsFor(registry: Registry, symbol: string): Promise<string[]> {
@@ -117,7 +145,12 @@ async function resolveModel(
 }
 
 /** The log's record of a forecast served now, chosen by `via`. */
-const entryOf = (forecast: Forecast, via: Resolution, servedAt: Date): PredictionEntry => ({
+const entryOf = (
+  forecast: StoredForecast,
+  via: Resolution,
+  servedAt: Date,
+  source: PredictionSource,
+): PredictionEntry => ({
   prediction_id: forecast.prediction_id,
   model: forecast.model_name,
   version: forecast.model_version,
@@ -130,7 +163,7 @@ const entryOf = (forecast: Forecast, via: Resolution, servedAt: Date): Predictio
   predicted_log_return: forecast.predicted_log_return,
   served_at: servedAt.toISOString(),
   chosen_via: via,
-  source: "live",
+  source,
 });
 
 /**
@@ -140,15 +173,15 @@ const entryOf = (forecast: Forecast, via: Resolution, servedAt: Date): Predictio
 function predictionRecorder(
   deps: Pick<ForecasterDeps, "predictionLog" | "defer" | "warn">,
   now: () => Date,
-): (forecast: Forecast, via: Resolution) => void {
+): (forecast: StoredForecast, via: Resolution, source: PredictionSource) => void {
   const outage = outageReporter(
     deps.warn,
     `prediction log (${deps.predictionLog.kind})`,
     "forecasts are served but not recorded",
   );
-  return (forecast, via) => {
+  return (forecast, via, source) => {
     deps.defer(
-      deps.predictionLog.record([entryOf(forecast, via, now())]).then(
+      deps.predictionLog.record([entryOf(forecast, via, now(), source)]).then(
         () => outage.succeeded(),
         (error: unknown) => outage.failed(error),
       ),
@@ -156,17 +189,33 @@ function predictionRecorder(
   };
 }
 
-/** The model's bars up to `asOfBar`, checked: enough of them for the features, and no gap. */
-async function barsFor(market: MarketDataSource, meta: VersionMetadata, asOfBar: number): Promise<Bar[]> {
+/**
+ * The model's bars up to the as-of bar `asOfBar` (a close time), checked: enough of them for the features, and no
+ * gap. A requested as-of must be served by exactly its bar: a source that ends earlier is not the forecast asked for.
+ */
+async function barsFor(
+  market: MarketDataSource,
+  meta: VersionMetadata,
+  asOfBar: number,
+  requested: boolean,
+): Promise<Bar[]> {
   const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
+  const step = INTERVAL_MS[spec.interval];
   const bars = await market.getBars(spec.symbol, spec.interval, {
     end: new Date(asOfBar),
     limit: MIN_HISTORY,
   });
   if (bars.length < MIN_HISTORY) {
+    // Fewer bars than asked for: the source has none before the first one returned, which dates the earliest
+    // forecast it can make.
+    const first = bars[0];
+    const earliest = first
+      ? `; its first bar closes at ${isoTime(first.time + step)}, so the earliest as_of it can serve is ${asOfText(first.time + MIN_HISTORY * step)}`
+      : "";
     throw new EdgeMLError(
       "market_data_unavailable",
-      `${market.name} returned ${bars.length} ${spec.interval} bars of ${spec.symbol}; a forecast needs ${MIN_HISTORY}`,
+      `${market.name} has ${bars.length} ${spec.interval} bars of ${spec.symbol} closed by ${isoTime(asOfBar)}; a forecast needs ${MIN_HISTORY}${earliest}`,
+      { details: { as_of: isoTime(asOfBar), bars: bars.length, needed: MIN_HISTORY } },
     );
   }
   // The features' windows count bars; a missing bar (Yahoo drops null bars) would silently stretch them.
@@ -177,25 +226,68 @@ async function barsFor(market: MarketDataSource, meta: VersionMetadata, asOfBar:
       `${market.name} has a gap in the ${spec.interval} bars of ${spec.symbol} before ${new Date((bars[gap] as Bar).time).toISOString()}; the features need ${MIN_HISTORY} consecutive bars`,
     );
   }
+  const lastClose = (bars.at(-1) as Bar).time + step;
+  if (requested && lastClose !== asOfBar) {
+    throw new EdgeMLError(
+      "market_data_unavailable",
+      `${market.name} has no ${spec.interval} bar of ${spec.symbol} closing at ${isoTime(asOfBar)} (the requested as_of's bar): its last bar by then closes at ${isoTime(lastClose)}; ask for an as_of at or before ${asOfText(lastClose)}`,
+      { details: { as_of: isoTime(asOfBar), last_bar_close: isoTime(lastClose) } },
+    );
+  }
   return bars;
 }
 
 /**
  * Forecasts for the users' symbols: resolve the version, fetch bars, compute the features with the trainer's own
  * code, run the model, cache the answer. Concurrent identical requests share one run (single flight).
+ *
+ * Live (no `asOf`): from the last bar closed now, refused as `market_data_stale` when the source's last bar closed
+ * more than one interval plus `staleGraceSeconds` ago. Replay (`asOf`): from the last bar closed by that instant,
+ * exactly as a live forecast made then (same features, same model), logged as `replay`.
  */
 export function createForecaster(deps: ForecasterDeps) {
   const { registry, market, cache } = deps;
   const now = deps.now ?? (() => new Date());
+  const graceMs = deps.staleGraceSeconds * 1000;
   // A cache outage is warned about once, with the count of failed calls when it ends: not once per request.
   const cacheOutage = outageReporter(deps.warn, `prediction cache (${cache.kind})`, "serving uncached");
   const recordServed = predictionRecorder(deps, now);
   // Policy: singleFlight: concurrent identical requests share one run; answers are kept by the prediction cache
   // (a port, shared by instances), not here.
-  const flights = createAsyncCache<string, Forecast, () => Promise<Forecast>>({
+  const flights = createAsyncCache<string, StoredForecast, () => Promise<StoredForecast>>({
     policy: { kind: "singleFlight" },
     load: (_key, work) => work(),
   });
+
+  /** The data age of an answer made from bars closing at `asOf`, at `at`, in seconds. */
+  const ageSeconds = (asOf: string, at: number) => (at - Date.parse(asOf)) / 1000;
+  /** Whether a live answer from data as of `asOf` is too old to serve as current at `at`. */
+  const isStale = (asOf: string, interval: Interval, at: number) =>
+    at - Date.parse(asOf) > INTERVAL_MS[interval] + graceMs;
+
+  /** The 503 of a live request whose source's last bar is too old: names the bar and how to ask for a past forecast. */
+  const staleError = (meta: VersionMetadata, horizon: string, asOf: string, at: number) => {
+    const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
+    const close = Date.parse(asOf);
+    const lastBarOpen = isoTime(close - INTERVAL_MS[spec.interval]);
+    const example = JSON.stringify({
+      symbol: spec.symbol,
+      ...(horizon !== DEFAULT_HORIZON && { horizon }),
+      as_of: asOfText(close),
+    });
+    const age = ageSeconds(asOf, at);
+    return new EdgeMLError(
+      "market_data_stale",
+      `the ${market.name} market data of ${spec.symbol} ends with the ${spec.interval} bar opened ${spec.interval === "1d" ? lastBarOpen.slice(0, 10) : lastBarOpen}, which closed at ${asOf} (${formatAge(age)} ago); a current forecast needs a bar closed within ${spec.interval} + ${deps.staleGraceSeconds} s. Update the market data, or ask for the forecast as it was made then: ${example}`,
+      {
+        details: {
+          last_bar_close: asOf,
+          data_age_seconds: age,
+          max_data_age_seconds: (INTERVAL_MS[spec.interval] + graceMs) / 1000,
+        },
+      },
+    );
+  };
 
   const compute = async (
     meta: VersionMetadata,
@@ -203,7 +295,7 @@ export function createForecaster(deps: ForecasterDeps) {
     asOf: number,
     horizon: string,
     deadline: Deadline,
-  ): Promise<Forecast> => {
+  ): Promise<StoredForecast> => {
     const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
     const features = computeFeatures(bars, bars.length - 1);
     const input = meta.signature.inputs[0];
@@ -231,6 +323,7 @@ export function createForecaster(deps: ForecasterDeps) {
       horizon,
       model_name: meta.name,
       model_version: meta.version,
+      family: meta.tags.family ?? null,
       as_of: new Date(asOf).toISOString(),
       target_time: new Date(asOf + spec.horizon_bars * INTERVAL_MS[spec.interval]).toISOString(),
       last_close: last.close,
@@ -244,38 +337,52 @@ export function createForecaster(deps: ForecasterDeps) {
   const forecastOnce = async (
     symbolInput: string,
     horizonInput: string,
+    requested: number | undefined,
     deadline: Deadline,
   ): Promise<ForecastResult> => {
     const symbol = resolveSymbol(symbolInput);
     const horizon = normaliseHorizon(horizonInput, await horizonsFor(registry, symbol));
     const { meta, via } = await resolveModel(registry, symbol, horizon, deadline);
     const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
-    // The as-of bar from the clock alone: bars sit on the interval's UTC grid, so the last one closed by now closes
-    // at now rounded down to the grid. The cache is read with it before any bar is fetched: a hit costs no market
-    // call. (A source that lags — a CSV directory, a bar Yahoo has not published yet — yields an older `as_of`
-    // inside the forecast; the key still names the bar the answer serves, and the TTL bounds how long it does.)
-    const step = INTERVAL_MS[spec.interval];
-    const asOfBar = Math.floor(now().getTime() / step) * step;
-    const key = forecastCacheKey(meta, horizon, asOfBar);
+    const source = requested === undefined ? "live" : "replay";
+    const answer = (stored: StoredForecast, cached: boolean): Forecast => ({
+      ...stored,
+      cached,
+      data_age_seconds: ageSeconds(stored.as_of, now().getTime()),
+    });
+    // The as-of bar from the clock (or the requested instant) alone: bars sit on the interval's UTC grid, so the
+    // last one closed by then closes at that instant rounded down to the grid. The cache is read with it before any
+    // bar is fetched: a hit costs no market call. A live source that lags (a bar Yahoo has not published yet) yields
+    // an older `as_of` inside the forecast, which serves under this key only while it is within the grace.
+    const asOfBar = lastCloseBy(requested ?? now().getTime(), spec.interval);
+    const key = forecastCacheKey(meta, horizon, asOfBar, source);
 
     let cacheUp = true;
     try {
-      const hit = await cache.get<Forecast>(key);
+      const hit = await cache.get<StoredForecast>(key);
       cacheOutage.succeeded();
-      if (hit) return { forecast: { ...hit, cached: true }, cache: "HIT" };
+      // A live answer cached while the source lagged is not served past the grace, whatever the TTL: it is
+      // recomputed, which either finds the new bar or answers market_data_stale.
+      const usable = hit && (source === "replay" || !isStale(hit.as_of, spec.interval, now().getTime()));
+      if (usable) return { forecast: answer(hit, true), cache: "HIT" };
     } catch (error) {
       // Fail open: a cache outage costs latency, never an answer.
       cacheUp = false;
       cacheOutage.failed(error);
     }
     // The single flight covers the bars too: concurrent misses cost one market call and one model run.
-    const forecast = await flights.get(key, async () => {
-      const bars = await barsFor(market, meta, asOfBar);
+    const stored = await flights.get(key, async () => {
+      const bars = await barsFor(market, meta, asOfBar, source === "replay");
+      const dataAsOf = (bars.at(-1) as Bar).time + INTERVAL_MS[spec.interval];
+      // Checked before the model runs: a stale answer is never computed, recorded nor cached.
+      if (source === "live" && isStale(isoTime(dataAsOf), spec.interval, now().getTime())) {
+        throw staleError(meta, horizon, isoTime(dataAsOf), now().getTime());
+      }
       // A shared flight runs under the deadline of the request that started it; each caller waits under its own.
-      const computed = await compute(meta, bars, (bars.at(-1) as Bar).time + step, horizon, deadline);
+      const computed = await compute(meta, bars, dataAsOf, horizon, deadline);
       // Recorded where it is made, once: cached answers and the callers sharing this flight carry its
       // prediction_id and are the same record, so they cost the log nothing.
-      recordServed(computed, via);
+      recordServed(computed, via, source);
       if (cacheUp) {
         deps.defer(
           cache.set(key, computed, deps.cacheTtlMs).catch((error: unknown) => cacheOutage.failed(error)),
@@ -283,14 +390,36 @@ export function createForecaster(deps: ForecasterDeps) {
       }
       return computed;
     });
-    return { forecast, cache: cacheUp ? "MISS" : "BYPASS" };
+    return { forecast: answer(stored, false), cache: cacheUp ? "MISS" : "BYPASS" };
   };
 
-  const forecast = async (symbol: string, horizon: string) => {
+  /** The requested as-of instant, checked: a valid instant, not in the future. Undefined for a live forecast. */
+  const requestedInstant = (options: ForecastOptions): number | undefined => {
+    if (options.asOf === undefined) return undefined;
+    const instant = asOfInstant(options.asOf);
+    if (!Number.isFinite(instant)) {
+      throw new EdgeMLError(
+        "invalid_request",
+        `as_of ${JSON.stringify(options.asOf)} is not a date (YYYY-MM-DD) or an ISO 8601 instant with its zone`,
+      );
+    }
+    const at = now().getTime();
+    if (instant > at) {
+      throw new EdgeMLError(
+        "invalid_request",
+        `as_of ${options.asOf} is in the future (now is ${isoTime(at)}): a forecast can only be asked as of an instant that has passed; leave as_of out for the current forecast`,
+        { details: { as_of: options.asOf, now: isoTime(at) } },
+      );
+    }
+    return instant;
+  };
+
+  const forecast = async (symbol: string, horizon: string, options: ForecastOptions = {}) => {
+    const requested = requestedInstant(options);
     // One deadline per request, started here: its signal bounds resolution, bars, features and the run below.
     const deadline = deadlineIn(deps.timeoutMs);
     const result = await withinDeadline(
-      forecastOnce(symbol, horizon, deadline),
+      forecastOnce(symbol, horizon, requested, deadline),
       deadline,
       `the ${symbol} ${horizon} forecast`,
     );
@@ -304,10 +433,18 @@ export function createForecaster(deps: ForecasterDeps) {
 
   return {
     forecast,
-    /** One forecast per distinct symbol, in parallel; a failing symbol is reported beside the others. */
-    async batch(symbols: readonly string[], horizon: string): Promise<BatchItem[]> {
+    /**
+     * One forecast per distinct symbol, in parallel; a failing symbol (stale, too early, no model) is reported beside
+     * the others. A malformed or future `asOf` concerns the whole request: it throws.
+     */
+    async batch(
+      symbols: readonly string[],
+      horizon: string,
+      options: ForecastOptions = {},
+    ): Promise<BatchItem[]> {
+      requestedInstant(options);
       const distinct = [...new Set(symbols.map((s) => s.trim().toUpperCase()))];
-      const settled = await Promise.allSettled(distinct.map((s) => forecast(s, horizon)));
+      const settled = await Promise.allSettled(distinct.map((s) => forecast(s, horizon, options)));
       return settled.map((result, i): BatchItem => {
         const symbol = distinct[i] as string;
         if (result.status === "fulfilled") return { symbol, ok: true, ...result.value };
@@ -329,6 +466,14 @@ export function createForecaster(deps: ForecasterDeps) {
     },
     supportedSymbols: Object.keys(SUPPORTED_SYMBOLS),
   };
+}
+
+/** An age in the largest unit that keeps it readable: "40 s", "2.5 h", "247.0 days". */
+function formatAge(seconds: number): string {
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  if (seconds < 7_200) return `${(seconds / 60).toFixed(1)} min`;
+  if (seconds < 172_800) return `${(seconds / 3_600).toFixed(1)} h`;
+  return `${(seconds / 86_400).toFixed(1)} days`;
 }
 
 export type Forecaster = ReturnType<typeof createForecaster>;

@@ -151,7 +151,9 @@ export function createYahooMarketData(options: YahooMarketDataOptions = {}): Mar
       // Keyed by the last bar closed by `end`, not by `end` itself: every `end` inside one bar selects the same
       // bars (bars sit on the interval's UTC grid), so calls made at different instants of a bar share one fetch.
       const step = INTERVAL_MS[interval];
-      const lastClose = Math.floor((getOptions.end?.getTime() ?? at) / step) * step;
+      // Never past the clock, whatever `end` asks: Yahoo serves the bar in progress on the grid like a closed one,
+      // and a bar that closes after the moment it was fetched must never be used.
+      const lastClose = Math.floor(Math.min(getOptions.end?.getTime() ?? at, at) / step) * step;
       const key = `${id}|${interval}|${lastClose}|${getOptions.limit ?? "all"}`;
       const bars = await cache.get(key, { id, interval, lastClose, limit: getOptions.limit });
       return bars.slice();

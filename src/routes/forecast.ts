@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { AsOfSchema } from "../forecast/as-of.js";
 import type { Services } from "../services/index.js";
 import { BODY_LIMITS, limitBody } from "./limits.js";
 import { createRouteApp, json } from "./route-app.js";
@@ -6,6 +7,7 @@ import { errorResponses, SymbolId } from "./schemas.js";
 
 const tags = ["Forecasts"];
 const Horizon = z.string().min(1).max(8).openapi({ example: "24h" });
+const AsOf = AsOfSchema.optional().openapi({ example: "2026-03-20" });
 
 export const ForecastSchema = z
   .object({
@@ -14,7 +16,14 @@ export const ForecastSchema = z
     horizon: z.string(),
     model_name: z.string(),
     model_version: z.string(),
+    family: z
+      .string()
+      .nullable()
+      .describe("The version's model family (its tags.family: gbdt, ridge, ...), null if unknown"),
     as_of: z.string().describe("Close time of the last bar used"),
+    data_age_seconds: z
+      .number()
+      .describe("Seconds from as_of to this answer: how old the data behind the forecast is"),
     target_time: z.string().describe("When the predicted price is due: as_of + horizon"),
     last_close: z.number(),
     predicted_log_return: z.number(),
@@ -45,12 +54,16 @@ export function forecastRoutes(services: Pick<Services, "forecaster">) {
         path: "/api/ml/serve",
         tags,
         summary: "Forecast one symbol",
-        middleware: [limitBody(BODY_LIMITS.forecast, "a forecast request is {symbol, horizon}")] as const,
+        middleware: [
+          limitBody(BODY_LIMITS.forecast, "a forecast request is {symbol, horizon, as_of?}"),
+        ] as const,
         request: {
           body: {
             required: true,
             content: {
-              "application/json": { schema: z.object({ symbol: SymbolId, horizon: Horizon.default("24h") }) },
+              "application/json": {
+                schema: z.object({ symbol: SymbolId, horizon: Horizon.default("24h"), as_of: AsOf }),
+              },
             },
           },
         },
@@ -66,8 +79,8 @@ export function forecastRoutes(services: Pick<Services, "forecaster">) {
         },
       }),
       async (c) => {
-        const { symbol, horizon } = c.req.valid("json");
-        const { forecast, cache } = await forecaster.forecast(symbol, horizon);
+        const { symbol, horizon, as_of } = c.req.valid("json");
+        const { forecast, cache } = await forecaster.forecast(symbol, horizon, { asOf: as_of });
         c.header("x-model-version", forecast.model_version);
         c.header("x-cache", cache);
         return c.json(forecast, 200);
@@ -79,7 +92,7 @@ export function forecastRoutes(services: Pick<Services, "forecaster">) {
         path: "/api/ml/batch",
         tags,
         summary: "Forecast several symbols; each succeeds or fails on its own",
-        middleware: [limitBody(BODY_LIMITS.batch, "a batch is {symbols: [...], horizon}")] as const,
+        middleware: [limitBody(BODY_LIMITS.batch, "a batch is {symbols: [...], horizon, as_of?}")] as const,
         request: {
           body: {
             required: true,
@@ -88,6 +101,7 @@ export function forecastRoutes(services: Pick<Services, "forecaster">) {
                 schema: z.object({
                   symbols: z.array(SymbolId).min(1).max(20),
                   horizon: Horizon.default("24h"),
+                  as_of: AsOf,
                 }),
               },
             },
@@ -102,8 +116,8 @@ export function forecastRoutes(services: Pick<Services, "forecaster">) {
         },
       }),
       async (c) => {
-        const { symbols, horizon } = c.req.valid("json");
-        return c.json({ horizon, results: await forecaster.batch(symbols, horizon) }, 200);
+        const { symbols, horizon, as_of } = c.req.valid("json");
+        return c.json({ horizon, results: await forecaster.batch(symbols, horizon, { asOf: as_of }) }, 200);
       },
     );
 }

@@ -78,6 +78,7 @@ const fields = {
   REGISTRY_LIST_TTL_MS: numberFrom(AppConfigFields.shape.registryListTtlMs),
   BEST_METRIC: z.string(),
   PREDICTION_CACHE_TTL_MS: numberFrom(AppConfigFields.shape.cacheTtlMs),
+  MARKET_STALE_GRACE_SECONDS: numberFrom(AppConfigFields.shape.staleGraceSeconds),
   JOB_WRITE_ATTEMPTS: numberFrom(AppConfigFields.shape.jobWriteAttempts),
   JOB_WRITE_BACKOFF_MS: numberFrom(AppConfigFields.shape.jobWriteBackoffMs),
   RATE_LIMIT_PUBLIC: rateLimit,

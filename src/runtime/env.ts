@@ -23,6 +23,7 @@ export function configFromEnv(raw: RawEnv): AppConfigInput {
     registryListTtlMs: env.REGISTRY_LIST_TTL_MS,
     bestMetric: env.BEST_METRIC,
     cacheTtlMs: env.PREDICTION_CACHE_TTL_MS,
+    staleGraceSeconds: env.MARKET_STALE_GRACE_SECONDS,
     rateLimitPublic: env.RATE_LIMIT_PUBLIC,
     rateLimitAdmin: env.RATE_LIMIT_ADMIN,
     rateLimitColdLoad: env.RATE_LIMIT_COLD_LOAD,

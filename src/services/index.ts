@@ -134,6 +134,7 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
     warn,
     usage,
     predictionLog,
+    staleGraceSeconds: config.staleGraceSeconds,
     now: options.now,
   });
   const training = createTrainingService({

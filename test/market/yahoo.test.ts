@@ -168,6 +168,8 @@ describe("yahoo market data", () => {
       clock += 30_000;
       expect(await source.getBars("BTC", "1d", { limit: 20 })).toEqual(first);
       expect(server.calls).toHaveLength(1);
+      // The next bar, once it has closed (an `end` past the clock counts as the clock).
+      clock = AS_OF + DAY + 60_000;
       await source.getBars("BTC", "1d", { end: new Date(AS_OF + DAY), limit: 20 });
       expect(server.calls).toHaveLength(2);
     });

@@ -80,7 +80,9 @@ export function createCsvMarketData(options: CsvMarketDataOptions): MarketDataSo
       assertGetBarsOptions(getOptions);
       const file = path.join(dir, SUPPORTED_SYMBOLS[id].csvFiles[interval]);
       const all = await load(file, id, interval);
-      const endMs = getOptions.end?.getTime() ?? now();
+      // Never past the source's clock, whatever `end` asks: a bar that closes after the moment the data is read was
+      // still in progress then (a file saved mid-bar holds it), and a forecast must not use it.
+      const endMs = Math.min(getOptions.end?.getTime() ?? Number.POSITIVE_INFINITY, now());
       const bars = selectBars(all, interval, endMs, getOptions.limit);
       if (bars.length === 0) {
         const first = all[0] as Bar;

@@ -19,6 +19,7 @@ export function vercelEdgeEnv(): Record<string, string | undefined> {
     REGISTRY_LIST_TTL_MS: process.env.REGISTRY_LIST_TTL_MS,
     BEST_METRIC: process.env.BEST_METRIC,
     PREDICTION_CACHE_TTL_MS: process.env.PREDICTION_CACHE_TTL_MS,
+    MARKET_STALE_GRACE_SECONDS: process.env.MARKET_STALE_GRACE_SECONDS,
     JOB_WRITE_ATTEMPTS: process.env.JOB_WRITE_ATTEMPTS,
     JOB_WRITE_BACKOFF_MS: process.env.JOB_WRITE_BACKOFF_MS,
     RATE_LIMIT_PUBLIC: process.env.RATE_LIMIT_PUBLIC,
