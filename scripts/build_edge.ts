@@ -6,8 +6,9 @@
  * 2. Bundles the edge entries with the embedded registry (models/ or MODELS_DIR, and its pointers.json or
  *    POINTERS_FILE) into dist/vercel/edge.js (exported by api/[[...route]].ts) and dist/workerd/worker.js (the
  *    Cloudflare Worker, with the wasm copied beside it for wrangler).
- * 3. Creates dist/static/, the deployment's (empty) static output: without one, Vercel would publish the
- *    repository's files.
+ * 3. Creates dist/static/, the deployment's static output: robots.txt and the dashboard (dist/static/dashboard/, the
+ *    page's files and uPlot from node_modules). Only these: without a static output of its own, Vercel would publish
+ *    the repository's files. The dashboard is never bundled into the functions (src/runtime/dashboard.ts).
  *
  * Vercel runs it as `vercel-build` before it traces each function; wrangler as its build command.
  */
@@ -23,6 +24,7 @@ import {
   readRegistryDir,
   WASM_NAME,
 } from "./edge/embed.js";
+import { writeStaticOutput } from "./edge/static.js";
 
 const modelsDir = resolve(process.env.MODELS_DIR || DEFAULT_MODELS_DIR);
 const wasm = await copyOrtWasm();
@@ -49,5 +51,5 @@ for (const target of ["vercel", "workerd"] as EdgeTarget[]) {
   );
 }
 await copyOrtWasm(join(dirname(OUTPUTS.workerd.file), WASM_NAME));
-await mkdir(join(DIST, "static"), { recursive: true });
-await writeFile(join(DIST, "static/robots.txt"), "User-agent: *\nDisallow: /\n");
+const statics = await writeStaticOutput(join(DIST, "static"));
+console.log(`static: ${relative(REPO_ROOT, join(DIST, "static"))} (${statics.join(", ")})`);

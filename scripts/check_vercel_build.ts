@@ -1,7 +1,8 @@
 /**
  * `npm run check:vercel`: runs `vercel build` (vercel@58.10.0, offline) and checks `.vercel/output`: an edge function
  * for serving, a Node.js function for training with its maxDuration, the daily cron, the routes (every API path
- * reaches the function that serves it), and a static output that publishes none of the repository.
+ * reaches the function that serves it, /dashboard the static page), and a static output that holds robots.txt and the
+ * dashboard and publishes none of the repository.
  *
  * `vercel build` needs `.vercel/project.json`; without one it exits 0 having built nothing. A repository linked to
  * a real project has one; otherwise this writes a local one (framework: none, Node 24). Dependencies are taken as
@@ -11,6 +12,7 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
+import { DASHBOARD_FILES } from "../src/runtime/dashboard.js";
 import { REPO_ROOT } from "./edge/embed.js";
 
 export const OUTPUT_DIR = join(REPO_ROOT, ".vercel/output");
@@ -34,6 +36,20 @@ export const EXPECTED_ROUTES: Record<string, string> = {
   "/api/ml/train": NODE_FUNCTION,
   "/api/ml/train/status": NODE_FUNCTION,
   "/api/train": NODE_FUNCTION,
+};
+
+/** The static output: robots.txt and the dashboard's files (scripts/edge/static.ts), nothing of the repository. */
+export const EXPECTED_STATIC_FILES = [
+  "robots.txt",
+  ...[...DASHBOARD_FILES.keys()].map((f) => `dashboard/${f}`),
+];
+
+/** Paths the static output answers, before any function: the dashboard (vercel.json rewrites /dashboard). */
+export const EXPECTED_STATIC_ROUTES: Record<string, string> = {
+  "/dashboard": "dashboard/index.html",
+  "/dashboard/index.html": "dashboard/index.html",
+  "/dashboard/dashboard.js": "dashboard/dashboard.js",
+  "/dashboard/vendor/uPlot.esm.js": "dashboard/vendor/uPlot.esm.js",
 };
 
 /** Runs `vercel build` in the repository; resolves with its output, rejects with it when the build fails. */
@@ -78,22 +94,31 @@ interface Route {
 
 /**
  * Where the Build Output API routes send `path`, following the parts of its semantics our config uses: header
- * routes that continue, the filesystem phase (functions by path), rewrites with `check`, and status routes.
+ * routes that continue, the filesystem phase (static files and functions by path), rewrites with `check`, and
+ * status routes.
  */
 export function resolveRoute(
   routes: Route[],
   functions: Set<string>,
   path: string,
-): { function?: string; status?: number; headers: Record<string, string> } {
+  statics: Set<string> = new Set(),
+): { function?: string; static?: string; status?: number; headers: Record<string, string> } {
   const headers: Record<string, string> = {};
   let current = path;
+  const nameOf = (p: string) => decodeURIComponent(p.split("?")[0] ?? "").replace(/^\//, "");
   const fn = (p: string) => {
-    const name = decodeURIComponent(p.split("?")[0] ?? "").replace(/^\//, "");
+    const name = nameOf(p);
     return functions.has(name) ? name : undefined;
+  };
+  const file = (p: string) => {
+    const name = nameOf(p);
+    return statics.has(name) ? name : undefined;
   };
   for (const route of routes) {
     if (route.handle) {
       if (route.handle === "filesystem") {
+        const asset = file(current);
+        if (asset) return { static: asset, headers };
         const hit = fn(current);
         if (hit) return { function: hit, headers };
       }
@@ -105,6 +130,8 @@ export function resolveRoute(
     Object.assign(headers, route.headers);
     if (route.dest) {
       current = route.dest.replace(/\$(\d+)/g, (_, i) => match[Number(i)] ?? "");
+      const asset = file(current);
+      if (route.check && asset) return { static: asset, headers };
       const hit = fn(current);
       if (route.check && hit) return { function: hit, headers };
     }
@@ -174,16 +201,27 @@ export async function checkVercelOutput(outputDir = OUTPUT_DIR): Promise<string[
     }
   }
 
-  const statics = await filesUnder(join(outputDir, "static")).catch(() => []);
-  const published = statics.filter((f) => f !== "robots.txt");
+  const statics: string[] = await filesUnder(join(outputDir, "static")).catch(() => []);
+  const published = statics.filter((f) => !EXPECTED_STATIC_FILES.includes(f));
   if (published.length > 0) {
     problems.push(`the static output publishes repository files: ${published.slice(0, 5).join(", ")}…`);
   }
+  const missing = EXPECTED_STATIC_FILES.filter((f) => !statics.includes(f));
+  if (missing.length > 0) problems.push(`the static output lacks ${missing.join(", ")}`);
 
   const routes = (config.routes ?? []) as Route[];
   const functions = new Set([EDGE_FUNCTION, NODE_FUNCTION]);
+  const staticFiles = new Set(statics);
+  for (const [path, expected] of Object.entries(EXPECTED_STATIC_ROUTES)) {
+    const resolved = resolveRoute(routes, functions, path, staticFiles);
+    if (resolved.static !== expected) {
+      problems.push(
+        `${path} is routed to ${resolved.function ?? resolved.static ?? `status ${resolved.status ?? "none"}`}, expected the static ${expected}`,
+      );
+    }
+  }
   for (const [path, expected] of Object.entries(EXPECTED_ROUTES)) {
-    const resolved = resolveRoute(routes, functions, path);
+    const resolved = resolveRoute(routes, functions, path, staticFiles);
     if (resolved.function !== expected) {
       problems.push(
         `${path} is routed to ${resolved.function ?? `status ${resolved.status ?? "none"}`}, expected ${expected}`,

@@ -2,6 +2,7 @@ import { type AppDeps, createApp } from "../../app.js";
 import { errorMessage } from "../../errors.js";
 import { consoleLogger, type Logger } from "../../logger.js";
 import { createServices } from "../../services/index.js";
+import { redirectToStaticDashboard } from "../dashboard.js";
 
 /** The part of a platform's execution context the handler uses: Vercel Edge's and workerd's both have it. */
 export interface EdgeContext {
@@ -61,6 +62,7 @@ export function createEdgeHandler<Env>(
     const deps = build(env, defer);
     const services = createServices(deps, { logger, ...deps });
     const { app } = createApp(services, deps);
+    redirectToStaticDashboard(app);
     await deps.engine.init();
     const initMs = performance.now() - began;
     logger.info(

@@ -3,6 +3,7 @@ import { createApp } from "../../app.js";
 import { createServices } from "../../services/index.js";
 import { describeAdapters } from "../adapters.js";
 import { parseEnv } from "../env-schema.js";
+import { serveDashboard } from "./dashboard-assets.js";
 import { nodeDeps } from "./deps.js";
 import { DOCS_ASSETS_BASE, serveDocsAssets } from "./docs-assets.js";
 import { surviveStrayRejections } from "./stray-rejections.js";
@@ -15,6 +16,7 @@ const services = createServices(deps, deps);
 const { registry, config, logger } = services;
 const { app } = createApp(services, { ...deps, docsAssetsUrl: DOCS_ASSETS_BASE });
 serveDocsAssets(app);
+serveDashboard(app);
 // Validated with every other variable by nodeDeps above (src/runtime/env-schema.ts): "PORT: must be a port number".
 const { PORT: port = 3000, HOST: hostname = "127.0.0.1" } = parseEnv(process.env);
 
@@ -30,6 +32,7 @@ const server = serve({ fetch: app.fetch, port, hostname }, (info) => {
   const initMs = deps.engine.stats().initMs ?? 0;
   logger.info(`edgeml listening on ${base} (onnxruntime-web ready in ${initMs.toFixed(0)} ms)`);
   logger.info(`  API docs:  ${base}/docs   (OpenAPI: ${base}/openapi.json)`);
+  logger.info(`  dashboard: ${base}/dashboard`);
   logger.info(`  storage:   ${describeAdapters(deps)}; market data: ${deps.market.name}`);
   const rate = (limit: { limit: number; windowMs: number } | null) =>
     limit ? `${limit.limit}/${limit.windowMs / 1000}s` : "off";

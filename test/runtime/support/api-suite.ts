@@ -205,6 +205,16 @@ export function describeEdgeRuntime(
       expect((await edge.fetch("/docs")).status).toBe(200);
     });
 
+    // The function holds no dashboard file: the platform serves them from the static output (dist/static/dashboard).
+    it.each(["/dashboard", "/dashboard/"])(
+      "sends %s to the dashboard's static path, which the platform serves from the static output",
+      async (path) => {
+        const response = await edge.fetch(path, { redirect: "manual" });
+        expect(response.status).toBe(302);
+        expect(response.headers.get("location")).toBe("/dashboard/index.html");
+      },
+    );
+
     it("does not train on the edge: a training request answers 501 training_unavailable, saying where training runs", async () => {
       const response = await edge.fetch("/api/ml/train", {
         ...json({ model_id: "BTC" }),
