@@ -12,7 +12,7 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { DASHBOARD_FILES } from "../src/runtime/dashboard.js";
+import { DASHBOARD_FILES } from "../src/runtime/node/dashboard-assets.js";
 import { REPO_ROOT } from "./edge/embed.js";
 
 export const OUTPUT_DIR = join(REPO_ROOT, ".vercel/output");

@@ -12,25 +12,6 @@ export const DASHBOARD_PATH = "/dashboard";
 export const DASHBOARD_INDEX = `${DASHBOARD_PATH}/index.html`;
 
 /**
- * The dashboard's files, by their path under /dashboard/: the page's sources in public/dashboard/, and uPlot's
- * browser build from the installed package. A Map: a plain object would answer `constructor` from Object.prototype.
- */
-export const DASHBOARD_FILES: ReadonlyMap<string, { from: "page" | "uplot"; file: string; type: string }> =
-  new Map([
-    ["index.html", { from: "page", file: "index.html", type: "text/html; charset=utf-8" }],
-    ["dashboard.js", { from: "page", file: "dashboard.js", type: "text/javascript; charset=utf-8" }],
-    ["api.js", { from: "page", file: "api.js", type: "text/javascript; charset=utf-8" }],
-    ["charts.js", { from: "page", file: "charts.js", type: "text/javascript; charset=utf-8" }],
-    ["panels.js", { from: "page", file: "panels.js", type: "text/javascript; charset=utf-8" }],
-    ["dashboard.css", { from: "page", file: "dashboard.css", type: "text/css; charset=utf-8" }],
-    [
-      "vendor/uPlot.esm.js",
-      { from: "uplot", file: "dist/uPlot.esm.js", type: "text/javascript; charset=utf-8" },
-    ],
-    ["vendor/uPlot.min.css", { from: "uplot", file: "dist/uPlot.min.css", type: "text/css; charset=utf-8" }],
-  ]);
-
-/**
  * On the edge runtimes the function holds none of the files: a request for /dashboard that reaches it (a deployment
  * whose platform did not answer it from the static output first) is sent to the page's static path.
  */

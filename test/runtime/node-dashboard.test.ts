@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { writeStaticOutput } from "../../scripts/edge/static.js";
 import { createApp } from "../../src/app.js";
-import { DASHBOARD_FILES } from "../../src/runtime/dashboard.js";
 import {
+  DASHBOARD_FILES,
   DASHBOARD_SOURCE_DIR,
   dashboardSources,
   serveDashboard,

@@ -3,7 +3,26 @@ import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import type { Env, Hono } from "hono";
 import { createAsyncCache } from "../../cache/async-cache.js";
-import { DASHBOARD_FILES, DASHBOARD_PATH } from "../dashboard.js";
+import { DASHBOARD_PATH } from "../dashboard.js";
+
+/**
+ * The dashboard's files, by their path under /dashboard/: the page's sources in public/dashboard/, and uPlot's
+ * browser build from the installed package. A Map: a plain object would answer `constructor` from Object.prototype.
+ */
+export const DASHBOARD_FILES: ReadonlyMap<string, { from: "page" | "uplot"; file: string; type: string }> =
+  new Map([
+    ["index.html", { from: "page", file: "index.html", type: "text/html; charset=utf-8" }],
+    ["dashboard.js", { from: "page", file: "dashboard.js", type: "text/javascript; charset=utf-8" }],
+    ["api.js", { from: "page", file: "api.js", type: "text/javascript; charset=utf-8" }],
+    ["charts.js", { from: "page", file: "charts.js", type: "text/javascript; charset=utf-8" }],
+    ["panels.js", { from: "page", file: "panels.js", type: "text/javascript; charset=utf-8" }],
+    ["dashboard.css", { from: "page", file: "dashboard.css", type: "text/css; charset=utf-8" }],
+    [
+      "vendor/uPlot.esm.js",
+      { from: "uplot", file: "dist/uPlot.esm.js", type: "text/javascript; charset=utf-8" },
+    ],
+    ["vendor/uPlot.min.css", { from: "uplot", file: "dist/uPlot.min.css", type: "text/css; charset=utf-8" }],
+  ]);
 
 /** The page's sources in the repository. */
 export const DASHBOARD_SOURCE_DIR = resolve(import.meta.dirname, "../../../public/dashboard");
