@@ -181,6 +181,10 @@ export async function checkVercelOutput(outputDir = OUTPUT_DIR): Promise<string[
     const binaries = files.filter((f) => f.endsWith(".wasm"));
     if (binaries.length !== 1)
       problems.push(`${EDGE_FUNCTION} ships ${binaries.length} wasm files: ${binaries.join(", ")}`);
+    // The dashboard is static output: none of it may count against the function's code limit.
+    const dashboard = files.filter((f) => /(^|\/)dashboard\/|uPlot/i.test(f));
+    if (dashboard.length > 0)
+      problems.push(`${EDGE_FUNCTION} ships dashboard files: ${dashboard.join(", ")}`);
   }
 
   const nodeDir = join(outputDir, "functions", `${NODE_FUNCTION}.func`);

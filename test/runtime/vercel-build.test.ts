@@ -37,6 +37,30 @@ describe("vercel build", () => {
         headers: { "cache-control": "no-store" },
       });
     });
+    it("a static file answers before any function, directly or through a rewrite with check", () => {
+      const statics = new Set(["dashboard/index.html", "dashboard/vendor/uPlot.esm.js"]);
+      const withDashboard = [
+        ...routes.slice(0, 3),
+        { src: "^/dashboard$", dest: "/dashboard/index.html", check: true },
+        ...routes.slice(3),
+      ];
+      for (const [path, file] of [
+        ["/dashboard", "dashboard/index.html"],
+        ["/dashboard/index.html", "dashboard/index.html"],
+        ["/dashboard/vendor/uPlot.esm.js", "dashboard/vendor/uPlot.esm.js"],
+      ]) {
+        expect(resolveRoute(withDashboard, functions, path as string, statics)).toEqual({
+          static: file,
+          headers: { "cache-control": "no-store" },
+        });
+      }
+      // Without the rewrite, /dashboard (a folder, not a file) would reach the edge function.
+      expect(resolveRoute(routes, functions, "/dashboard", statics).function).toBe(EDGE_FUNCTION);
+      expect(resolveRoute(withDashboard, functions, "/dashboard/app.js", statics).function).toBe(
+        EDGE_FUNCTION,
+      );
+    });
+
     it("a path no rewrite catches falls to the status route", () => {
       expect(
         resolveRoute(
