@@ -8,6 +8,7 @@ import type { Registry } from "./registry/registry.js";
 import { adminRoutes } from "./routes/admin.js";
 import { backfillRoutes } from "./routes/backfill.js";
 import { forecastRoutes } from "./routes/forecast.js";
+import { metricsRoutes } from "./routes/metrics.js";
 import { oipRoutes } from "./routes/oip.js";
 import { performanceRoutes } from "./routes/performance.js";
 import type { RateLimitStats } from "./routes/ratelimit.js";
@@ -47,6 +48,7 @@ export function createApp(input: Services | AppDeps, options?: HttpOptions): App
     backfillRoutes(services),
     forecastRoutes(services),
     performanceRoutes(services),
+    metricsRoutes(services),
     trainingRoutes(services),
   ]);
   app.doc31("/openapi.json", {

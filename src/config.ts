@@ -86,6 +86,8 @@ export const AppConfigFields = z.object({
   bestMetricHigherIsBetter: z.boolean().default(true),
   /** Bearer token of the admin routes. Unset means the admin API is refused, never open. */
   adminToken: BearerSecret("ADMIN_TOKEN").optional(),
+  /** Bearer token a Prometheus scraper sends to GET /metrics (the admin token works too), so it holds no admin rights. */
+  metricsToken: BearerSecret("METRICS_TOKEN").optional(),
   /** Attempts per state write of a running training job (the first included); each retry waits twice as long. */
   jobWriteAttempts: positiveInt().default(5),
   /** Wait before a job write's first retry: 200 ms doubling to 3.2 s rides out a restarted Redis (seconds). */

@@ -39,6 +39,8 @@ export const ERROR_STATUS = {
    */
   market_data_stale: 503,
   not_ready: 503,
+  /** GET /metrics with neither METRICS_TOKEN nor ADMIN_TOKEN configured: the server has no way to let a scraper in. */
+  metrics_disabled: 503,
   /** A store (Blob, Edge Config, Upstash) refused or failed an operation: the request may succeed once it is back. */
   store_unavailable: 503,
   /** This deployment has no trainer wired (the edge): training runs in the Node function or locally. */

@@ -92,6 +92,8 @@ export function createHttpApp(
     defer: services.defer,
     warn: (message, error) => logger.warn(message, error),
   });
+  // First of all: every answer is counted, refusals of the rate limit included.
+  app.use("*", services.telemetry.middleware);
   // Registered before the route groups are mounted, so that no route is reached around it.
   app.use("*", rateLimit.middleware);
 

@@ -15,9 +15,10 @@ import {
 } from "../registry/registry.js";
 import type { PredictionCache } from "../storage/cache.js";
 import type { PredictionEntry, PredictionLog, PredictionSource } from "../storage/prediction-log.js";
+import type { ServeObserver } from "../telemetry/recorder.js";
 import type { UsageTracker } from "../tracking/usage.js";
 import { asOfInstant, asOfText, lastCloseBy } from "./as-of.js";
-import { DEFAULT_HORIZON, forecastModelName, normaliseHorizon } from "./horizon.js";
+import { DEFAULT_HORIZON, forecastModelName, horizonHours, normaliseHorizon } from "./horizon.js";
 
 /** One forecast, as `POST /api/ml/serve` returns it and the cache keeps it. */
 export interface Forecast {
@@ -83,6 +84,8 @@ export interface ForecasterDeps {
    * little after its close (Yahoo) is waited for this long before answers are refused as `market_data_stale`.
    */
   staleGraceSeconds: number;
+  /** Telemetry of each forecast answered or failed, and of each prediction-log write; none by default. */
+  observer?: ServeObserver;
   now?: () => Date;
 }
 
@@ -166,12 +169,24 @@ const entryOf = (
   source,
 });
 
+/** The registry name a failed request was for, as well as it can be told (telemetry bounds it by the registry). */
+function modelNameOf(symbol: string, horizon: string): string {
+  let name = symbol.trim().toUpperCase();
+  try {
+    name = resolveSymbol(symbol);
+  } catch {
+    // An unknown symbol: the raw name, which the telemetry labels "other".
+  }
+  const hours = horizonHours(horizon);
+  return forecastModelName(name, hours === undefined ? horizon : `${hours}h`);
+}
+
 /**
  * Records a served forecast off the response path: a log outage never changes an answer; it is warned about once,
  * then counted until the log answers again.
  */
 function predictionRecorder(
-  deps: Pick<ForecasterDeps, "predictionLog" | "defer" | "warn">,
+  deps: Pick<ForecasterDeps, "predictionLog" | "defer" | "warn" | "observer">,
   now: () => Date,
 ): (forecast: StoredForecast, via: Resolution, source: PredictionSource) => void {
   const outage = outageReporter(
@@ -182,8 +197,14 @@ function predictionRecorder(
   return (forecast, via, source) => {
     deps.defer(
       deps.predictionLog.record([entryOf(forecast, via, now(), source)]).then(
-        () => outage.succeeded(),
-        (error: unknown) => outage.failed(error),
+        () => {
+          outage.succeeded();
+          deps.observer?.predictionLogged(forecast.model_name, true);
+        },
+        (error: unknown) => {
+          outage.failed(error);
+          deps.observer?.predictionLogged(forecast.model_name, false);
+        },
       ),
     );
   };
@@ -418,12 +439,18 @@ export function createForecaster(deps: ForecasterDeps) {
     const requested = requestedInstant(options);
     // One deadline per request, started here: its signal bounds resolution, bars, features and the run below.
     const deadline = deadlineIn(deps.timeoutMs);
+    const started = performance.now();
     const result = await withinDeadline(
       forecastOnce(symbol, horizon, requested, deadline),
       deadline,
       `the ${symbol} ${horizon} forecast`,
-    );
+    ).catch((error: unknown) => {
+      const seconds = (performance.now() - started) / 1000;
+      deps.observer?.failed(modelNameOf(symbol, horizon), undefined, seconds, error);
+      throw error;
+    });
     const { model_name, model_version } = result.forecast;
+    deps.observer?.served(model_name, model_version, (performance.now() - started) / 1000);
     deps.usage.record(model_name, model_version, {
       forecasts: 1,
       [`cache_${result.cache.toLowerCase()}`]: 1,

@@ -14,9 +14,57 @@ import {
 
 const tags = ["Open Inference Protocol v2"];
 
+const Duration = z.object({ count: z.number().int(), ns: z.number().int() });
+/** Triton's statistics extension (extension_statistics.md): one entry per model version. */
+const ModelStatsSchema = z
+  .object({
+    model_stats: z.array(
+      z.object({
+        name: z.string(),
+        version: z.string(),
+        last_inference: z
+          .number()
+          .int()
+          .describe("Milliseconds since the epoch of the last request; 0 if none"),
+        inference_count: z.number().int().describe("Rows run through the model (cache hits not included)"),
+        execution_count: z.number().int().describe("Model executions (cache hits not included)"),
+        inference_stats: z.object({
+          success: Duration,
+          fail: Duration,
+          queue: Duration.describe("Not measured apart (0): queueing is inside compute_infer"),
+          compute_input: Duration.describe("Not measured apart (0)"),
+          compute_infer: Duration,
+          compute_output: Duration.describe("Not measured apart (0)"),
+          cache_hit: Duration.describe("Forecast cache hits; lookups are not timed (ns 0)"),
+          cache_miss: Duration.describe("Forecast cache misses; lookups are not timed (ns 0)"),
+        }),
+        batch_stats: z.array(z.never()),
+      }),
+    ),
+  })
+  .openapi("ModelStatistics");
+
+/** A statistics route: public like the rest of OIP; figures aggregated over every instance (the metrics store). */
+const statsRoute = <Path extends string, R extends { params?: typeof NameParams | typeof NameVersionParams }>(
+  path: Path,
+  request: R,
+  summary: string,
+) =>
+  createRoute({
+    method: "get",
+    path,
+    tags,
+    summary,
+    request,
+    responses: {
+      200: json(ModelStatsSchema, "Statistics since the metrics store was created"),
+      ...errorResponses(400, 404, 503),
+    },
+  });
+
 /** The Open Inference Protocol v2 REST surface (KServe / Triton clients): health, metadata, readiness, infer. */
-export function oipRoutes(services: Pick<Services, "config" | "inference" | "ready">) {
-  const { config, inference } = services;
+export function oipRoutes(services: Pick<Services, "config" | "inference" | "ready" | "telemetry">) {
+  const { config, inference, telemetry } = services;
   const readyResponses = {
     200: json(z.object({ name: z.string(), version: z.string(), ready: z.boolean() }), "Loaded and verified"),
     ...errorResponses(400, 404, 503),
@@ -45,6 +93,8 @@ export function oipRoutes(services: Pick<Services, "config" | "inference" | "rea
       },
     });
 
+  // The statistics routes come before /v2/models/{name}: the first route registered answers `/v2/models/stats`
+  // (as on Triton, a model named "stats" has no metadata route).
   return createRouteApp()
     .openapi(
       createRoute({
@@ -59,7 +109,7 @@ export function oipRoutes(services: Pick<Services, "config" | "inference" | "rea
           ),
         },
       }),
-      (c) => c.json({ name: config.serverName, version: VERSION, extensions: [] }, 200),
+      (c) => c.json({ name: config.serverName, version: VERSION, extensions: ["statistics"] }, 200),
     )
     .openapi(
       createRoute({
@@ -84,6 +134,24 @@ export function oipRoutes(services: Pick<Services, "config" | "inference" | "rea
       }),
       async (c) => ((await services.ready()) ? c.json({ ready: true }, 200) : c.json({ ready: false }, 503)),
     )
+    .openapi(statsRoute("/v2/models/stats", {}, "Statistics of every version of every model"), async (c) =>
+      c.json({ model_stats: await telemetry.modelStats() }, 200),
+    )
+    .openapi(
+      statsRoute("/v2/models/{name}/stats", { params: NameParams }, "Statistics of every version of a model"),
+      async (c) => c.json({ model_stats: await telemetry.modelStats(c.req.valid("param").name) }, 200),
+    )
+    .openapi(
+      statsRoute(
+        "/v2/models/{name}/versions/{version}/stats",
+        { params: NameVersionParams },
+        "Statistics of a model version",
+      ),
+      async (c) => {
+        const { name, version } = c.req.valid("param");
+        return c.json({ model_stats: await telemetry.modelStats(name, version) }, 200);
+      },
+    )
     .openapi(
       createRoute({
         method: "get",
@@ -91,7 +159,10 @@ export function oipRoutes(services: Pick<Services, "config" | "inference" | "rea
         tags,
         summary: "Model metadata (of the version that serves by default)",
         request: { params: NameParams },
-        responses: { 200: json(ModelMetadataResponseSchema, "Model metadata"), ...errorResponses(400, 404) },
+        responses: {
+          200: json(ModelMetadataResponseSchema, "Model metadata"),
+          ...errorResponses(400, 404),
+        },
       }),
       async (c) => c.json(await inference.metadata(c.req.valid("param").name), 200),
     )
@@ -102,7 +173,10 @@ export function oipRoutes(services: Pick<Services, "config" | "inference" | "rea
         tags,
         summary: "Model version metadata",
         request: { params: NameVersionParams },
-        responses: { 200: json(ModelMetadataResponseSchema, "Model metadata"), ...errorResponses(400, 404) },
+        responses: {
+          200: json(ModelMetadataResponseSchema, "Model metadata"),
+          ...errorResponses(400, 404),
+        },
       }),
       async (c) => {
         const { name, version } = c.req.valid("param");

@@ -17,6 +17,8 @@ import { createUpstashCounters } from "../storage/upstash-counters.js";
 import { createUpstashJobStore } from "../storage/upstash-jobs.js";
 import { createUpstashPredictionLog } from "../storage/upstash-prediction-log.js";
 import { createUpstashRateLimiter } from "../storage/upstash-ratelimit.js";
+import { createMemoryMetricsStore, type MetricsStore } from "../telemetry/store.js";
+import { createUpstashMetricsStore } from "../telemetry/upstash-store.js";
 import { parseEnv, type RawEnv } from "./env-schema.js";
 
 /** The storage ports of the app, and which adapter each one got (for the start-up banner and /v2 health). */
@@ -26,6 +28,8 @@ export interface Adapters {
   cache: PredictionCache;
   jobs: JobStore;
   counters: Counters;
+  /** Telemetry series: per process without Upstash, which on the edge means per isolate (see README, Metrics). */
+  metrics: MetricsStore;
   rateLimiter: RateLimiter;
   predictionLog: PredictionLog;
 }
@@ -47,7 +51,7 @@ export interface EmbeddedFallback {
  * (src/runtime/env-schema.ts): a service half configured (a URL without its token) fails at start naming what is
  * missing.
  *
- * - `UPSTASH_REDIS_REST_URL` + `UPSTASH_REDIS_REST_TOKEN` → prediction cache, training jobs, usage counters and rate limits in Upstash Redis
+ * - `UPSTASH_REDIS_REST_URL` + `UPSTASH_REDIS_REST_TOKEN` → prediction cache, training jobs, usage counters, metrics and rate limits in Upstash Redis
  *   (`UPSTASH_KEY_PREFIX`, default `edgeml:`; `UPSTASH_TIMEOUT_MS`, default 1000); otherwise process memory. The
  *   prediction log too (`PREDICTION_LOG_CAP` records per model, `PREDICTION_LOG_TTL_SECONDS`); otherwise the
  *   runtime's embedded log (SQLite on Node), process memory where it has none.
@@ -101,6 +105,7 @@ export function adaptersFromEnv(env: RawEnv, embedded: EmbeddedFallback): Adapte
     cache: redis ? createUpstashCache(redis, upstash) : createMemoryCache(),
     jobs: redis ? createUpstashJobStore(redis, upstash) : createMemoryJobStore(),
     counters: redis ? createUpstashCounters(redis, upstash) : createMemoryCounters(),
+    metrics: redis ? createUpstashMetricsStore(redis, upstash) : createMemoryMetricsStore(),
     // Shared by every instance in production; per process otherwise (each instance then allows the full budget).
     rateLimiter: redis ? createUpstashRateLimiter(redis, upstash) : createMemoryRateLimiter(),
     predictionLog: redis
@@ -117,5 +122,5 @@ export function adaptersFromEnv(env: RawEnv, embedded: EmbeddedFallback): Adapte
 /** One line per port naming its adapter, for start-up logs. */
 export function describeAdapters(adapters: Partial<Record<keyof Adapters, { kind: string }>>): string {
   const kind = (port: keyof Adapters) => adapters[port]?.kind ?? "memory";
-  return `artifacts: ${kind("artifacts")}, pointers: ${kind("pointers")}, cache: ${kind("cache")}, jobs: ${kind("jobs")}, counters: ${kind("counters")}, predictions: ${kind("predictionLog")}`;
+  return `artifacts: ${kind("artifacts")}, pointers: ${kind("pointers")}, cache: ${kind("cache")}, jobs: ${kind("jobs")}, counters: ${kind("counters")}, metrics: ${kind("metrics")}, predictions: ${kind("predictionLog")}`;
 }

@@ -67,6 +67,7 @@ const fields = {
 
   // The app (src/config.ts).
   ADMIN_TOKEN: BearerSecret("ADMIN_TOKEN"),
+  METRICS_TOKEN: BearerSecret("METRICS_TOKEN"),
   INFER_TIMEOUT_MS: numberFrom(AppConfigFields.shape.inferTimeoutMs),
   SESSION_CACHE_MAX: numberFrom(AppConfigFields.shape.sessionCacheMax),
   SESSION_CACHE_MAX_BYTES: numberFrom(AppConfigFields.shape.sessionCacheMaxBytes),

@@ -12,6 +12,7 @@ export function configFromEnv(raw: RawEnv): AppConfigInput {
   const env = parseEnv(raw);
   return {
     adminToken: env.ADMIN_TOKEN,
+    metricsToken: env.METRICS_TOKEN,
     inferTimeoutMs: env.INFER_TIMEOUT_MS,
     sessionCacheMax: env.SESSION_CACHE_MAX,
     sessionCacheMaxBytes: env.SESSION_CACHE_MAX_BYTES,

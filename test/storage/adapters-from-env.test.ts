@@ -24,20 +24,20 @@ const production = {
 describe("adaptersFromEnv", () => {
   it("without production variables, every port gets its embedded adapter", () => {
     expect(describeAdapters(adaptersFromEnv({}, embedded))).toBe(
-      "artifacts: embedded-artifacts, pointers: embedded-pointers, cache: memory, jobs: memory, counters: memory, predictions: memory",
+      "artifacts: embedded-artifacts, pointers: embedded-pointers, cache: memory, jobs: memory, counters: memory, metrics: memory, predictions: memory",
     );
   });
 
   it("with them, Vercel Blob, Edge Config and Upstash Redis", () => {
     expect(describeAdapters(adaptersFromEnv(production, embedded))).toBe(
-      "artifacts: vercel-blob, pointers: edge-config, cache: upstash, jobs: upstash, counters: upstash, predictions: upstash",
+      "artifacts: vercel-blob, pointers: edge-config, cache: upstash, jobs: upstash, counters: upstash, metrics: upstash, predictions: upstash",
     );
   });
 
   it("each service on its own: blank values count as unset", () => {
     const onlyBlob = { BLOB_READ_WRITE_TOKEN: production.BLOB_READ_WRITE_TOKEN, EDGE_CONFIG: " " };
     expect(describeAdapters(adaptersFromEnv(onlyBlob, embedded))).toBe(
-      "artifacts: vercel-blob, pointers: embedded-pointers, cache: memory, jobs: memory, counters: memory, predictions: memory",
+      "artifacts: vercel-blob, pointers: embedded-pointers, cache: memory, jobs: memory, counters: memory, metrics: memory, predictions: memory",
     );
   });
 
