@@ -21,8 +21,8 @@ const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 export const pct = (v) => (v == null ? "–" : `${v.toFixed(2)} %`);
 /** @param {number | null | undefined} v a fraction (skill, direction, rates) */
 export const fraction = (v) => (v == null ? "–" : `${(v * 100).toFixed(1)} %`);
-/** @param {number | null | undefined} v a fraction that may be negative */
-export const signed = (v) => (v == null ? "–" : `${v > 0 ? "+" : ""}${(v * 100).toFixed(1)} %`);
+/** @param {number | null | undefined} v a fraction that may be negative (skill: two decimals, it is often small) */
+export const signed = (v) => (v == null ? "–" : `${v > 0 ? "+" : ""}${(v * 100).toFixed(2)} %`);
 /** @param {number | null | undefined} v */
 const ms = (v) => (v == null ? "–" : number.format(v));
 
@@ -148,7 +148,7 @@ export function notices(summary, source) {
     out.push(
       notice(
         "beats",
-        `${summary.model} beats the naive forecast on ${source} forecasts: skill ${signed(summary.skill)} (MAPE ${pct(summary.mape)} against the naive ${pct(summary.naive_mape)} over ${summary.resolved} resolved).`,
+        `${summary.model} ${summary.skill > 0 ? "beats" : "ties with"} the naive forecast on ${source} forecasts: skill ${signed(summary.skill)} (MAPE ${pct(summary.mape)} against the naive ${pct(summary.naive_mape)} over ${summary.resolved} resolved).`,
       ),
     );
   }

@@ -1,7 +1,13 @@
 /**
  * The one entry point of training: bars in, an ONNX forecaster and its evaluation out. Every reported metric comes
- * from running the exported ONNX bytes in onnxruntime-web on the held-out test split, and the run fails unless ORT
- * reproduces the in-memory model bit for bit on every test row.
+ * from running exported ONNX bytes in onnxruntime-web, and the run fails unless ORT reproduces the in-memory model
+ * bit for bit on every row it scores.
+ *
+ * The shipped model is fitted on the train split and tuned (GBDT early stopping, ridge alpha) on the validation split
+ * that follows it; the test split after that is held out: the report's `test` scores the shipped bytes on rows they
+ * never saw, chooses nothing, and leaves rows for calibration. Refitting on the test rows too would make that score
+ * in-sample. The recipe itself is judged by walk-forward (walk-forward.ts): six calendar folds, each refitted and tuned
+ * on its own past only, with a Diebold–Mariano test against naive; that, not the test split, is what selection reads.
  */
 
 import { FEATURE_NAMES, FEATURE_SET, type FeatureSet, featureMatrix } from "../features/index.js";
@@ -10,11 +16,13 @@ import type { Bar, Interval } from "../market/types.js";
 import { sha256Hex } from "../util/hash.js";
 import { TrainingError } from "./errors.js";
 import { type ForecastMetrics, forecastMetrics, rankImportance } from "./evaluate.js";
-import { GBDT_DEFAULTS, type GbdtParams, predictGbdt, trainGbdt } from "./gbdt.js";
+import { WALK_FORWARD_DEFAULTS, type WalkForwardOptions } from "./folds.js";
+import { type Dataset, GBDT_DEFAULTS, type GbdtParams, predictGbdt, trainGbdt } from "./gbdt.js";
 import { exportGbdt, exportRidge } from "./onnx/export.js";
 import { ortVersion, runForecaster } from "./onnx/runtime.js";
 import { predictRidge, RIDGE_DEFAULTS, type RidgeParams, trainRidge } from "./ridge.js";
 import { chronologicalSplit, type RowRange, type SplitOptions } from "./split.js";
+import { type WalkForwardReport, walkForward } from "./walk-forward.js";
 
 export type ModelFamily = "gbdt" | "ridge";
 
@@ -32,6 +40,8 @@ export interface TrainForecasterInput {
   params?: Partial<Omit<GbdtParams, "seed">> | Partial<RidgeParams>;
   /** Split fractions and embargo; defaults 70/15/15 with an embargo of the horizon. */
   split?: SplitOptions;
+  /** Walk-forward folds; default WALK_FORWARD_DEFAULTS of the interval (6 quarters of daily bars, 6 months of hourly). */
+  walkForward?: Partial<WalkForwardOptions>;
 }
 
 export interface SplitSummary {
@@ -54,8 +64,13 @@ export interface EvaluationReport {
   /** The bars trained on: count and open time of the first and last. */
   data: { bars: number; first: string; last: string };
   splits: { train: SplitSummary; validation: SplitSummary; test: SplitSummary; embargoRows: number };
-  /** Metrics on the test split, computed from the exported ONNX model's outputs. */
+  /**
+   * Metrics of the shipped model on the held-out test split, computed from the exported ONNX model's outputs. A
+   * report only: nothing is chosen on it (the model's tuning uses the validation split, selection the walk-forward).
+   */
   test: ForecastMetrics;
+  /** The recipe refitted and scored on calendar folds, with a Diebold–Mariano test against naive (walk-forward.ts). */
+  walk_forward: WalkForwardReport;
   /** Gain importance (GBDT) or |standardised coefficient| (ridge), summing to 1, largest first. */
   featureImportance: { feature: string; importance: number }[];
   importanceKind: "gain" | "abs_standardized_coefficient";
@@ -77,6 +92,11 @@ export interface TrainedForecaster {
   golden: { inputs: number[][]; outputs: number[] };
   featureSet: FeatureSet;
   featureNames: readonly string[];
+  /**
+   * The walk-forward folds' predictions, each from a model fitted before its fold: out-of-sample residuals for
+   * anything calibrated on them. `start` is the index, in `featureMatrix(bars, horizonBars)` rows, of the first one.
+   */
+  outOfSample: { start: number; predictions: Float64Array };
 }
 
 const GOLDEN_ROWS = 8;
@@ -113,48 +133,30 @@ export async function trainForecaster(input: TrainForecasterInput): Promise<Trai
     description: `${symbol} ${interval} log-return forecaster, ${horizonBars}-bar horizon (${family}), trained on ${isoTime(matrix.times[split.train.start] as number)} .. ${isoTime(matrix.times[split.train.end - 1] as number)}`,
   };
   const started = performance.now();
-  let onnx: Uint8Array;
-  let predict: (x: Float64Array) => number;
-  let params: Omit<GbdtParams, "seed"> | RidgeParams;
-  let importance: ArrayLike<number>;
-  let modelSummary: EvaluationReport["model"];
-  let trainingTimeMs: number;
-  if (family === "gbdt") {
-    const model = trainGbdt(train, { ...overrides, seed }, validation);
-    trainingTimeMs = performance.now() - started;
-    onnx = exportGbdt(model, meta);
-    predict = (x) => predictGbdt(model, x);
-    const { seed: _seed, ...rest } = model.params;
-    params = rest;
-    importance = model.featureGain;
-    modelSummary = {
-      trees: model.trees.length,
-      validationLoss: model.validationLoss[model.trees.length] as number,
-    };
-  } else {
-    const model = trainRidge(train, overrides, validation);
-    trainingTimeMs = performance.now() - started;
-    onnx = exportRidge(model, meta);
-    predict = (x) => predictRidge(model, x);
-    params = model.params;
-    importance = model.standardizedWeights;
-    modelSummary = {
-      alpha: model.alpha,
-      validationLoss: model.validationLoss[model.params.alphas.indexOf(model.alpha)] as number,
-    };
-  }
+  const final = fitModel(family, train, validation, overrides, seed);
+  const trainingTimeMs = performance.now() - started;
+  const onnx = final.export(meta);
+  const outputs = await runChecked(onnx, final.predict, test.X, family, "test row");
 
-  const outputs = await runForecaster(onnx, test.X, FEATURE_NAMES.length);
-  for (let i = 0; i < outputs.length; i++) {
-    const expected = predict(test.X[i] as Float64Array);
-    if (!Object.is(outputs[i], expected)) {
-      throw new TrainingError(
-        "export_mismatch",
-        `exported ${family} model disagrees with the trained one on test row ${i}: onnxruntime ${outputs[i]} vs ${expected}; do not ship it`,
-        { details: { row: i, onnxruntime: outputs[i], trained: expected } },
-      );
-    }
-  }
+  // Every fold refits the same recipe (family, parameters, seed) on its own past; the fold models are exported and
+  // run in onnxruntime-web like the final one, so the walk-forward numbers are what such a model would serve.
+  const walkForwardOptions = { ...WALK_FORWARD_DEFAULTS[interval], ...input.walkForward };
+  const walk = await walkForward({
+    matrix,
+    stepMs: INTERVAL_MS[interval],
+    horizonBars,
+    embargoRows: split.embargoRows,
+    options: walkForwardOptions,
+    evaluatedWith: `onnxruntime-web ${ortVersion()} (wasm, 1 thread): each fold's model exported to ONNX, checked bit-exact against the trained one on the fold's rows, and evaluated there; fold models are not registered`,
+    fit: async (foldTrain, foldValidation, testX) => {
+      const fold = fitModel(family, foldTrain, foldValidation, overrides, seed);
+      const foldOnnx = fold.export({ ...meta, description: `${meta.description} (walk-forward fold)` });
+      const predictions = await runChecked(foldOnnx, fold.predict, testX, family, "walk-forward row");
+      const { validationLoss: _loss, ...chosen } = fold.summary;
+      return { predictions, model: chosen };
+    },
+  });
+  const { params, importance, summary: modelSummary } = final;
 
   const metrics = forecastMetrics(outputs, {
     y: test.y,
@@ -197,6 +199,7 @@ export async function trainForecaster(input: TrainForecasterInput): Promise<Trai
     trainingTimeMs,
     evaluatedWith: `onnxruntime-web ${ortVersion()} (wasm, 1 thread)`,
     parity: { rows: outputs.length, bitExact: true },
+    walk_forward: walk.report,
   };
   return {
     onnx,
@@ -208,7 +211,74 @@ export async function trainForecaster(input: TrainForecasterInput): Promise<Trai
     },
     featureSet: FEATURE_SET,
     featureNames: FEATURE_NAMES,
+    outOfSample: { start: walk.rows.start, predictions: walk.predictions },
   };
+}
+
+/** A fitted model of either family, with what the report needs of it. */
+interface FittedModel {
+  export(meta: Parameters<typeof exportGbdt>[1]): Uint8Array;
+  predict(x: Float64Array): number;
+  params: Omit<GbdtParams, "seed"> | RidgeParams;
+  importance: ArrayLike<number>;
+  summary: EvaluationReport["model"];
+}
+
+/** Fits `family` on `train`, tuning (early stopping, alpha) on `validation` only. */
+function fitModel(
+  family: ModelFamily,
+  train: Dataset,
+  validation: Dataset,
+  overrides: Record<string, unknown>,
+  seed: number,
+): FittedModel {
+  if (family === "gbdt") {
+    const model = trainGbdt(train, { ...overrides, seed }, validation);
+    const { seed: _seed, ...params } = model.params;
+    return {
+      export: (meta) => exportGbdt(model, meta),
+      predict: (x) => predictGbdt(model, x),
+      params,
+      importance: model.featureGain,
+      summary: {
+        trees: model.trees.length,
+        validationLoss: model.validationLoss[model.trees.length] as number,
+      },
+    };
+  }
+  const model = trainRidge(train, overrides, validation);
+  return {
+    export: (meta) => exportRidge(model, meta),
+    predict: (x) => predictRidge(model, x),
+    params: model.params,
+    importance: model.standardizedWeights,
+    summary: {
+      alpha: model.alpha,
+      validationLoss: model.validationLoss[model.params.alphas.indexOf(model.alpha)] as number,
+    },
+  };
+}
+
+/** Runs the exported model in onnxruntime-web on `X` and fails unless it reproduces `predict` bit for bit. */
+async function runChecked(
+  onnx: Uint8Array,
+  predict: (x: Float64Array) => number,
+  X: readonly Float64Array[],
+  family: ModelFamily,
+  what: string,
+): Promise<Float64Array> {
+  const outputs = await runForecaster(onnx, X, FEATURE_NAMES.length);
+  for (let i = 0; i < outputs.length; i++) {
+    const expected = predict(X[i] as Float64Array);
+    if (!Object.is(outputs[i], expected)) {
+      throw new TrainingError(
+        "export_mismatch",
+        `exported ${family} model disagrees with the trained one on ${what} ${i}: onnxruntime ${outputs[i]} vs ${expected}; do not ship it`,
+        { details: { row: i, onnxruntime: outputs[i], trained: expected } },
+      );
+    }
+  }
+  return outputs;
 }
 
 function checkBars(bars: readonly Bar[], interval: Interval): void {
