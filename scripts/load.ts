@@ -319,6 +319,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     });
 
     const json = { "content-type": "application/json" };
+    // The CSVs end 2026-03-27: a current forecast on them is 503 market_data_stale, so the mix asks as of their last
+    // bar's close. Replays are computed and cached exactly as current forecasts are.
+    const asOf = "2026-03-28";
     const streams = [
       {
         key: "infer",
@@ -345,7 +348,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
           method: "POST" as const,
           path: "/api/ml/serve",
           headers: json,
-          body: '{"symbol":"BTC","horizon":"24h"}',
+          body: JSON.stringify({ symbol: "BTC", horizon: "24h", as_of: asOf }),
         },
       },
       {
@@ -356,7 +359,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
           method: "POST" as const,
           path: "/api/ml/serve",
           headers: json,
-          body: '{"symbol":"ETH","horizon":"24h"}',
+          body: JSON.stringify({ symbol: "ETH", horizon: "24h", as_of: asOf }),
         },
       },
     ];

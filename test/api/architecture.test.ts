@@ -14,7 +14,7 @@ import type { PredictionCache } from "../../src/storage/cache.js";
 import { trainForecaster } from "../../src/training/forecaster.js";
 import { ADMIN_TOKEN, postJson, type TestApp, testApp, upload } from "../support/app.js";
 import { elementwiseModel } from "../support/onnx-models.js";
-import { REPO_ROOT } from "../support/paths.js";
+import { DATA_AS_OF, REPO_ROOT } from "../support/paths.js";
 
 type Operation = { security?: unknown[] };
 type OpenApi = { paths: Record<string, Record<string, Operation>> };
@@ -204,6 +204,7 @@ describe("one deadline per request: a signal passed down, not a timer per layer"
     const serve = () =>
       postJson({ request: async (path, init) => app.app.request(path, init) }, "/api/ml/serve", {
         symbol: "BTC",
+        as_of: DATA_AS_OF,
       });
     // The first request loads and verifies the model (its golden rows run under the verification's own bound).
     expect((await serve()).status).toBe(200);

@@ -9,7 +9,7 @@ import type { PredictionCache } from "../../src/storage/cache.js";
 import { createMemoryCache } from "../../src/storage/memory-cache.js";
 import { trainForecaster } from "../../src/training/forecaster.js";
 import { ADMIN_TOKEN, postJson, type TestApp, testApp, testEngine, upload } from "../support/app.js";
-import { MARKET_DATA, tempDir } from "../support/paths.js";
+import { DATA_AS_OF, MARKET_DATA, tempDir } from "../support/paths.js";
 
 /** Counts engine runs, to prove coalescing: the behaviour users pay for, not a timing. */
 function countingEngine(): InferenceEngine & { runs: number } {
@@ -41,7 +41,7 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
   afterAll(() => t.cleanup());
 
   it("returns a forecast with its id, model, as-of and target time, and says it was computed", async () => {
-    const res = await serve(t, { symbol: "BTC", horizon: "24h" });
+    const res = await serve(t, { symbol: "BTC", horizon: "24h", as_of: DATA_AS_OF });
     expect(res.status).toBe(200);
     const body = await res.json();
     const bars = await t.deps.market.getBars("BTC", "1d");
@@ -62,18 +62,23 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
   });
 
   it("the same call within the TTL answers from the cache: x-cache HIT, same prediction", async () => {
-    const first = await (await serve(t, { symbol: "btc", horizon: "24h" })).json();
-    const again = await serve(t, { symbol: "BTC", horizon: "24h" });
+    const first = await (await serve(t, { symbol: "btc", horizon: "24h", as_of: DATA_AS_OF })).json();
+    const again = await serve(t, { symbol: "BTC", horizon: "24h", as_of: DATA_AS_OF });
     expect(again.headers.get("x-cache")).toBe("HIT");
     const body = await again.json();
-    expect(body).toEqual({ ...first, cached: true });
+    // The same record; only its data age moves with the clock.
+    expect(body).toEqual({ ...first, cached: true, data_age_seconds: body.data_age_seconds });
+    expect(body.data_age_seconds).toBeGreaterThanOrEqual(first.data_age_seconds);
   });
 
   it("100 concurrent identical calls run the model once", async () => {
     // An empty cache of its own, so that every call misses whatever adapters the suite runs on.
     const fresh = createApp({ ...t.deps, engine, cache: createMemoryCache() });
     const call = () =>
-      postJson({ request: async (p, i) => fresh.app.request(p, i) }, "/api/ml/serve", { symbol: "BTC" });
+      postJson({ request: async (p, i) => fresh.app.request(p, i) }, "/api/ml/serve", {
+        symbol: "BTC",
+        as_of: DATA_AS_OF,
+      });
     // Load and verify the version first: its golden rows are engine runs too.
     expect((await fresh.app.request("/v2/models/BTC-24h/ready")).status).toBe(200);
     const before = engine.runs;
@@ -94,10 +99,10 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
     const { versions } = (await (await t.admin("/api/ml/models/BTC-24h")).json()) as { versions: string[] };
     const [v1, v2] = versions;
     expect((await admin("/api/ml/models/BTC-24h/promote", { version: v1 })).status).toBe(200);
-    const a = await serve(t, { symbol: "BTC" });
+    const a = await serve(t, { symbol: "BTC", as_of: DATA_AS_OF });
     expect(a.headers.get("x-model-version")).toBe(v1);
     await admin("/api/ml/models/BTC-24h/promote", { version: v2 });
-    const b = await serve(t, { symbol: "BTC" });
+    const b = await serve(t, { symbol: "BTC", as_of: DATA_AS_OF });
     expect(b.headers.get("x-model-version")).toBe(v2);
     const bodyA = await a.json();
     const bodyB = await b.json();
@@ -105,7 +110,7 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
     expect(bodyB.model_version).toBe(v2);
     expect(bodyB.predicted_log_return).not.toBe(bodyA.predicted_log_return);
     await admin("/api/ml/models/BTC-24h/rollback", {});
-    const c = await serve(t, { symbol: "BTC" });
+    const c = await serve(t, { symbol: "BTC", as_of: DATA_AS_OF });
     expect(c.headers.get("x-model-version")).toBe(v1);
     expect(await c.json()).toMatchObject({
       model_version: v1,
@@ -162,7 +167,7 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
       const res = await app.app.request("/api/ml/serve", {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ symbol: "BTC", horizon: "24h" }),
+        body: JSON.stringify({ symbol: "BTC", horizon: "24h", as_of: DATA_AS_OF }),
       });
       expect(res.status).toBe(503);
       expect((await res.json()).code).toBe("market_data_unavailable");
@@ -181,7 +186,7 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
         const res = await app.app.request("/api/ml/serve", {
           method: "POST",
           headers: { "content-type": "application/json" },
-          body: JSON.stringify({ symbol: "BTC" }),
+          body: JSON.stringify({ symbol: "BTC", as_of: DATA_AS_OF }),
         });
         expect(res.status).toBe(503);
         expect((await res.json()).code).toBe("market_data_unavailable");
@@ -201,7 +206,7 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
       const res = await app.app.request("/api/ml/serve", {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ symbol: "BTC" }),
+        body: JSON.stringify({ symbol: "BTC", as_of: DATA_AS_OF }),
       });
       expect(res.status).toBe(503);
       expect(await res.json()).toMatchObject({
@@ -240,7 +245,7 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
           metrics: { skill: 1 },
         });
         expect(res.status).toBe(201);
-        const served = await serve(other, { symbol: "BTC" });
+        const served = await serve(other, { symbol: "BTC", as_of: DATA_AS_OF });
         expect(served.status).toBe(503);
         expect((await served.json()).error).toContain("feature set crypto-ohlcv v99");
       } finally {
@@ -259,7 +264,7 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
     const res = await app.app.request("/api/ml/serve", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ symbol: "BTC" }),
+      body: JSON.stringify({ symbol: "BTC", as_of: DATA_AS_OF }),
     });
     expect(res.status).toBe(200);
     expect(res.headers.get("x-cache")).toBe("BYPASS");
@@ -269,6 +274,7 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
     it("forecasts each symbol, reporting a failing one beside the others", async () => {
       const res = await postJson(t, "/api/ml/batch", {
         symbols: ["BTC", "ETH", "DOGE", "btc"],
+        as_of: DATA_AS_OF,
         horizon: "24h",
       });
       expect(res.status).toBe(200);
@@ -298,7 +304,8 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
 describe("market data per forecast: the prediction cache is read before any bar is fetched", () => {
   const HOUR = 3_600_000;
   let t: TestApp;
-  let clock = Date.parse("2026-03-29T09:00:00Z");
+  // Inside the data (its last bar closes 2026-03-28T00:00Z): live forecasts, not stale ones.
+  let clock = Date.parse("2026-03-26T09:00:00Z");
   const calls: string[] = [];
   beforeAll(async () => {
     const csv = createCsvMarketData({ dir: MARKET_DATA });
@@ -326,7 +333,7 @@ describe("market data per forecast: the prediction cache is read before any bar 
     const first = await serve(t, { symbol: "BTC" });
     expect(first.status, await first.clone().text()).toBe(200);
     expect(first.headers.get("x-cache")).toBe("MISS");
-    expect(calls).toEqual(["BTC 1d 2026-03-29T00:00:00.000Z"]);
+    expect(calls).toEqual(["BTC 1d 2026-03-26T00:00:00.000Z"]);
     for (let i = 0; i < 5; i++) {
       clock += 2 * HOUR;
       const res = await serve(t, { symbol: "BTC" });
@@ -335,9 +342,9 @@ describe("market data per forecast: the prediction cache is read before any bar 
     const batch = await postJson(t, "/api/ml/batch", { symbols: ["BTC"] });
     expect((await batch.json()).results[0]).toMatchObject({ ok: true, cache: "HIT" });
     expect(calls).toHaveLength(1);
-    clock = Date.parse("2026-03-30T00:00:01Z");
+    clock = Date.parse("2026-03-27T00:00:01Z");
     expect((await serve(t, { symbol: "BTC" })).headers.get("x-cache")).toBe("MISS");
-    expect(calls).toEqual(["BTC 1d 2026-03-29T00:00:00.000Z", "BTC 1d 2026-03-30T00:00:00.000Z"]);
+    expect(calls).toEqual(["BTC 1d 2026-03-26T00:00:00.000Z", "BTC 1d 2026-03-27T00:00:00.000Z"]);
   });
 });
 
@@ -389,7 +396,7 @@ describe("training through the API: POST /api/ml/train and GET /api/ml/train/sta
       family: "ridge",
       test: { naiveMape: expect.any(Number) },
     });
-    const served = await serve(t, { symbol: "ETH" });
+    const served = await serve(t, { symbol: "ETH", as_of: DATA_AS_OF });
     expect(served.status).toBe(200);
   });
 

@@ -146,13 +146,13 @@ describe("fuzz: mutated requests never answer 500", () => {
       template: "/api/ml/serve",
       path: "/api/ml/serve",
       admin: false,
-      body: { symbol: "BTC", horizon: "24h" },
+      body: { symbol: "BTC", horizon: "24h", as_of: "2026-03-20" },
     },
     {
       template: "/api/ml/batch",
       path: "/api/ml/batch",
       admin: false,
-      body: { symbols: ["BTC", "ETH"], horizon: "24h" },
+      body: { symbols: ["BTC", "ETH"], horizon: "24h", as_of: "2026-03-20T12:00:00Z" },
     },
     {
       template: "/api/ml/models/{name}/promote",

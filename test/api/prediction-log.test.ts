@@ -27,9 +27,15 @@ function deferred() {
   };
 }
 
+/**
+ * The clock of the suite's live forecasts: inside the shipped data (its last bar closes 2026-03-28T00:00Z), so that
+ * they are current forecasts, recorded as live, and not 503 market_data_stale.
+ */
+const LIVE_NOW = new Date("2026-03-27T06:00:00Z");
+
 /** An app on the suite's trained models with a cache and a log of its own. */
 function appWith(t: TestApp, overrides: Partial<AppDeps>) {
-  const app = createApp({ ...t.deps, cache: createMemoryCache(), ...overrides });
+  const app = createApp({ ...t.deps, cache: createMemoryCache(), now: () => LIVE_NOW, ...overrides });
   const call = { request: async (path: string, init?: RequestInit) => app.app.request(path, init) };
   return {
     app,

@@ -4,6 +4,7 @@ import type { Counters } from "../../src/storage/counters.js";
 import { trainForecaster } from "../../src/training/forecaster.js";
 import { postJson, type TestApp, testApp, testEngine, upload } from "../support/app.js";
 import { twoByTwoModel } from "../support/onnx-models.js";
+import { DATA_AS_OF } from "../support/paths.js";
 
 /** Usage per model version: counted off the response path, read in the admin view of a model. */
 describe("usage counters", () => {
@@ -60,7 +61,7 @@ describe("usage counters", () => {
       plan: { families: ["ridge"] },
     });
     for (let i = 0; i < 3; i++) {
-      expect((await postJson(t, "/api/ml/serve", { symbol: "BTC" })).status).toBe(200);
+      expect((await postJson(t, "/api/ml/serve", { symbol: "BTC", as_of: DATA_AS_OF })).status).toBe(200);
       await settled();
     }
     const usage = await usageOf("BTC-24h");

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { cp } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MARKET_DATA, REPO_ROOT, tempDir } from "../support/paths.js";
+import { DATA_AS_OF, MARKET_DATA, REPO_ROOT, tempDir } from "../support/paths.js";
 
 /** The issue's "must show", as a user runs it: `npm start`, a forecast, the performance route, a restart. */
 const TSX = join(REPO_ROOT, "node_modules/.bin/tsx");
@@ -53,29 +53,31 @@ describe("npm start: a served forecast is counted by the performance route, and 
     await dir.cleanup();
   });
 
-  it("POST /api/ml/serve, then GET /api/ml/performance/BTC counts it, before and after a restart", async () => {
+  // npm start runs on the real clock, past the shipped CSVs' end: the forecast is asked as of their last bar, and
+  // counted as a replay.
+  it("POST /api/ml/serve, then GET /api/ml/performance/BTC?source=replay counts it, before and after a restart", async () => {
     const first = await start(env);
     children.push(first.child);
     const served = await fetch(`${first.base}/api/ml/serve`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ symbol: "BTC", horizon: "24h" }),
+      body: JSON.stringify({ symbol: "BTC", horizon: "24h", as_of: DATA_AS_OF }),
     });
     expect(served.status).toBe(200);
     const forecast = await served.json();
     // The record is written off the response path: read until it is there (each read is a full request).
     let summary: { predictions: number } = { predictions: 0 };
     for (let i = 0; i < 50 && summary.predictions === 0; i++) {
-      summary = await (await fetch(`${first.base}/api/ml/performance/BTC`)).json();
+      summary = await (await fetch(`${first.base}/api/ml/performance/BTC?source=replay`)).json();
       if (summary.predictions === 0) await new Promise((r) => setTimeout(r, 100));
     }
-    expect(summary).toMatchObject({ model: "BTC-24h", source: "live", predictions: 1 });
+    expect(summary).toMatchObject({ model: "BTC-24h", source: "replay", predictions: 1 });
     await stop(first.child);
 
     const second = await start(env);
     children.push(second.child);
-    const after = await (await fetch(`${second.base}/api/ml/performance/BTC`)).json();
-    expect(after).toMatchObject({ model: "BTC-24h", source: "live", predictions: 1 });
+    const after = await (await fetch(`${second.base}/api/ml/performance/BTC?source=replay`)).json();
+    expect(after).toMatchObject({ model: "BTC-24h", source: "replay", predictions: 1 });
     expect(after.versions).toEqual([expect.objectContaining({ version: forecast.model_version })]);
   }, 120_000);
 });

@@ -9,7 +9,7 @@ import { createCsvMarketData } from "../../src/market/node/csv.js";
 import { trainForecaster } from "../../src/training/forecaster.js";
 import { ADMIN_TOKEN, testEngine, upload } from "../support/app.js";
 import { elementwiseModel } from "../support/onnx-models.js";
-import { MARKET_DATA } from "../support/paths.js";
+import { DATA_AS_OF, MARKET_DATA } from "../support/paths.js";
 import { eventually } from "./support/eventually.js";
 import { productionAdapters } from "./support/production-adapters.js";
 
@@ -86,7 +86,8 @@ const adminPost = (app: Instance, path: string, body: unknown) =>
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
   });
-const serve = (app: Instance) => post(app, "/api/ml/serve", { symbol: "BTC", horizon: "24h" });
+const serve = (app: Instance) =>
+  post(app, "/api/ml/serve", { symbol: "BTC", horizon: "24h", as_of: DATA_AS_OF });
 
 async function served(app: Instance) {
   const res = await serve(app);
@@ -174,7 +175,7 @@ describe("forecasts on the production adapters", () => {
     for (let i = 0; i < 3; i++) {
       expect(await served(a)).toMatchObject({ model_version: other, cache: "BYPASS" });
     }
-    expect((await post(a, "/api/ml/batch", { symbols: ["BTC"] })).status).toBe(200);
+    expect((await post(a, "/api/ml/batch", { symbols: ["BTC"], as_of: DATA_AS_OF })).status).toBe(200);
     // Degraded loudly, once per outage: the first bypass is logged with the reason, the others counted.
     const outage = (message: string) =>
       warnings.mock.calls.filter(([m]) => String(m).startsWith(`prediction cache (upstash) ${message}`));
@@ -256,7 +257,7 @@ describe("forecasts on the production adapters", () => {
         fresh.app.request("/api/ml/serve", {
           method: "POST",
           headers: { "content-type": "application/json" },
-          body: JSON.stringify({ symbol: "BTC" }),
+          body: JSON.stringify({ symbol: "BTC", as_of: DATA_AS_OF }),
         }),
       ),
     );

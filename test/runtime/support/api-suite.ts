@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleEdge, type EdgeTarget } from "../../../scripts/edge/bundle.js";
 import type { RunningEdge, StartOptions } from "../../../scripts/edge/runtimes.js";
+import { DATA_AS_OF } from "../../support/paths.js";
 import { ADMIN_TOKEN, BYO, type RuntimeFixture, runtimeFixture } from "./fixture.js";
 
 const json = (body: unknown): RequestInit => ({
@@ -25,7 +26,8 @@ function bits(value: unknown): unknown {
 
 /** A forecast without what differs by design between two calls (its id and creation time). */
 function forecastNumbers(body: Record<string, unknown>) {
-  const { prediction_id: _id, created_at: _at, ...rest } = body;
+  // The data's age is the moment of each answer: edge and Node answer milliseconds apart.
+  const { prediction_id: _id, created_at: _at, data_age_seconds: _age, ...rest } = body;
   return bits(rest);
 }
 
@@ -118,7 +120,7 @@ export function describeEdgeRuntime(
     it.each(["BTC", "ETH"])(
       "POST /api/ml/serve {symbol: %s} gives Node's forecast, bit for bit, from the same Yahoo bars",
       async (symbol) => {
-        const request = { symbol, horizon: "24h" };
+        const request = { symbol, horizon: "24h", as_of: DATA_AS_OF };
         const [onEdge, onNode] = await Promise.all([
           edge.fetch("/api/ml/serve", json(request)),
           node("/api/ml/serve", json(request)),
@@ -135,20 +137,20 @@ export function describeEdgeRuntime(
     );
 
     it("serves the promoted version (the embedded pointers), and the repeat from the cache written off the response path", async () => {
-      const first = await edge.fetch("/api/ml/serve", json({ symbol: "BTC" }));
+      const first = await edge.fetch("/api/ml/serve", json({ symbol: "BTC", as_of: DATA_AS_OF }));
       const meta = await (await node("/v2/models/BTC-24h")).json();
       expect(meta.versions).toContain(first.headers.get("x-model-version"));
       const champion = (await fixture.node.registry.getModel("BTC-24h")).serving;
       expect(champion).toMatchObject({ via: "champion" });
       expect(first.headers.get("x-model-version")).toBe(champion?.version);
       // The cache write went through waitUntil; once the runtime has let it finish, the same call is a hit.
-      const again = await edge.fetch("/api/ml/serve", json({ symbol: "BTC" }));
+      const again = await edge.fetch("/api/ml/serve", json({ symbol: "BTC", as_of: DATA_AS_OF }));
       expect(again.headers.get("x-cache")).toBe("HIT");
       expect((await again.json()).cached).toBe(true);
     });
 
     it("POST /api/ml/batch forecasts both symbols as Node does", async () => {
-      const request = { symbols: ["BTC", "ETH"], horizon: "24h" };
+      const request = { symbols: ["BTC", "ETH"], horizon: "24h", as_of: DATA_AS_OF };
       const [onEdge, onNode] = await Promise.all([
         edge.fetch("/api/ml/batch", json(request)),
         node("/api/ml/batch", json(request)),
