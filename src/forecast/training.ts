@@ -1,19 +1,19 @@
 import { z } from "zod";
 import { asEdgeMLError, EdgeMLError, errorMessage } from "../errors.js";
-import { MIN_HISTORY } from "../features/index.js";
+import { FeatureError } from "../features/index.js";
 import type { Logger } from "../logger.js";
 import { INTERVAL_MS, isoTime, resolveSymbol } from "../market/symbols.js";
 import type { Bar, Interval, MarketDataSource } from "../market/types.js";
 import type { RegistrationInput, VersionMetadata } from "../registry/metadata.js";
 import type { Registry } from "../registry/registry.js";
 import type { JobStore, TrainingJob } from "../storage/jobs.js";
+import { TrainingError } from "../training/errors.js";
 import type {
   EvaluationReport,
   ModelFamily,
   TrainedForecaster,
   TrainForecasterInput,
 } from "../training/forecaster.js";
-import { chronologicalSplit } from "../training/split.js";
 import { DEFAULT_HORIZON, forecastModelName, horizonHours } from "./horizon.js";
 import { createJobStateWriter, JOB_WRITE_RETRY, type JobWriteRetry } from "./job-state.js";
 
@@ -85,12 +85,6 @@ export function registrationOf(trained: TrainedForecaster, plan: TrainingPlan): 
       direction_accuracy: report.test.directionAccuracy,
       r2_price: report.test.r2Price,
       test_rows: report.test.rows,
-      // Walk-forward: mean skill over the calendar folds (shared by versions whose data covers them) and the one-sided
-      // Diebold–Mariano p-value of "beats naive" over all fold rows: what selection compares on.
-      wf_skill: report.walk_forward.mean_skill,
-      wf_skill_std: report.walk_forward.std_skill,
-      wf_folds: report.walk_forward.folds.length,
-      dm_p_value: report.walk_forward.dm_p_value,
     },
     feature_set: { name: trained.featureSet.name, version: trained.featureSet.version },
     feature_names: [...trained.featureNames],
@@ -120,14 +114,13 @@ export function registrationOf(trained: TrainedForecaster, plan: TrainingPlan): 
 
 /**
  * The bars a run trains on: all the source has, or those closed by `until`. An `until` the data cannot honour is the
- * caller's to fix (400): before the first bar closes, past the last bar (the version would claim a cutoff it does not
- * have), or so early that too few rows are left for the train, validation and test splits.
+ * caller's to fix (400): before the first bar closes, or past the last bar (the version would claim a cutoff it does
+ * not have). One so early that too few rows are left for the splits is refused by the trainer (see trainSymbol).
  */
 export async function trainingBars(
   market: MarketDataSource,
   symbol: string,
   interval: Interval,
-  horizonBars: number,
   until?: Date,
 ): Promise<Bar[]> {
   const all = await market.getBars(symbol, interval);
@@ -149,16 +142,24 @@ export async function trainingBars(
       `until ${isoTime(untilMs)} is past the ${symbol} ${interval} data of ${market.name}, whose last bar closes at ${isoTime(last.time + step)}; pass an until at or before it, or leave until out to train on all of it`,
     );
   }
-  const rows = bars.length - horizonBars - (MIN_HISTORY - 1);
-  try {
-    chronologicalSplit(rows, horizonBars);
-  } catch {
-    throw new EdgeMLError(
-      "invalid_request",
-      `until ${isoTime(untilMs)} leaves ${bars.length} ${symbol} ${interval} bars (from ${isoTime(first.time)}), too few for train, validation and test splits; pass a later until`,
-    );
-  }
   return bars;
+}
+
+/**
+ * Too little history is the market data's fault (503) when the source has no more, but the caller's (400) when their
+ * `until` cut it short: the trainer's own check (the split's minimum rows) decides, and this names the fix.
+ */
+function tooEarly(error: unknown, bars: readonly Bar[], until: Date | undefined): EdgeMLError | undefined {
+  const short =
+    (error instanceof TrainingError && error.kind === "insufficient_data") ||
+    (error instanceof FeatureError && error.kind === "insufficient_history");
+  if (!until || !short) return undefined;
+  const first = bars[0] as Bar;
+  return new EdgeMLError(
+    "invalid_request",
+    `until ${isoTime(until.getTime())} leaves ${bars.length} bars (from ${isoTime(first.time)}), too few for train, validation and test splits; pass a later until`,
+    { cause: error },
+  );
 }
 
 /** The plan's horizon in bars of its interval; 400 when it is not a whole number of them. */
@@ -193,19 +194,16 @@ export async function trainSymbol(options: {
   const horizonBars = horizonBarsOf(plan);
   const progress = options.onProgress ?? (() => {});
   progress(`fetching ${symbol} ${plan.interval} bars from ${options.market.name}`);
-  const bars = await trainingBars(options.market, symbol, plan.interval, horizonBars, options.until);
+  const bars = await trainingBars(options.market, symbol, plan.interval, options.until);
   const name = forecastModelName(symbol, plan.horizon);
   const results: TrainedVersion[] = [];
   for (const family of plan.families) {
     progress(`training ${name} ${family} on ${bars.length} bars`);
-    const trained = await options.trainer({
-      bars,
-      symbol,
-      interval: plan.interval,
-      horizonBars,
-      family,
-      seed: plan.seed,
-    });
+    const trained = await options
+      .trainer({ bars, symbol, interval: plan.interval, horizonBars, family, seed: plan.seed })
+      .catch((error: unknown) => {
+        throw tooEarly(error, bars, options.until) ?? error;
+      });
     progress(`registering ${name} ${family}`);
     const meta: VersionMetadata = await options.registry.register(
       name,
@@ -325,7 +323,7 @@ export function createTrainingService(deps: {
     if (options.until) {
       // Checked before the job is queued, so a bad `until` is the request's 400, not a failed job to poll for.
       const plan = { ...DEFAULT_PLAN, ...deps.plan };
-      await trainingBars(deps.market, symbol, plan.interval, horizonBarsOf(plan), options.until);
+      await trainingBars(deps.market, symbol, plan.interval, options.until);
     }
     const job: TrainingJob = {
       request_id: crypto.randomUUID(),
