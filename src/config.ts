@@ -84,6 +84,12 @@ export const AppConfigFields = z.object({
   /** The metric that ranks versions when no champion is set, and whether higher is better. */
   bestMetric: z.string().min(1).default("skill"),
   bestMetricHigherIsBetter: z.boolean().default(true),
+  /**
+   * How forecast models pick their serving version when nobody chose one. `strict`: only a version that beats naive
+   * with significance (one-sided Diebold–Mariano on its walk-forward, α = 0.05, Holm across candidates), else the
+   * naive baseline: a lucky test split never serves. `best`: the highest BEST_METRIC, untested (the old rule).
+   */
+  selectionPolicy: z.enum(["strict", "best"]).default("strict"),
   /** Bearer token of the admin routes. Unset means the admin API is refused, never open. */
   adminToken: BearerSecret("ADMIN_TOKEN").optional(),
   /** Bearer token a Prometheus scraper sends to GET /metrics (the admin token works too), so it holds no admin rights. */

@@ -12,6 +12,8 @@ import { createPointerOps } from "./pointer-ops.js";
 import { registerVersion } from "./registration.js";
 import { type Resolution, resolveVersion } from "./resolution.js";
 import { createVerification } from "./verification.js";
+import { createSelection, type SelectionOutcome, type SelectOptions } from "../selection/select.js";
+import { pointersUnavailable } from "./failures.js";
 
 export { type Deadline, deadlineIn, withinDeadline } from "./deadline.js";
 export { sessionKey, type UnreadableVersion } from "./metadata-reads.js";
@@ -71,6 +73,12 @@ export interface Registry {
     deadline?: Deadline | number,
   ): Promise<Record<string, Tensor>>;
   promote(name: string, version: string, reason?: string): Promise<AuditEntry>;
+  /**
+   * Runs the selection policy (SELECTION_POLICY) for a model and writes the champion it chooses, marked automatic,
+   * with its evidence: after training, or when a person hands the model back (`handBack`: `promote --auto`). A
+   * champion a person set is left alone otherwise.
+   */
+  select(name: string, options?: SelectOptions): Promise<SelectionOutcome>;
   rollback(name: string, options?: { to?: string; reason?: string }): Promise<AuditEntry>;
   pin(name: string, version: string | null, reason?: string): Promise<AuditEntry>;
 }
@@ -79,7 +87,8 @@ export interface RegistryDeps {
   artifacts: ArtifactStore;
   pointers: PointerStore;
   engine: InferenceEngine;
-  config: Pick<AppConfig, "registryListTtlMs" | "bestMetric" | "bestMetricHigherIsBetter" | "inferTimeoutMs">;
+  config: Pick<AppConfig, "registryListTtlMs" | "bestMetric" | "bestMetricHigherIsBetter" | "inferTimeoutMs"> &
+    Partial<Pick<AppConfig, "selectionPolicy">>;
   now?: () => Date;
 }
 
@@ -115,6 +124,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
         metadata,
         metric: config.bestMetric,
         higherIsBetter: config.bestMetricHigherIsBetter,
+        policy: config.selectionPolicy,
       });
       if (outcome.kind === "chosen") {
         const meta = metadata.get(outcome.version) ?? (await reads.metadata(name, outcome.version));
@@ -194,6 +204,13 @@ export function createRegistry(deps: RegistryDeps): Registry {
       });
     },
     promote: pointerOps.promote,
+    select: createSelection({
+      pointers: deps.pointers,
+      versions: async (name) => (await reads.survey(name, await listing.versionsOf(name))).metas,
+      policy: config.selectionPolicy ?? "strict",
+      now,
+      storeError: pointersUnavailable,
+    }).select,
     rollback: pointerOps.rollback,
     pin: pointerOps.pin,
   };

@@ -3,10 +3,40 @@ import { z } from "zod";
 /** Which version of one model serves: a pin beats the champion; canary weights are read by a later policy. */
 export const ModelPointersSchema = z.object({
   champion: z.string().optional(),
+  /**
+   * The champion was chosen by the selection policy (src/selection), which may replace it after training. Absent: a
+   * person set it (promote, rollback), and the policy leaves it alone until they hand the model back (`promote --auto`).
+   */
+  automatic: z.boolean().optional(),
   pinned: z.string().optional(),
   canary: z.record(z.string(), z.number().min(0).max(1)).optional(),
 });
 export type ModelPointers = z.infer<typeof ModelPointersSchema>;
+
+/** Why the selection policy chose a version: the test, its level and the walk-forward rows it decided on. */
+export const SelectionEvidenceSchema = z.object({
+  /** The chosen version's one-sided Diebold–Mariano p-value against naive (naive chosen: the smallest candidate's, or null). */
+  p_value: z.number().nullable(),
+  /** The same p-value after Holm's step-down adjustment across the candidates tested with it. */
+  holm_p_value: z.number().nullable().optional(),
+  test: z.string(),
+  alpha: z.number(),
+  /** The walk-forward span of the chosen version: first fold's start .. last fold's end. */
+  window: z.object({ from: z.string(), to: z.string() }).nullable(),
+  folds: z.number().int().nonnegative(),
+  /** The comparison with the champion it replaced, on the walk-forward folds both were evaluated on. */
+  compared_with: z
+    .object({
+      version: z.string(),
+      shared_folds: z.number().int().nonnegative(),
+      wins: z.number().int().nonnegative(),
+      mean_mape: z.number().nullable(),
+      current_mean_mape: z.number().nullable(),
+      sign_test_p_value: z.number().nullable(),
+    })
+    .optional(),
+});
+export type SelectionEvidence = z.infer<typeof SelectionEvidenceSchema>;
 
 export const AuditEntrySchema = z.object({
   at: z.string(),
@@ -15,6 +45,9 @@ export const AuditEntrySchema = z.object({
   from: z.string().nullable(),
   to: z.string().nullable(),
   reason: z.string().optional(),
+  /** Written by the selection policy, not a person (a person's promote, rollback or pin never carries it). */
+  automatic: z.boolean().optional(),
+  evidence: SelectionEvidenceSchema.optional(),
 });
 export type AuditEntry = z.infer<typeof AuditEntrySchema>;
 
