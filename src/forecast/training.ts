@@ -85,6 +85,12 @@ export function registrationOf(trained: TrainedForecaster, plan: TrainingPlan): 
       direction_accuracy: report.test.directionAccuracy,
       r2_price: report.test.r2Price,
       test_rows: report.test.rows,
+      // Walk-forward: mean skill over the calendar folds (shared by versions whose data covers them) and the one-sided
+      // Diebold–Mariano p-value of "beats naive" over all fold rows: what selection compares on.
+      wf_skill: report.walk_forward.mean_skill,
+      wf_skill_std: report.walk_forward.std_skill,
+      wf_folds: report.walk_forward.folds.length,
+      dm_p_value: report.walk_forward.dm_p_value,
     },
     feature_set: { name: trained.featureSet.name, version: trained.featureSet.version },
     feature_names: [...trained.featureNames],

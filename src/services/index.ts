@@ -20,6 +20,8 @@ import { createMemoryCache } from "../storage/memory-cache.js";
 import { createMemoryPredictionLog } from "../storage/memory-prediction-log.js";
 import type { PointerStore } from "../storage/pointers.js";
 import type { PredictionLog } from "../storage/prediction-log.js";
+import { createTelemetry, type Telemetry } from "../telemetry/recorder.js";
+import { createMemoryMetricsStore, type MetricsStore } from "../telemetry/store.js";
 import { createUsageTracker, type UsageTracker } from "../tracking/usage.js";
 import { createInferenceOperations, type InferenceOperations } from "./inference.js";
 import { createModelOperations, type ModelOperations } from "./models.js";
@@ -37,6 +39,8 @@ export interface Ports {
   jobs?: JobStore;
   /** Usage counters per model version; default process memory. */
   counters?: Counters;
+  /** Telemetry series (GET /metrics, Triton statistics, serving figures), shared by instances; default process memory. */
+  metrics?: MetricsStore;
   /** Every forecast served, recorded off the response path; default process memory. */
   predictionLog?: PredictionLog;
   /**
@@ -79,6 +83,8 @@ export interface Services {
   inference: InferenceOperations;
   /** Replays a version's forecasts over history after its data cutoff, recorded as `backfill` and resolved at once. */
   backfill: BackfillService;
+  /** Requests, latency, failures and cold starts, recorded off the response path into the metrics store. */
+  telemetry: Telemetry;
   /** Runs `work` after the response (the runtime's waitUntil); its failure is logged, never unobserved. */
   defer: (work: Promise<unknown>) => void;
   /** Whether the inference runtime is up and the model store answers: backs /v2/health/ready. */
@@ -111,18 +117,30 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
     const observed = work.catch((error) => logger.error("background work failed", error));
     options.waitUntil?.(observed);
   };
+  // Labels come from the registry and cache figures from the usage tracker, both built below: read lazily.
+  const telemetry = createTelemetry({
+    store: ports.metrics ?? createMemoryMetricsStore(),
+    catalog: () => registry,
+    usage: () => usage,
+    defer,
+    warn,
+    now: options.now,
+  });
   const registry = createRegistry({
     artifacts: ports.artifacts,
     pointers: ports.pointers,
-    engine: ports.engine,
+    engine: telemetry.instrumentEngine(ports.engine),
     config,
     now: options.now,
   });
   const predictionLog = ports.predictionLog ?? createMemoryPredictionLog();
   const usage = createUsageTracker({ counters: ports.counters ?? createMemoryCounters(), defer, warn });
   const cache = ports.cache ?? createMemoryCache();
+  // What serves runs through the timed registry; backfill replays and registration checks are not serving.
+  const serving = telemetry.instrumentRegistry(registry);
   const forecaster = createForecaster({
-    registry,
+    registry: serving,
+    observer: telemetry.observer,
     market: ports.market,
     cache,
     cacheTtlMs: config.cacheTtlMs,
@@ -158,12 +176,15 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
       market: ports.market,
       registry,
       cache,
+      servingFigures: telemetry.servingFigures,
       now: options.now,
       warn,
     }),
     training,
     models: createModelOperations({ registry, usage }),
-    inference: createInferenceOperations({ registry, usage, timeoutMs: config.inferTimeoutMs }),
+    inference: telemetry.instrumentInference(
+      createInferenceOperations({ registry: serving, usage, timeoutMs: config.inferTimeoutMs }),
+    ),
     backfill: createBackfillService({
       registry,
       market: ports.market,
@@ -171,6 +192,7 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
       timeoutMs: config.inferTimeoutMs,
       now: options.now,
     }),
+    telemetry,
     defer,
     async ready() {
       try {
