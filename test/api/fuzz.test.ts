@@ -172,6 +172,12 @@ describe("fuzz: mutated requests never answer 500", () => {
       admin: true,
       body: { version: null },
     },
+    {
+      template: "/api/ml/models/{name}/backfill",
+      path: "/api/ml/models/BTC-24h/backfill",
+      admin: true,
+      body: { from: "2026-03-01", to: "2026-03-27", version: "1" },
+    },
     { template: "/api/ml/train", path: "/api/ml/train", admin: true, body: { model_id: "NOPE" } },
     {
       template: "/api/ml/performance/track",
