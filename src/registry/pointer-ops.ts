@@ -16,6 +16,12 @@ export interface PointerOps {
   pin(name: string, version: string | null, reason?: string): Promise<AuditEntry>;
 }
 
+/**
+ * The pointers with the champion a person set: no longer `automatic`, so the selection policy leaves it alone until
+ * the person hands the model back (`promote --auto`).
+ */
+const byPerson = ({ automatic: _automatic, ...rest }: ModelPointers): ModelPointers => rest;
+
 /** The champions in effect over time, replayed from the audit log; rollback steps back through it. */
 export function championStack(log: readonly AuditEntry[]): string[] {
   const stack: string[] = [];
@@ -64,7 +70,7 @@ export function createPointerOps(pointers: PointerStore, checks: PointerChecks, 
     async promote(name, version, reason) {
       await checks.metadata(name, version);
       return change(name, async (current) => ({
-        next: { ...current, champion: version },
+        next: { ...byPerson(current), champion: version },
         entry: { action: "promote", from: current.champion ?? null, to: version, reason },
       }));
     },
@@ -89,7 +95,7 @@ export function createPointerOps(pointers: PointerStore, checks: PointerChecks, 
           }
         }
         return {
-          next: { ...current, champion: target },
+          next: { ...byPerson(current), champion: target },
           entry: { action: "rollback", from: current.champion, to: target, reason: options.reason },
         };
       });

@@ -1,8 +1,21 @@
+import { decideChampion, isForecastModel, type SelectionPolicy } from "../selection/policy.js";
 import type { ModelPointers } from "../storage/pointers.js";
 import type { VersionMetadata } from "./metadata.js";
 
-/** How a version was chosen, in the order resolution tries them. */
-export type Resolution = "requested" | "pinned" | "champion" | "best" | "latest";
+/**
+ * How a version was chosen, in the order resolution tries them. Without a champion, a forecast model under the strict
+ * selection policy is served the version that beats naive with significance (`policy`), else its naive version
+ * (`naive`), else, having no naive version, the best by metric as before, untested against naive (`best_unvetted`).
+ */
+export type Resolution =
+  | "requested"
+  | "pinned"
+  | "champion"
+  | "policy"
+  | "naive"
+  | "best_unvetted"
+  | "best"
+  | "latest";
 
 export interface ResolveInput {
   /** A version the request names: it is served as asked (its reads decide 404 or 503). */
@@ -15,6 +28,8 @@ export interface ResolveInput {
   /** The metric that picks the best version when no pointer applies, and its direction. */
   metric: string;
   higherIsBetter: boolean;
+  /** SELECTION_POLICY: `strict` (default) applies the selection rule to forecast models; `best` ranks by metric. */
+  policy?: SelectionPolicy;
 }
 
 export type ResolveOutcome =
@@ -25,8 +40,9 @@ export type ResolveOutcome =
   | { kind: "none"; unreadable: string[] };
 
 /**
- * Which version serves: the requested one, else the pin, else the champion, else the best by metric (ties go to
- * the newer version), else the latest. A pointer to a version the store does not list, or whose metadata cannot be
+ * Which version serves: the requested one, else the pin, else the champion, else, for a forecast model under the
+ * strict policy, what the selection rule chooses from the versions' metadata (src/selection/policy.ts: significant
+ * against naive, else naive), else the best by metric (ties go to the newer version), else the latest. A pointer to a version the store does not list, or whose metadata cannot be
  * read, is skipped rather than failing every request.
  *
  * Pure: the same pointers, metadata and request always choose the same version, so a policy that moves pointers
@@ -48,6 +64,15 @@ export function resolveVersion(input: ResolveInput): ResolveOutcome {
   const unread = versions.filter((version) => !metadata.has(version));
   if (unread.length > 0) return { kind: "needs", versions: unread };
   const readable = versions.flatMap((version) => metadata.get(version) ?? []);
+  let unvetted = false;
+  if ((input.policy ?? "strict") === "strict" && isForecastModel(readable)) {
+    const decision = decideChampion({ versions: readable });
+    if (decision.kind === "choose") {
+      return { kind: "chosen", version: decision.version, via: decision.naive ? "naive" : "policy" };
+    }
+    // No naive version to serve: the best by metric as before, and the answer says it was not vetted.
+    unvetted = true;
+  }
   const sign = input.higherIsBetter ? 1 : -1;
   let winner: VersionMetadata | undefined;
   for (const meta of readable) {
@@ -57,7 +82,7 @@ export function resolveVersion(input: ResolveInput): ResolveOutcome {
     // Ties go to the newer version: versions are in ascending order.
     if (current === undefined || sign * value >= sign * current) winner = meta;
   }
-  if (winner) return { kind: "chosen", version: winner.version, via: "best" };
+  if (winner) return { kind: "chosen", version: winner.version, via: unvetted ? "best_unvetted" : "best" };
   const latest = readable.at(-1);
   if (latest) return { kind: "chosen", version: latest.version, via: "latest" };
   return { kind: "none", unreadable: versions.filter((version) => metadata.get(version) === null) };

@@ -11,6 +11,7 @@
  *   0 + (base + leaf) is exactly our `base + leaf`. TreeEnsemble v5 runs in onnxruntime-web 1.30, so the
  *   TreeEnsembleRegressor v3 fallback (whose output is float32 anyway) is not needed.
  * - Ridge → MatMul + Add in double, standardisation already folded into the weights.
+ * - Naive → a constant 0 of shape [batch, 1] (exportNaive): the baseline every forecaster is measured against.
  */
 
 import type { onnx as OnnxTypes } from "onnx-proto";
@@ -165,6 +166,46 @@ export function exportRidge(model: RidgeModel, meta: ExportMetadata): Uint8Array
   return buildModel(nodes, initializers, F, meta, "ridge", { alpha: String(model.alpha) });
 }
 
+/**
+ * The naive baseline as a forecaster: "no change", a log return of exactly 0 for every row, whatever the features
+ * (NaN and ±Inf included: a zero-weight MatMul would turn those into NaN). Shape → Concat → ConstantOfShape gives
+ * a [batch, 1] double tensor of +0, with the same input, output and metadata as every trained forecaster, so it
+ * registers, verifies and serves like one.
+ */
+export function exportNaive(meta: ExportMetadata): Uint8Array {
+  const nodes = [
+    onnx.NodeProto.create({
+      name: "batch",
+      opType: "Shape",
+      input: [INPUT_NAME],
+      output: ["batch"],
+      attribute: [intAttr("start", 0), intAttr("end", 1)],
+    }),
+    onnx.NodeProto.create({
+      name: "shape",
+      opType: "Concat",
+      input: ["batch", "one_column"],
+      output: ["out_shape"],
+      attribute: [intAttr("axis", 0)],
+    }),
+    onnx.NodeProto.create({
+      name: "no_change",
+      opType: "ConstantOfShape",
+      input: ["out_shape"],
+      output: [OUTPUT_NAME],
+      attribute: [tensorAttr("value", doubleTensor("value", [0], [1]))],
+    }),
+  ];
+  return buildModel(
+    nodes,
+    [int64Tensor("one_column", [1], [1])],
+    meta.featureNames.length,
+    meta,
+    "naive",
+    {},
+  );
+}
+
 function buildModel(
   nodes: OnnxTypes.INodeProto[],
   initializers: OnnxTypes.ITensorProto[],
@@ -229,6 +270,15 @@ function doubleTensor(name: string, values: readonly number[], dims: number[]): 
     view.setFloat64(i * 8, v, true);
   });
   return { name, dataType: onnx.TensorProto.DataType.DOUBLE, dims, rawData: raw };
+}
+
+function int64Tensor(name: string, values: readonly number[], dims: number[]): OnnxTypes.ITensorProto {
+  const raw = new Uint8Array(values.length * 8);
+  const view = new DataView(raw.buffer);
+  values.forEach((v, i) => {
+    view.setBigInt64(i * 8, BigInt(v), true);
+  });
+  return { name, dataType: onnx.TensorProto.DataType.INT64, dims, rawData: raw };
 }
 
 function uint8Tensor(name: string, values: readonly number[], dims: number[]): OnnxTypes.ITensorProto {
