@@ -68,6 +68,8 @@ function lagging(published: () => number): MarketDataSource {
 describe("honest forecasts: as_of, data_age_seconds, family and market_data_stale", () => {
   let t: TestApp;
   let closes: Map<string, number>;
+  /** The family of the version that serves each symbol (whichever the selection policy chose). */
+  const family: Record<string, string | null> = {};
   beforeAll(async () => {
     t = await testApp();
     for (const symbol of ["BTC", "ETH"]) {
@@ -80,6 +82,10 @@ describe("honest forecasts: as_of, data_age_seconds, family and market_data_stal
       });
     }
     closes = await btcCloses();
+    for (const symbol of ["BTC", "ETH"]) {
+      family[symbol] = (await t.app.registry.resolve(`${symbol}-24h`)).meta.tags.family ?? null;
+    }
+    expect(family.BTC).toEqual(expect.any(String));
   }, 300_000);
   afterAll(() => t.cleanup());
 
@@ -102,7 +108,7 @@ describe("honest forecasts: as_of, data_age_seconds, family and market_data_stal
         as_of: expected,
         target_time: new Date(Date.parse(expected) + DAY).toISOString(),
         last_close: closes.get(lastBar),
-        family: "ridge",
+        family: family.BTC,
       });
       // A response's as_of sent back names the same bar: the same forecast.
       const again = await (await app.serve({ symbol: "BTC", as_of: body.as_of })).json();
@@ -228,7 +234,11 @@ describe("honest forecasts: as_of, data_age_seconds, family and market_data_stal
       const clock = { now: Date.parse("2026-03-20T05:30:00.250Z") };
       const app = appAt(t, clock);
       const first = await (await app.serve({ symbol: "BTC" })).json();
-      expect(first).toMatchObject({ as_of: iso("2026-03-20"), data_age_seconds: 19_800.25, family: "ridge" });
+      expect(first).toMatchObject({
+        as_of: iso("2026-03-20"),
+        data_age_seconds: 19_800.25,
+        family: family.BTC,
+      });
       clock.now += 1_000;
       const cached = await app.serve({ symbol: "BTC" });
       expect(cached.headers.get("x-cache")).toBe("HIT");
@@ -244,7 +254,7 @@ describe("honest forecasts: as_of, data_age_seconds, family and market_data_stal
       const app = appAt(t, { now: Date.parse("2026-03-20T00:00:10Z") });
       const body = await (await app.batch({ symbols: ["BTC", "ETH"] })).json();
       for (const item of body.results) {
-        expect(item.forecast).toMatchObject({ data_age_seconds: 10, family: "ridge" });
+        expect(item.forecast).toMatchObject({ data_age_seconds: 10, family: family[item.symbol] });
       }
     });
 
