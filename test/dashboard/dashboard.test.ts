@@ -127,10 +127,12 @@ if (!haveChromium && !inCi) {
 
     const open = async (path: string) => {
       const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      // Generous: CI's two cores are busy with other suites; these are waits for an event, never a timing assertion.
+      context.setDefaultTimeout(90_000);
       const page = await context.newPage();
       const problems = watch(page);
       await page.goto(`${server.base}${path}`);
-      await page.waitForSelector("body[data-state=ready]", { timeout: 60_000 });
+      await page.waitForSelector("body[data-state=ready]", { timeout: 90_000 });
       return { page, problems, context };
     };
 
@@ -146,27 +148,27 @@ if (!haveChromium && !inCi) {
       expect(await plotted(page, "price")).toBeNull();
       expect(problems).toEqual([]);
       await context.close();
-    });
+    }, 180_000);
 
     it("lists the registry's models to choose from, and loads the one chosen", async () => {
       const { page, problems, context } = await open("/dashboard?source=backfill");
       expect(await page.locator("#model option").allTextContents()).toEqual(["BTC-24h", "ETH-24h"]);
       await page.locator("#model").selectOption("ETH-24h");
       await page.waitForFunction(() => new URL(location.href).searchParams.get("model") === "ETH-24h");
-      await page.waitForSelector("body[data-state=ready]", { timeout: 60_000 });
+      await page.waitForSelector("body[data-state=ready]", { timeout: 90_000 });
       expect(await page.locator("#status").textContent()).toMatch(/^ETH-24h, backfill forecasts: 0 resolved/);
       expect(await page.locator("#notices").textContent()).toMatch(
         /^No data yet: no backfill forecasts of ETH-24h are logged; backfill one/,
       );
       expect(problems).toEqual([]);
       await context.close();
-    });
+    }, 180_000);
 
     it("backfill: the charts draw exactly the points the series API returns, and the figures the summary's", async () => {
       const { page, problems, context } = await open("/dashboard");
       await page.locator("input[name=source][value=backfill]").check();
       await page.waitForFunction(() => new URL(location.href).searchParams.get("source") === "backfill");
-      await page.waitForSelector("body[data-state=ready]", { timeout: 60_000 });
+      await page.waitForSelector("body[data-state=ready]", { timeout: 90_000 });
 
       const series: { points: SeriesPoint[]; skill: SkillPoint[] } = await api(
         `/api/ml/performance/${MODEL}/series?source=backfill&limit=2000`,
@@ -211,7 +213,7 @@ if (!haveChromium && !inCi) {
       expect(rows[2]).toContain(`${all.naive_mape.toFixed(2)} %`);
       expect(rows[2]).toContain(`${(all.direction_accuracy * 100).toFixed(1)} %`);
       // The verdict against naive, said in words.
-      const notices = await page.locator("#notices").textContent();
+      const notices = (await page.locator("#notices").textContent()) ?? "";
       const verdict = summary.skill < 0 ? "loses to" : summary.skill > 0 ? "beats" : "ties with";
       expect(notices).toContain(`${MODEL} ${verdict} the naive forecast on backfill forecasts`);
       for (const v of summary.versions as { version: string; windows: { all: { skill: number } } }[]) {
@@ -232,14 +234,14 @@ if (!haveChromium && !inCi) {
         await page.screenshot({ path: file, fullPage: true });
       }
       await context.close();
-    });
+    }, 180_000);
 
     it("the admin panel lists the log with the token, kept in sessionStorage only", async () => {
       const { page, problems, context } = await open(`/dashboard?model=${MODEL}&source=backfill`);
       expect(await page.locator("#log").getAttribute("data-state")).toBe("locked");
       await page.locator("#token").fill(ADMIN_TOKEN);
       await page.locator("#token-form button[type=submit]").click();
-      await page.waitForSelector("#log[data-state=ready]", { timeout: 60_000 });
+      await page.waitForSelector("#log[data-state=ready]", { timeout: 90_000 });
 
       const listing = await api(`/api/ml/performance/${MODEL}/predictions?source=backfill&limit=50`, {
         headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
@@ -265,6 +267,6 @@ if (!haveChromium && !inCi) {
       expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
       expect(problems).toEqual([]);
       await context.close();
-    });
+    }, 180_000);
   });
 }
