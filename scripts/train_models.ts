@@ -98,6 +98,11 @@ const rows = results.map(({ name, version, family, report }) => ({
   direction: pct(report.test.directionAccuracy),
   "R² price*": report.test.r2Price.toFixed(4),
   "train ms": Math.round(report.trainingTimeMs),
+  // Walk-forward (report.walk_forward): mean ± std of the per-fold skills, and the one-sided DM p of "beats naive".
+  "wf folds": report.walk_forward.folds.length,
+  "wf skill": `${pct(report.walk_forward.mean_skill)} ± ${pct(report.walk_forward.std_skill)}`,
+  "DM p": report.walk_forward.dm_p_value.toFixed(3),
+  "wf ms": Math.round(report.walk_forward.time_ms),
   "data cutoff": dataCutoffOf(report),
 }));
 console.log(table(rows));

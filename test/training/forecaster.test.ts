@@ -42,6 +42,15 @@ describe("trainForecaster({ bars, symbol, interval, horizonBars, family, seed })
       expect(report.evaluatedWith).toMatch(/^onnxruntime-web 1\.30\.0/);
     });
 
+    it("walks forward over six quarters, each fold's model run in onnxruntime-web", () => {
+      const wf = (trained[key] as TrainedForecaster).report.walk_forward;
+      expect(wf.folds).toHaveLength(6);
+      expect(wf.period).toBe("quarter");
+      expect(wf.evaluated_with).toMatch(/^onnxruntime-web 1\.30\.0 .*checked bit-exact/);
+      expect(wf.rows).toBe(wf.folds.reduce((sum, f) => sum + f.rows, 0));
+      expect(Number.isFinite(wf.dm_statistic)).toBe(true);
+    });
+
     it("reports metrics that recomputing them here from the bars and the ONNX model reproduces", async () => {
       const { report, onnx } = trained[key] as TrainedForecaster;
       const series = bars[symbol] as Bar[];
@@ -211,6 +220,18 @@ describe("trainForecaster({ bars, symbol, interval, horizonBars, family, seed })
     );
     expect(report.parity.rows).toBe(report.splits.test.rows);
     expect(report.splits.test.rows).toBeGreaterThan(2000);
+    // Walk-forward on hourly bars: six whole months, a 24-row embargo, and DM with Newey–West lag 23 for the
+    // overlapping 24-bar targets.
+    const wf = report.walk_forward;
+    expect(wf.period).toBe("month");
+    expect(wf.folds).toHaveLength(6);
+    expect(wf.embargo_rows).toBe(24);
+    expect(wf.dm_hac_lag).toBe(23);
+    for (const fold of wf.folds) {
+      expect(fold.from.slice(8)).toBe("01T00:00:00.000Z");
+      expect(fold.rows).toBe((Date.parse(fold.to) - Date.parse(fold.from)) / hour);
+      expect(Date.parse(fold.validation_last) + 25 * hour).toBeLessThanOrEqual(Date.parse(fold.from));
+    }
   });
 
   describe("refuses", () => {
