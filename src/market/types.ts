@@ -14,8 +14,9 @@ export type Interval = "1d" | "1h";
 export interface GetBarsOptions {
   /**
    * As-of instant: only bars that had closed by `end` (open time + interval <= end) are returned, so a forecast made
-   * "as of" a moment never sees a bar still in progress. Default: now. An `end` after the source's clock counts as
-   * its clock: a bar that closes after the data was retrieved is never returned.
+   * "as of" a moment never sees a bar still in progress. Default: now. An `end` after the source's clock (or, for a
+   * file, after it was written) counts as that instant: a bar that closes after the data was retrieved is never
+   * returned.
    */
   end?: Date;
   /** Return at most the `limit` most recent bars. Default: all that the source has. */

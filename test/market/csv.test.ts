@@ -217,6 +217,24 @@ describe("csv market data", () => {
       expect(await source.getBars("BTC", "1d")).toHaveLength(8);
     });
 
+    it("never returns a bar that closes after the file was written: a file saved mid-bar holds it in progress", async () => {
+      const file = join(dir.path, "BTC-USD_1d.csv");
+      // Six bars from 2014-09-17; the file written at noon of the sixth (2014-09-22), as a download then would be.
+      await writeFile(file, (await realLines("BTC-USD_1d.csv", 6)).join("\n"));
+      const savedAt = new Date("2014-09-22T12:00:00Z");
+      await utimes(file, savedAt, savedAt);
+      const bars = await createCsvMarketData({ dir: dir.path }).getBars("BTC", "1d", {
+        end: new Date("2014-09-24T00:00:00Z"),
+      });
+      expect(bars.map((bar) => new Date(bar.time).toISOString().slice(0, 10))).toEqual([
+        "2014-09-17",
+        "2014-09-18",
+        "2014-09-19",
+        "2014-09-20",
+        "2014-09-21",
+      ]);
+    });
+
     it("does not keep a failed parse: a fixed file is read on the next call", async () => {
       const file = join(dir.path, "BTC-USD_1d.csv");
       const lines = await realLines("BTC-USD_1d.csv", 5);

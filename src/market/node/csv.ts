@@ -54,7 +54,12 @@ export function createCsvMarketData(options: CsvMarketDataOptions): MarketDataSo
   /** The key each file is cached under now: a changed file's previous parse is dropped, not kept until evicted. */
   const current = new Map<string, string>();
 
-  async function load(file: string, symbol: string, interval: Interval): Promise<readonly Bar[]> {
+  /** A file's bars and when they were retrieved: the file's modification time, when it was written. */
+  async function load(
+    file: string,
+    symbol: string,
+    interval: Interval,
+  ): Promise<{ bars: readonly Bar[]; retrievedAt: number }> {
     let info: { mtimeMs: number; size: number };
     try {
       info = await stat(file);
@@ -69,7 +74,7 @@ export function createCsvMarketData(options: CsvMarketDataOptions): MarketDataSo
     const previous = current.get(file);
     if (previous !== undefined && previous !== key) cache.delete(previous);
     current.set(file, key);
-    return cache.get(key, { file, interval });
+    return { bars: await cache.get(key, { file, interval }), retrievedAt: info.mtimeMs };
   }
 
   return {
@@ -79,10 +84,11 @@ export function createCsvMarketData(options: CsvMarketDataOptions): MarketDataSo
       assertInterval(interval);
       assertGetBarsOptions(getOptions);
       const file = path.join(dir, SUPPORTED_SYMBOLS[id].csvFiles[interval]);
-      const all = await load(file, id, interval);
-      // Never past the source's clock, whatever `end` asks: a bar that closes after the moment the data is read was
-      // still in progress then (a file saved mid-bar holds it), and a forecast must not use it.
-      const endMs = Math.min(getOptions.end?.getTime() ?? Number.POSITIVE_INFINITY, now());
+      const { bars: all, retrievedAt } = await load(file, id, interval);
+      // Never past the source's clock nor the moment the file was written, whatever `end` asks: a bar that closes
+      // after the data was retrieved was still in progress then (a file saved mid-bar holds it, with the prices so
+      // far), and a forecast must not use it.
+      const endMs = Math.min(getOptions.end?.getTime() ?? Number.POSITIVE_INFINITY, now(), retrievedAt);
       const bars = selectBars(all, interval, endMs, getOptions.limit);
       if (bars.length === 0) {
         const first = all[0] as Bar;
