@@ -14,6 +14,9 @@ import type {
   TrainedForecaster,
   TrainForecasterInput,
 } from "../training/forecaster.js";
+import { naiveExportInputOf, naiveRegistrationOf, type NaiveExporter } from "../selection/naive.js";
+import { isNaive } from "../selection/policy.js";
+import type { SelectionOutcome } from "../selection/select.js";
 import { DEFAULT_HORIZON, forecastModelName, horizonHours } from "./horizon.js";
 import { createJobStateWriter, JOB_WRITE_RETRY, type JobWriteRetry } from "./job-state.js";
 
@@ -22,7 +25,10 @@ import { createJobStateWriter, JOB_WRITE_RETRY, type JobWriteRetry } from "./job
  * (Node: the server, the training script, the Vercel training function); left out of the edge wiring, whose bundle
  * then carries no trainer at all.
  */
-export type Trainer = (input: TrainForecasterInput) => Promise<TrainedForecaster>;
+export type Trainer = ((input: TrainForecasterInput) => Promise<TrainedForecaster>) & {
+  /** Exports the naive baseline's ONNX (src/training's exportNaive); absent, trainSymbol registers no naive version. */
+  exportNaive?: NaiveExporter;
+};
 
 /** What a training run trains for one symbol. The defaults are the users' product: 24h ahead from daily bars. */
 export interface TrainingPlan {
@@ -183,7 +189,9 @@ function horizonBarsOf(plan: TrainingPlan): number {
 
 /**
  * Trains every family of the plan for one symbol on the source's full history and registers each as a new version.
- * Registration re-checks the golden rows in the serving engine, so what is registered is what serves.
+ * Registration re-checks the golden rows in the serving engine, so what is registered is what serves. Then, once per
+ * model, the naive baseline is registered beside them (when the trainer exports one), and the selection policy
+ * decides which version serves (registry.select: a champion a person set stays).
  */
 export async function trainSymbol(options: {
   symbol: string;
@@ -194,6 +202,8 @@ export async function trainSymbol(options: {
   /** Train only on bars closed by this instant (see UntilSchema); default all the source has. */
   until?: Date;
   onProgress?: (message: string) => void;
+  /** What the selection policy decided after registering (src/selection/select.ts). */
+  onSelection?: (outcome: SelectionOutcome) => void;
 }): Promise<TrainedVersion[]> {
   const plan = { ...DEFAULT_PLAN, ...options.plan };
   const symbol = resolveSymbol(options.symbol);
@@ -203,6 +213,7 @@ export async function trainSymbol(options: {
   const bars = await trainingBars(options.market, symbol, plan.interval, options.until);
   const name = forecastModelName(symbol, plan.horizon);
   const results: TrainedVersion[] = [];
+  let sibling: RegistrationInput | undefined;
   for (const family of plan.families) {
     progress(`training ${name} ${family} on ${bars.length} bars`);
     const trained = await options
@@ -211,15 +222,40 @@ export async function trainSymbol(options: {
         throw tooEarly(error, bars, options.until) ?? error;
       });
     progress(`registering ${name} ${family}`);
-    const meta: VersionMetadata = await options.registry.register(
-      name,
-      trained.onnx,
-      registrationOf(trained, plan),
-    );
+    const registration = registrationOf(trained, plan);
+    sibling ??= registration;
+    const meta: VersionMetadata = await options.registry.register(name, trained.onnx, registration);
     results.push({ family, version: meta.version, name, report: trained.report });
   }
+  if (sibling && options.trainer.exportNaive) {
+    await registerNaiveOnce(options.registry, name, options.trainer.exportNaive, sibling, progress);
+  }
+  // The policy decides what serves, where training runs and never per request.
+  progress(`selecting the version of ${name} that serves`);
+  const selection = await options.registry.select(name, { candidates: results.map((r) => r.version) });
+  progress(selection.reason);
+  options.onSelection?.(selection);
   return results;
 }
+
+/**
+ * Registers the model's naive baseline unless it has one: the same ONNX contract, feature set, forecast spec and
+ * golden inputs as `sibling` (a version trained in this run), predicting no change. Once per model, not per run.
+ */
+async function registerNaiveOnce(
+  registry: Registry,
+  name: string,
+  exportNaive: NaiveExporter,
+  sibling: RegistrationInput,
+  progress: (message: string) => void,
+): Promise<string> {
+  const existing = (await registry.versions(name)).find(isNaive);
+  if (existing) return existing.version;
+  progress(`registering ${name} naive baseline`);
+  const meta = await registry.register(name, exportNaive(naiveExportInputOf(sibling)), naiveRegistrationOf(sibling));
+  return meta.version;
+}
+
 
 /** What one training request may ask beyond the symbol. */
 export interface TrainOptions {
@@ -272,6 +308,7 @@ export function createTrainingService(deps: {
     const job: TrainingJob = { ...queued, state: "running", started_at: now().toISOString() };
     void writer.write(job);
     let result: TrainingJob;
+    let selection: SelectionOutcome | undefined;
     try {
       const versions = await trainSymbol({
         symbol: job.model_id,
@@ -281,6 +318,9 @@ export function createTrainingService(deps: {
         plan: deps.plan,
         until,
         onProgress: (progress) => void writer.write({ ...job, progress }),
+        onSelection: (outcome) => {
+          selection = outcome;
+        },
       });
       result = {
         ...job,
@@ -294,6 +334,15 @@ export function createTrainingService(deps: {
             test: v.report.test,
           })),
           reports: versions.map((v) => v.report),
+          // What serves after this run and why: the selection policy's champion and evidence, or why it kept one.
+          ...(selection && {
+            selection: {
+              changed: selection.entry !== undefined,
+              champion: selection.entry?.to,
+              evidence: selection.entry?.evidence,
+              reason: selection.reason,
+            },
+          }),
         },
       };
     } catch (error) {

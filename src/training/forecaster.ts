@@ -18,7 +18,7 @@ import { TrainingError } from "./errors.js";
 import { type ForecastMetrics, forecastMetrics, rankImportance } from "./evaluate.js";
 import { WALK_FORWARD_DEFAULTS, type WalkForwardOptions } from "./folds.js";
 import { type Dataset, GBDT_DEFAULTS, type GbdtParams, predictGbdt, trainGbdt } from "./gbdt.js";
-import { exportGbdt, exportRidge } from "./onnx/export.js";
+import { exportGbdt, exportNaive, exportRidge } from "./onnx/export.js";
 import { ortVersion, runForecaster } from "./onnx/runtime.js";
 import { predictRidge, RIDGE_DEFAULTS, type RidgeParams, trainRidge } from "./ridge.js";
 import { chronologicalSplit, type RowRange, type SplitOptions } from "./split.js";
@@ -214,6 +214,12 @@ export async function trainForecaster(input: TrainForecasterInput): Promise<Trai
     outOfSample: { start: walk.rows.start, predictions: walk.predictions },
   };
 }
+
+/**
+ * The naive baseline's export travels with the trainer (the Trainer port's `exportNaive`): where no trainer is wired
+ * (the edge), no ONNX export is bundled either.
+ */
+trainForecaster.exportNaive = exportNaive;
 
 /** A fitted model of either family, with what the report needs of it. */
 interface FittedModel {

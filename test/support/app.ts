@@ -25,15 +25,17 @@ export const ADAPTERS: "embedded" | "production" =
 export const onEmbeddedAdapters = ADAPTERS === "embedded";
 
 /** The storage ports of a test app: files under `dir`, or the production adapters in a namespace of their own. */
-function storage(dir: string): Pick<AppDeps, "artifacts" | "pointers" | "cache" | "jobs" | "counters"> {
+function storage(
+  dir: string,
+): Pick<AppDeps, "artifacts" | "pointers" | "cache" | "jobs" | "counters" | "metrics"> {
   if (ADAPTERS === "embedded") {
     return {
       artifacts: createFsArtifactStore(join(dir, "models")),
       pointers: createJsonFilePointerStore(join(dir, "pointers.json")),
     };
   }
-  const { artifacts, pointers, cache, jobs, counters } = productionAdapters();
-  return { artifacts, pointers, cache, jobs, counters };
+  const { artifacts, pointers, cache, jobs, counters, metrics } = productionAdapters();
+  return { artifacts, pointers, cache, jobs, counters, metrics };
 }
 
 /** One engine per test file: onnxruntime-web initialises once per process anyway. */

@@ -20,7 +20,7 @@ describe("Upstash metrics store: keys, aggregation and outages", () => {
     const one = upstashStore(prefix);
     const two = upstashStore(prefix);
     await one.write({ add: { "edgeml_x_total|model=m": 2 } });
-    await two.write({ add: { "edgeml_x_total|model=m": 3, "edgeml_y_total": 1 } });
+    await two.write({ add: { "edgeml_x_total|model=m": 3, edgeml_y_total: 1 } });
     expect(await one.readAll()).toEqual({ "edgeml_x_total|model=m": 5, edgeml_y_total: 1 });
   });
 
