@@ -75,7 +75,9 @@ const line = (p: Plotted, label: string) => {
 };
 
 if (!haveChromium && !inCi) {
-  describe.skip(`dashboard in Chromium: SKIPPED, no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH; .ci/run installs it and CI runs this)`, () => {
+  const why = `dashboard in Chromium: SKIPPED, no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH; .ci/run installs it and CI runs this)`;
+  console.warn(why);
+  describe.skip(why, () => {
     it("loads with backfilled data", () => {});
   });
 } else {
