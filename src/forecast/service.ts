@@ -13,6 +13,7 @@ import {
   type Resolution,
   withinDeadline,
 } from "../registry/registry.js";
+import { type ServingEvidence, servingEvidence } from "../selection/policy.js";
 import type { PredictionCache } from "../storage/cache.js";
 import type { PredictionEntry, PredictionLog, PredictionSource } from "../storage/prediction-log.js";
 import type { ServeObserver } from "../telemetry/recorder.js";
@@ -40,10 +41,20 @@ export interface Forecast {
   predicted_price: number;
   created_at: string;
   cached: boolean;
+  /**
+   * Whether the serving version beats naive with significance (its one-sided walk-forward Diebold–Mariano p-value
+   * below α = 0.05); false for the naive version and for a version with no walk-forward evaluation.
+   */
+  beats_naive: boolean;
+  /** The walk-forward evidence behind `beats_naive`: p-value, span of the folds, number of folds. */
+  evidence: ServingEvidence["evidence"];
 }
 
-/** A forecast as the cache keeps it: its data age is the answer's, computed when it is served. */
-type StoredForecast = Omit<Forecast, "data_age_seconds">;
+/**
+ * A forecast as the cache keeps it: its data age is the answer's, computed when it is served, and what it says about
+ * its version is read from the version's metadata then (the same version, so the same evidence).
+ */
+type StoredForecast = Omit<Forecast, "data_age_seconds" | "beats_naive" | "evidence">;
 
 /** What a forecast request may say beyond symbol and horizon. */
 export interface ForecastOptions {
@@ -368,6 +379,7 @@ export function createForecaster(deps: ForecasterDeps) {
     const source = requested === undefined ? "live" : "replay";
     const answer = (stored: StoredForecast, cached: boolean): Forecast => ({
       ...stored,
+      ...servingEvidence(meta),
       cached,
       data_age_seconds: ageSeconds(stored.as_of, now().getTime()),
     });

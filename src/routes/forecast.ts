@@ -30,6 +30,24 @@ export const ForecastSchema = z
     predicted_price: z.number(),
     created_at: z.string(),
     cached: z.boolean(),
+    beats_naive: z
+      .boolean()
+      .describe(
+        "Whether the serving version beats the naive no-change forecast with significance: its one-sided Diebold–Mariano p-value on walk-forward folds is below 0.05. False for the naive version (what serves when nothing beats it) and for versions without a walk-forward evaluation",
+      ),
+    evidence: z
+      .object({
+        p_value: z
+          .number()
+          .nullable()
+          .describe("The version's one-sided Diebold–Mariano p-value against naive"),
+        window: z
+          .object({ from: z.string(), to: z.string() })
+          .nullable()
+          .describe("The walk-forward span: first fold's start .. last fold's end"),
+        folds: z.number().int().describe("Walk-forward folds"),
+      })
+      .describe("The serving version's walk-forward evidence behind beats_naive"),
   })
   .openapi("Forecast");
 
