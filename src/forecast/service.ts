@@ -18,7 +18,7 @@ import type { PredictionCache } from "../storage/cache.js";
 import type { PredictionEntry, PredictionLog, PredictionSource } from "../storage/prediction-log.js";
 import type { ServeObserver } from "../telemetry/recorder.js";
 import type { UsageTracker } from "../tracking/usage.js";
-import { asOfInstant, asOfText, lastCloseBy } from "./as-of.js";
+import { AsOfSchema, asOfInstant, asOfText, lastCloseBy } from "./as-of.js";
 import { DEFAULT_HORIZON, forecastModelName, horizonHours, normaliseHorizon } from "./horizon.js";
 
 /** One forecast, as `POST /api/ml/serve` returns it and the cache keeps it. */
@@ -429,7 +429,9 @@ export function createForecaster(deps: ForecasterDeps) {
   /** The requested as-of instant, checked: a valid instant, not in the future. Undefined for a live forecast. */
   const requestedInstant = (options: ForecastOptions): number | undefined => {
     if (options.asOf === undefined) return undefined;
-    const instant = asOfInstant(options.asOf);
+    // Checked here too, not only by the routes: a caller of the service (CLI, scripts) gets the same rule, and a
+    // zone-less instant is never read in the server's local time.
+    const instant = AsOfSchema.safeParse(options.asOf).success ? asOfInstant(options.asOf) : Number.NaN;
     if (!Number.isFinite(instant)) {
       throw new EdgeMLError(
         "invalid_request",

@@ -283,6 +283,10 @@ describe("honest forecasts: as_of, data_age_seconds, family and market_data_stal
       });
       const { forecast } = await forecaster.forecast("BTC", "24h", { asOf: "2026-03-20" });
       expect(forecast.family).toBeNull();
+      // The service checks as_of itself too: a caller past the routes gets the same 400, never local time.
+      await expect(forecaster.forecast("BTC", "24h", { asOf: "2026-03-20T12:00:00" })).rejects.toMatchObject({
+        code: "invalid_request",
+      });
     });
   });
 
