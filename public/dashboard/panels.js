@@ -14,7 +14,7 @@
 export const WINDOWS = ["7d", "30d", "all"];
 
 const NO_DATA = "no data";
-const number = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
+const number = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 
 /** @param {number | null | undefined} v percent already (MAPE) */
