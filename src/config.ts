@@ -43,6 +43,13 @@ export const BearerSecret = (variable: string) =>
     );
 
 /**
+ * Versions retention keeps per model, newest first, beside every pinned, champion, canary, naive and restored one: a
+ * week of daily retrains of both families (two versions a day; a retrain that changed nothing registers nothing),
+ * as far back as a rollback goes in practice; older ones are archived, still listed and restorable.
+ */
+export const DEFAULT_RETAIN_VERSIONS = 14;
+
+/**
  * Every tunable of the app, with its default and why it has that value. Validated once, when the app is built,
  * so a setting that cannot work fails at start-up rather than on the first request.
  */
@@ -81,6 +88,8 @@ export const AppConfigFields = z.object({
   staleGraceSeconds: nonNegativeInt().default(900),
   /** The registry listing is cached this long per process, so version resolution costs no I/O per request. */
   registryListTtlMs: nonNegativeInt().default(5_000),
+  /** Versions kept per model beside the protected ones; older ones are archived when a version registers. */
+  retainVersions: positiveInt().default(DEFAULT_RETAIN_VERSIONS),
   /** The metric that ranks versions when no champion is set, and whether higher is better. */
   bestMetric: z.string().min(1).default("skill"),
   bestMetricHigherIsBetter: z.boolean().default(true),

@@ -23,6 +23,8 @@ export const ERROR_STATUS = {
   /** `POST /api/ml/performance/track` named a prediction id the log does not hold for that model. */
   prediction_not_found: 404,
   conflict: 409,
+  /** A version retention archived: listed, restorable, never served until restored. */
+  version_archived: 410,
   payload_too_large: 413,
   output_too_large: 413,
   unsupported_media_type: 415,

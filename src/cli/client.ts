@@ -18,7 +18,8 @@ type ModelEndpoints = Admin["api"]["ml"]["models"][":name"];
 /** The API's answers, typed from the routes themselves (hono's `hc`): no hand-copied response types. */
 export type ModelSummaries = InferResponseType<Admin["api"]["ml"]["models"]["$get"], 200>;
 export type ModelDetail = InferResponseType<ModelEndpoints["$get"], 200>;
-export type Registered = InferResponseType<ModelEndpoints["versions"]["$post"], 201>;
+/** 201 registered, or 200 with `duplicate_of`: nothing registered, the upload equals that version. */
+export type Registered = InferResponseType<ModelEndpoints["versions"]["$post"], 200 | 201>;
 export type PointerChange = InferResponseType<ModelEndpoints["promote"]["$post"], 200>;
 export type ModelMetadata = InferResponseType<Oip["v2"]["models"][":name"]["$get"], 200>;
 export type InferRequest = InferRequestType<Oip["v2"]["models"][":name"]["infer"]["$post"]>["json"];
@@ -35,6 +36,7 @@ export interface RegistryClient {
   promote(name: string, version: string, reason?: string): Promise<PointerChange>;
   rollback(name: string, options: { to?: string; reason?: string }): Promise<PointerChange>;
   pin(name: string, version: string | null, reason?: string): Promise<PointerChange>;
+  restore(name: string, version: string, reason?: string): Promise<PointerChange>;
   metadata(name: string, version?: string): Promise<ModelMetadata>;
   infer(name: string, version: string | undefined, body: InferRequest): Promise<InferResponse>;
   backfill(name: string, body: BackfillBody): Promise<BackfillResult>;
@@ -78,6 +80,13 @@ function remoteClient(base: string, token: string | undefined): RegistryClient {
       expectOk(await models[":name"].rollback.$post({ param: { name }, json: body })),
     pin: async (name, version, reason) =>
       expectOk(await models[":name"].pin.$post({ param: { name }, json: { version, reason } })),
+    restore: async (name, version, reason) =>
+      expectOk(
+        await models[":name"].versions[":version"].restore.$post({
+          param: { name, version },
+          json: { reason },
+        }),
+      ),
     metadata: async (name, version) =>
       expectOk(
         await (version === undefined
@@ -120,6 +129,7 @@ function localClient(services: Services, target: string): RegistryClient {
     promote: (name, version, reason) => wire(models.promote(name, version, reason)),
     rollback: (name, options) => wire(models.rollback(name, options)),
     pin: (name, version, reason) => wire(models.pin(name, version, reason)),
+    restore: (name, version, reason) => wire(models.restore(name, version, reason)),
     metadata: (name, version) => wire(inference.metadata(name, version)),
     infer: (name, version, body) => wire(inference.infer(name, version, body)),
     backfill: (name, body) => wire(services.backfill.run({ ...body, model: name })),

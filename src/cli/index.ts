@@ -80,7 +80,15 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
         };
         const api = client();
         const meta = await api.register(options.name, new Uint8Array(bytes), file, metadata);
+        if (meta.duplicate_of !== undefined) {
+          output(
+            `nothing registered: ${file} equals ${meta.name} version ${meta.duplicate_of} (same bytes and calibration) in ${api.target}`,
+          );
+          return;
+        }
         output(`registered ${meta.name} version ${meta.version} in ${api.target}`);
+        if (meta.archived) output(`  archived by retention: ${meta.archived.join(", ")}`);
+        if (meta.retention_error) output(`  retention could not archive: ${meta.retention_error}`);
         output(
           `  sha256 ${meta.sha256}, ${meta.size_bytes} bytes, producer ${meta.producer.name} ${meta.producer.version}`,
         );
@@ -106,6 +114,7 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
             serving: m.serving ? `${m.serving.version} (${m.serving.via})` : "-",
             champion: m.pointers.champion ?? "-",
             pinned: m.pointers.pinned ?? "-",
+            archived: m.archived.map((a) => a.version).join(",") || "-",
           })),
         ),
       );
@@ -117,11 +126,13 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
     .argument("<name>")
     .action(async (name: string) => {
       const model = await client().model(name);
+      const archived = new Map(model.archived.map((a) => [a.version, a]));
       output(
         table(
           model.metadata.map((m) => ({
             version: m.version,
             serving: model.serving?.version === m.version ? `* ${model.serving.via}` : "",
+            archived: archived.has(m.version) ? `since ${archived.get(m.version)?.at.slice(0, 10)}` : "",
             created: m.created_at.slice(0, 19),
             producer: `${m.producer.name} ${m.producer.version}`.trim(),
             metrics: Object.entries(m.metrics)
@@ -283,6 +294,17 @@ function addChangeAndPredictCommands(program: Command, client: Client, output: O
       output(
         `${name}: ${version === "none" ? "unpinned" : `pinned to ${version}`}; serving ${res.serving?.version ?? "none"}`,
       );
+    });
+
+  program
+    .command("restore")
+    .description("bring back a version retention archived; retention keeps it from then on")
+    .argument("<name>")
+    .argument("<version>")
+    .option("-r, --reason <text>")
+    .action(async (name: string, version: string, options: { reason?: string }) => {
+      const res = await client().restore(name, version, options.reason);
+      output(`${name}: version ${version} restored; serving ${res.serving?.version ?? "none"}`);
     });
 
   program

@@ -4,7 +4,7 @@ import { FeatureError } from "../features/index.js";
 import type { Logger } from "../logger.js";
 import { INTERVAL_MS, isoTime, resolveSymbol } from "../market/symbols.js";
 import type { Bar, Interval, MarketDataSource } from "../market/types.js";
-import type { RegistrationInput, VersionMetadata } from "../registry/metadata.js";
+import type { RegistrationInput } from "../registry/metadata.js";
 import type { Registry } from "../registry/registry.js";
 import type { JobStore, TrainingJob } from "../storage/jobs.js";
 import { TrainingError } from "../training/errors.js";
@@ -52,6 +52,13 @@ export interface TrainedVersion {
   version: string;
   name: string;
   report: EvaluationReport;
+  /**
+   * Set when the run registered nothing: the trained model has the bytes and calibration of this existing version
+   * (`version` is then that version too), as a retrain on unchanged data with the same seed does.
+   */
+  duplicate_of?: string;
+  /** Versions retention archived when this one registered. */
+  archived?: string[];
 }
 
 /**
@@ -224,8 +231,15 @@ export async function trainSymbol(options: {
     progress(`registering ${name} ${family}`);
     const registration = registrationOf(trained, plan);
     sibling ??= registration;
-    const meta: VersionMetadata = await options.registry.register(name, trained.onnx, registration);
-    results.push({ family, version: meta.version, name, report: trained.report });
+    const meta = await options.registry.register(name, trained.onnx, registration);
+    results.push({
+      family,
+      version: meta.version,
+      name,
+      report: trained.report,
+      ...(meta.duplicate_of !== undefined && { duplicate_of: meta.duplicate_of }),
+      ...(meta.archived && { archived: meta.archived }),
+    });
   }
   if (sibling && options.trainer.exportNaive) {
     await registerNaiveOnce(options.registry, name, options.trainer.exportNaive, sibling, progress);
@@ -331,6 +345,10 @@ export function createTrainingService(deps: {
             name: v.name,
             version: v.version,
             family: v.family,
+            // "equal to version N, nothing registered": the job's report says so rather than claim a new version.
+            registered: v.duplicate_of === undefined,
+            ...(v.duplicate_of !== undefined && { duplicate_of: v.duplicate_of }),
+            ...(v.archived && { archived: v.archived }),
             test: v.report.test,
           })),
           reports: versions.map((v) => v.report),

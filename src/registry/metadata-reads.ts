@@ -31,6 +31,11 @@ export interface MetadataReads {
   ): Promise<{ metas: VersionMetadata[]; unreadable: UnreadableVersion[] }>;
   /** Remembers metadata this process has just published. */
   remember(meta: VersionMetadata): void;
+  /**
+   * A version the store has just listed (a registration's own list call): read without consulting the cached
+   * listing, which may not have it yet. Null when it cannot be read.
+   */
+  listed(name: string, version: string): Promise<VersionMetadata | null>;
 }
 
 /** Parses a version's metadata.json text, or says why it cannot serve. */
@@ -138,6 +143,17 @@ export function createMetadataReads(
     },
     remember(meta) {
       cache.set(sessionKey(meta), meta);
+    },
+    listed(name, version) {
+      const key = `${name}@${version}`;
+      const cached = cache.peek(key);
+      return (cached ? Promise.resolve(cached) : cache.get(key, { name, version })).then(
+        (meta) => meta,
+        (error: unknown) => {
+          if (error instanceof UnreadableVersionError) return null;
+          throw error;
+        },
+      );
     },
   };
 }

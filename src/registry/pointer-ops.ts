@@ -1,6 +1,7 @@
 import { EdgeMLError } from "../errors.js";
 import type { AuditEntry, ModelPointers, PointerStore } from "../storage/pointers.js";
 import { pointersUnavailable } from "./failures.js";
+import { archiveOf, versionArchived, withArchived, withRestored } from "./retention.js";
 
 /** What a pointer operation checks before it moves a pointer: the model and version exist and can be read. */
 export interface PointerChecks {
@@ -14,6 +15,26 @@ export interface PointerOps {
   promote(name: string, version: string, reason?: string): Promise<AuditEntry>;
   rollback(name: string, options?: { to?: string; reason?: string }): Promise<AuditEntry>;
   pin(name: string, version: string | null, reason?: string): Promise<AuditEntry>;
+  /**
+   * Archives the versions `plan` picks from the pointers as stored now; nothing is written (and null returned) when
+   * it picks none, so a registration that archives nothing costs no pointer write.
+   */
+  archive(
+    name: string,
+    plan: (current: ModelPointers) => string[],
+    reason: string,
+  ): Promise<{ entry: AuditEntry; archived: string[] } | null>;
+  /** Brings an archived version back: it serves again as any version would, and retention keeps it from then on. */
+  restore(name: string, version: string, reason?: string): Promise<AuditEntry>;
+}
+
+/** Thrown inside an update to write nothing: the plan picked no version. */
+class NothingToArchive extends Error {}
+
+/** Refuses to point at an archived version: it would not serve; the error says how to restore it. */
+function refuseArchived(name: string, current: ModelPointers, version: string): void {
+  const archived = archiveOf(current, version);
+  if (archived) throw versionArchived(name, version, archived);
 }
 
 /**
@@ -69,10 +90,13 @@ export function createPointerOps(pointers: PointerStore, checks: PointerChecks, 
     history,
     async promote(name, version, reason) {
       await checks.metadata(name, version);
-      return change(name, async (current) => ({
-        next: { ...byPerson(current), champion: version },
-        entry: { action: "promote", from: current.champion ?? null, to: version, reason },
-      }));
+      return change(name, async (current) => {
+        refuseArchived(name, current, version);
+        return {
+          next: { ...byPerson(current), champion: version },
+          entry: { action: "promote", from: current.champion ?? null, to: version, reason },
+        };
+      });
     },
     async rollback(name, options = {}) {
       await checks.versionsOf(name);
@@ -94,6 +118,7 @@ export function createPointerOps(pointers: PointerStore, checks: PointerChecks, 
             );
           }
         }
+        refuseArchived(name, current, target);
         return {
           next: { ...byPerson(current), champion: target },
           entry: { action: "rollback", from: current.champion, to: target, reason: options.reason },
@@ -104,6 +129,7 @@ export function createPointerOps(pointers: PointerStore, checks: PointerChecks, 
       if (version !== null) await checks.metadata(name, version);
       else await checks.versionsOf(name);
       return change(name, async (current) => {
+        if (version !== null) refuseArchived(name, current, version);
         const { pinned: _previous, ...rest } = current;
         return {
           next: version === null ? rest : { ...current, pinned: version },
@@ -113,6 +139,42 @@ export function createPointerOps(pointers: PointerStore, checks: PointerChecks, 
             to: version,
             reason,
           },
+        };
+      });
+    },
+    async archive(name, plan, reason) {
+      let archived: string[] = [];
+      try {
+        const entry = await change(name, async (current) => {
+          archived = plan(current);
+          if (archived.length === 0) throw new NothingToArchive();
+          return {
+            next: withArchived(current, archived, { at: now().toISOString(), reason }),
+            entry: { action: "archive", from: null, to: archived.join(","), reason },
+          };
+        });
+        return { entry, archived };
+      } catch (error) {
+        if (
+          error instanceof NothingToArchive ||
+          (error as { cause?: unknown }).cause instanceof NothingToArchive
+        )
+          return null;
+        throw error;
+      }
+    },
+    async restore(name, version, reason) {
+      await checks.metadata(name, version);
+      return change(name, async (current) => {
+        if (!archiveOf(current, version)) {
+          throw new EdgeMLError(
+            "conflict",
+            `version ${version} of '${name}' is not archived; nothing to restore (GET /api/ml/models/${name} lists the archived ones)`,
+          );
+        }
+        return {
+          next: withRestored(current, version),
+          entry: { action: "restore", from: null, to: version, reason },
         };
       });
     },

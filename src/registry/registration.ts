@@ -3,6 +3,7 @@ import type { InferenceEngine, ModelSignature } from "../inference/engine.js";
 import { describeOnnx } from "../inference/onnx-model.js";
 import type { ArtifactStore } from "../storage/artifacts.js";
 import { sha256Hex } from "../util/hash.js";
+import { duplicateOf } from "./duplicates.js";
 import { storeUnavailable } from "./failures.js";
 import {
   ModelNameSchema,
@@ -21,7 +22,15 @@ export interface RegistrationDeps {
   engine: InferenceEngine;
   verification: Pick<Verification, "runGolden">;
   now: () => Date;
+  /** The readable metadata of these listed versions of the model, read fresh enough to see every published one. */
+  existing(name: string, versions: string[]): Promise<VersionMetadata[]>;
 }
+
+/** A registration's outcome: a new version, or the existing one it equals (nothing was written). */
+export type RegistrationOutcome =
+  /** `versions`: the model's versions as listed when it was published, itself included. */
+  | { kind: "registered"; meta: VersionMetadata; versions: string[] }
+  | { kind: "duplicate"; meta: VersionMetadata };
 
 /** Validates a candidate: its name, its input, its graph, a session of its own and its golden rows. */
 async function validate(deps: RegistrationDeps, name: string, bytes: Uint8Array, input: RegistrationInput) {
@@ -54,19 +63,26 @@ async function validate(deps: RegistrationDeps, name: string, bytes: Uint8Array,
 
 /**
  * Registers a version: validates it, then publishes it under the next version number, re-reading the versions
- * when another registration claims that number first. Nothing is written unless the candidate is valid.
+ * when another registration claims that number first. Nothing is written unless the candidate is valid, and nothing
+ * when it has the bytes and calibration of a version the model already has (duplicates.ts): that version is the
+ * answer. The caller serialises registrations of one model (Registry's lock), so two identical ones racing in one
+ * process make one version; the check runs again after every lost race for a number.
  */
 export async function registerVersion(
   deps: RegistrationDeps,
   name: string,
   bytes: Uint8Array,
   input: RegistrationInput = {},
-): Promise<VersionMetadata> {
+): Promise<RegistrationOutcome> {
   const { extra, onnx, sha256, signature } = await validate(deps, name, bytes, input);
   for (let attempt = 0; attempt < PUBLISH_ATTEMPTS; attempt++) {
     const existing = await deps.artifacts
       .listVersions(name)
       .catch((error: unknown) => Promise.reject(storeUnavailable(error)));
+    if (existing.length > 0) {
+      const same = duplicateOf({ ...extra, sha256 }, await deps.existing(name, existing));
+      if (same) return { kind: "duplicate", meta: same };
+    }
     const version = String(existing.reduce((max, v) => Math.max(max, Number(v)), 0) + 1);
     const meta: VersionMetadata = VersionMetadataSchema.parse({
       ...extra,
@@ -89,7 +105,7 @@ export async function registerVersion(
       if (error instanceof EdgeMLError && error.code === "conflict") continue;
       throw storeUnavailable(error);
     }
-    return meta;
+    return { kind: "registered", meta, versions: [...existing, version] };
   }
   throw new EdgeMLError(
     "conflict",

@@ -1,19 +1,21 @@
 import type { Tensor } from "onnxruntime-web/wasm";
-import type { AppConfig } from "../config.js";
+import { type AppConfig, DEFAULT_RETAIN_VERSIONS } from "../config.js";
 import { EdgeMLError } from "../errors.js";
 import type { InferenceEngine } from "../inference/engine.js";
+import { createSelection, type SelectionOutcome, type SelectOptions } from "../selection/select.js";
 import type { ArtifactStore } from "../storage/artifacts.js";
-import type { AuditEntry, ModelPointers, PointerStore } from "../storage/pointers.js";
+import { createKeyedLock } from "../storage/keyed-lock.js";
+import type { ArchivedVersion, AuditEntry, ModelPointers, PointerStore } from "../storage/pointers.js";
 import { type Deadline, deadlineIn, deadlinePassed, withinDeadline } from "./deadline.js";
+import { pointersUnavailable } from "./failures.js";
 import { createListing } from "./listing.js";
 import type { RegistrationInput, VersionMetadata } from "./metadata.js";
 import { createMetadataReads, sessionKey, type UnreadableVersion } from "./metadata-reads.js";
 import { createPointerOps } from "./pointer-ops.js";
 import { registerVersion } from "./registration.js";
 import { type Resolution, resolveVersion } from "./resolution.js";
+import { archiveOf, versionArchived, versionsToArchive } from "./retention.js";
 import { createVerification } from "./verification.js";
-import { createSelection, type SelectionOutcome, type SelectOptions } from "../selection/select.js";
-import { pointersUnavailable } from "./failures.js";
 
 export { type Deadline, deadlineIn, withinDeadline } from "./deadline.js";
 export { sessionKey, type UnreadableVersion } from "./metadata-reads.js";
@@ -31,7 +33,21 @@ export interface ModelSummary {
   serving: { version: string; via: Resolution } | null;
   /** Versions listed by the store whose metadata cannot be read: they never serve until repaired. */
   unreadable: UnreadableVersion[];
+  /** Versions retention archived, with when and why: listed, never served until restored. */
+  archived: ({ version: string; archived: true } & ArchivedVersion)[];
 }
+
+/**
+ * What a registration answers: the version's metadata, and either `duplicate_of` (the registration equals that
+ * existing version, bytes and calibration: nothing was written) or, for a new version, the versions retention
+ * archived because of it (`archived`; `retention_error` when the pointers could not be written: the version is
+ * registered all the same, and the next registration archives what this one could not).
+ */
+export type Registration = VersionMetadata & {
+  duplicate_of?: string;
+  archived?: string[];
+  retention_error?: string;
+};
 
 export interface InferResult {
   outputs: Record<string, Tensor>;
@@ -53,7 +69,11 @@ export interface Registry {
    * call per `registryListTtlMs`, however often it is asked. Not ready while the last refresh failed.
    */
   ready(): Promise<boolean>;
-  register(name: string, bytes: Uint8Array, input?: RegistrationInput): Promise<VersionMetadata>;
+  /**
+   * Registers a version, unless it equals an existing one (then answers that one with `duplicate_of`), and archives
+   * what retention no longer keeps (`retainVersions` newest plus every protected version).
+   */
+  register(name: string, bytes: Uint8Array, input?: RegistrationInput): Promise<Registration>;
   /** A model's version numbers, ascending, from the cached listing: no metadata read (public metadata route). */
   versionNames(name: string): Promise<string[]>;
   /** Names of the registered models (from the cached listing). */
@@ -81,14 +101,19 @@ export interface Registry {
   select(name: string, options?: SelectOptions): Promise<SelectionOutcome>;
   rollback(name: string, options?: { to?: string; reason?: string }): Promise<AuditEntry>;
   pin(name: string, version: string | null, reason?: string): Promise<AuditEntry>;
+  /** Brings an archived version back; retention keeps it from then on. */
+  restore(name: string, version: string, reason?: string): Promise<AuditEntry>;
 }
 
 export interface RegistryDeps {
   artifacts: ArtifactStore;
   pointers: PointerStore;
   engine: InferenceEngine;
-  config: Pick<AppConfig, "registryListTtlMs" | "bestMetric" | "bestMetricHigherIsBetter" | "inferTimeoutMs"> &
-    Partial<Pick<AppConfig, "selectionPolicy">>;
+  config: Pick<
+    AppConfig,
+    "registryListTtlMs" | "bestMetric" | "bestMetricHigherIsBetter" | "inferTimeoutMs"
+  > &
+    Partial<Pick<AppConfig, "retainVersions" | "selectionPolicy">>;
   now?: () => Date;
 }
 
@@ -102,6 +127,7 @@ export interface RegistryDeps {
 export function createRegistry(deps: RegistryDeps): Registry {
   const { artifacts, engine, config } = deps;
   const now = deps.now ?? (() => new Date());
+  const retain = config.retainVersions ?? DEFAULT_RETAIN_VERSIONS;
   const listing = createListing(artifacts, config.registryListTtlMs);
   const reads = createMetadataReads(artifacts, listing, config.registryListTtlMs);
   const verification = createVerification({ artifacts, engine, inferTimeoutMs: config.inferTimeoutMs });
@@ -111,11 +137,22 @@ export function createRegistry(deps: RegistryDeps): Registry {
     now,
   );
 
-  /** Runs the pure resolution, reading the metadata it asks for (at most twice: the pointers', then all). */
+  /**
+   * Runs the pure resolution, reading the metadata it asks for (at most twice: the pointers', then all). Archived
+   * versions are not there for it: never chosen, and a request naming one is a 410 saying how to restore it.
+   */
   const resolveNow = async (name: string, requested?: string): Promise<Resolved> => {
-    const versions = await listing.versionsOf(name);
-    if (requested !== undefined) return { meta: await reads.metadata(name, requested), via: "requested" };
+    const listed = await listing.versionsOf(name);
+    if (requested !== undefined) {
+      const meta = await reads.metadata(name, requested);
+      // Fails open: with the pointers unreadable, a named version serves (archived ones are valid models, only
+      // retired), as it did before archival existed.
+      const archived = archiveOf(await pointerOps.read(name).catch(() => ({})), requested);
+      if (archived) throw versionArchived(name, requested, archived);
+      return { meta, via: "requested" };
+    }
     const pointers = await pointerOps.read(name);
+    const versions = listed.filter((version) => !archiveOf(pointers, version));
     const metadata = new Map<string, VersionMetadata | null>();
     for (;;) {
       const outcome = resolveVersion({
@@ -131,6 +168,12 @@ export function createRegistry(deps: RegistryDeps): Registry {
         return { meta, via: outcome.via };
       }
       if (outcome.kind === "none") {
+        if (outcome.unreadable.length === 0 && versions.length < listed.length) {
+          throw new EdgeMLError(
+            "no_model",
+            `every version of '${name}' is archived; restore one with POST /api/ml/models/${name}/versions/{version}/restore`,
+          );
+        }
         if (outcome.unreadable.length === 0)
           throw new EdgeMLError("no_model", `model '${name}' has no versions`);
         const { unreadable } = await reads.survey(name, outcome.unreadable);
@@ -151,8 +194,41 @@ export function createRegistry(deps: RegistryDeps): Registry {
       (r) => ({ version: r.meta.version, via: r.via }),
       () => null,
     );
-    return { name, versions, pointers, serving, unreadable: surveyed.unreadable };
+    const archived = Object.entries(pointers.archived ?? {})
+      .filter(([version]) => versions.includes(version))
+      .sort(([a], [b]) => Number(a) - Number(b))
+      .map(([version, entry]) => ({ version, archived: true as const, ...entry }));
+    return { name, versions, pointers, serving, unreadable: surveyed.unreadable, archived };
   };
+
+  /**
+   * The readable metadata of versions the store has just listed: read past the cached listing, so a version another
+   * process published since it was cached is compared (duplicates) and counted (retention) too.
+   */
+  const listedMetas = async (name: string, versions: string[]): Promise<VersionMetadata[]> =>
+    (await Promise.all(versions.map((version) => reads.listed(name, version)))).filter(
+      (meta): meta is VersionMetadata => meta !== null,
+    );
+
+  /**
+   * Archives what retention no longer keeps once `registered` is published: the newest `retain` versions and every
+   * protected one stay. The plan is made again from the pointers as stored now, under the model's pointer lock.
+   */
+  const applyRetention = async (name: string, versions: string[], registered: string): Promise<string[]> => {
+    const metas = await listedMetas(name, versions);
+    const plan = (pointers: ModelPointers) => versionsToArchive({ versions, pointers, metas, retain });
+    if (plan(await pointerOps.read(name)).length === 0) return [];
+    const done = await pointerOps.archive(
+      name,
+      plan,
+      `retention: older than the newest ${retain} versions when ${registered} was registered`,
+    );
+    return done?.archived ?? [];
+  };
+
+  // Registrations of one model run one at a time in this process: the duplicate check and the publish it guards
+  // must not interleave with another's, or two identical registrations racing would both find nothing to equal.
+  const registering = createKeyedLock();
 
   return {
     resolve: (name, requested, deadline) =>
@@ -161,12 +237,25 @@ export function createRegistry(deps: RegistryDeps): Registry {
     prepare: verification.prepare,
     history: pointerOps.history,
     ready: listing.ready,
-    async register(name, bytes, input) {
-      const meta = await registerVersion({ artifacts, engine, verification, now }, name, bytes, input);
-      listing.invalidate();
-      reads.remember(meta);
-      return meta;
-    },
+    register: (name, bytes, input) =>
+      registering(name, async (): Promise<Registration> => {
+        const outcome = await registerVersion(
+          { artifacts, engine, verification, now, existing: listedMetas },
+          name,
+          bytes,
+          input,
+        );
+        if (outcome.kind === "duplicate") return { ...outcome.meta, duplicate_of: outcome.meta.version };
+        const { meta } = outcome;
+        listing.invalidate();
+        reads.remember(meta);
+        try {
+          const archived = await applyRetention(name, outcome.versions, meta.version);
+          return archived.length > 0 ? { ...meta, archived } : meta;
+        } catch (error) {
+          return { ...meta, retention_error: error instanceof Error ? error.message : String(error) };
+        }
+      }),
     versionNames: listing.versionsOf,
     async listModelNames() {
       return [...(await listing.all()).keys()].sort();
@@ -213,5 +302,6 @@ export function createRegistry(deps: RegistryDeps): Registry {
     }).select,
     rollback: pointerOps.rollback,
     pin: pointerOps.pin,
+    restore: pointerOps.restore,
   };
 }

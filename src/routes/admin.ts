@@ -3,7 +3,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { EdgeMLError } from "../errors.js";
 import { RegistrationInputSchema, VersionMetadataSchema, VersionSchema } from "../registry/metadata.js";
 import type { Services } from "../services/index.js";
-import { AuditEntrySchema, ModelPointersSchema } from "../storage/pointers.js";
+import { ArchivedVersionSchema, AuditEntrySchema, ModelPointersSchema } from "../storage/pointers.js";
 import { USAGE_EVENTS } from "../tracking/usage.js";
 import { base64ToBytes } from "../util/base64.js";
 import { adminAuth } from "./auth.js";
@@ -17,6 +17,26 @@ const tags = ["Model registry (admin)"];
 /** Header carrying registration metadata with a raw `application/octet-stream` upload: JSON, or base64 of it. */
 export const METADATA_HEADER = "x-model-metadata";
 
+/** Header of a registration that registered nothing: the existing version it equals (also `duplicate_of`). */
+export const DUPLICATE_HEADER = "x-duplicate-of";
+
+/** A registration's answer: the version's metadata, and what the registration did beside it. */
+const RegistrationResultSchema = VersionMetadataSchema.extend({
+  duplicate_of: VersionSchema.optional().describe(
+    "Present when nothing was registered: the upload has the bytes and calibration (golden rows, forecast spec, feature set) of this existing version, whose metadata this is",
+  ),
+  archived: z
+    .array(VersionSchema)
+    .optional()
+    .describe("Versions retention archived because this one registered (RETAIN_VERSIONS)"),
+  retention_error: z
+    .string()
+    .optional()
+    .describe(
+      "The version registered, but retention could not write the pointers; the next registration archives what this one could not",
+    ),
+}).openapi("Registration");
+
 const ModelSummarySchema = z
   .object({
     name: z.string(),
@@ -26,6 +46,11 @@ const ModelSummarySchema = z
     unreadable: z
       .array(z.object({ version: z.string(), reason: z.string() }))
       .describe("Versions whose metadata cannot be read (truncated, not JSON): skipped until repaired"),
+    archived: z
+      .array(ArchivedVersionSchema.extend({ version: z.string(), archived: z.literal(true) }))
+      .describe(
+        "Versions retention archived (when, why): listed, never served until restored with POST .../versions/{version}/restore",
+      ),
   })
   .openapi("ModelSummary");
 
@@ -114,7 +139,7 @@ function registrationRoute(guard: MiddlewareHandler, maxModelBytes: number) {
     tags,
     security,
     summary: "Register a new version from ONNX bytes",
-    description: `Body: the raw .onnx file as \`application/octet-stream\`, with optional registration metadata (golden rows, tags, metrics, description) as JSON, or base64 of JSON, in the \`${METADATA_HEADER}\` header. Or \`multipart/form-data\` with a \`model\` file part and a \`metadata\` JSON part (for large golden sets). The model is parsed, loaded and its golden rows checked before anything is written; versions are numbered 1, 2, 3, ...`,
+    description: `Body: the raw .onnx file as \`application/octet-stream\`, with optional registration metadata (golden rows, tags, metrics, description) as JSON, or base64 of JSON, in the \`${METADATA_HEADER}\` header. Or \`multipart/form-data\` with a \`model\` file part and a \`metadata\` JSON part (for large golden sets). The model is parsed, loaded and its golden rows checked before anything is written; versions are numbered 1, 2, 3, ... An upload with the bytes and calibration (golden rows, forecast spec, feature set) of an existing version registers nothing: 200 with that version's metadata, \`duplicate_of\` and the \`${DUPLICATE_HEADER}\` header. A new version may archive older ones (RETAIN_VERSIONS), listed in \`archived\`.`,
     middleware: [guard, limitBody(maxModelBytes, "MAX_MODEL_BYTES sets the limit of model uploads")] as const,
     request: {
       params: NameParams,
@@ -137,7 +162,8 @@ function registrationRoute(guard: MiddlewareHandler, maxModelBytes: number) {
       },
     },
     responses: {
-      201: json(VersionMetadataSchema, "Registered"),
+      200: json(RegistrationResultSchema, "Nothing registered: the upload equals the version `duplicate_of`"),
+      201: json(RegistrationResultSchema, "Registered"),
       ...errorResponses(400, 401, 403, 409, 413, 415, 422),
     },
   });
@@ -188,6 +214,10 @@ export function adminRoutes(services: Pick<Services, "registry" | "models" | "co
       }
       const meta = await registry.register(name, upload.bytes, input.data);
       c.header("location", `/api/ml/models/${meta.name}/versions/${meta.version}`);
+      if (meta.duplicate_of !== undefined) {
+        c.header(DUPLICATE_HEADER, meta.duplicate_of);
+        return c.json(meta, 200);
+      }
       return c.json(meta, 201);
     })
     .openapi(
@@ -262,6 +292,32 @@ export function adminRoutes(services: Pick<Services, "registry" | "models" | "co
       async (c) => {
         const { version, reason } = c.req.valid("json");
         return c.json(await models.pin(c.req.valid("param").name, version, reason), 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: "post",
+        path: "/api/ml/models/{name}/versions/{version}/restore",
+        tags,
+        security,
+        summary: "Restore an archived version: it serves again, and retention keeps it from then on",
+        middleware: [guard, limitBody(BODY_LIMITS.admin, "a restore is {reason?}")] as const,
+        request: {
+          params: NameVersionParams,
+          body: {
+            required: false,
+            content: { "application/json": { schema: z.object({ reason }).strict() } },
+          },
+        },
+        responses: {
+          200: json(PointerChangeSchema, "Restored"),
+          ...errorResponses(400, 401, 403, 404, 409),
+        },
+      }),
+      async (c) => {
+        const { name, version } = c.req.valid("param");
+        const { reason } = c.req.valid("json") ?? {};
+        return c.json(await models.restore(name, version, reason), 200);
       },
     );
 }

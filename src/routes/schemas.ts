@@ -53,7 +53,7 @@ export const ModelMetadataResponseSchema = z
   .openapi("ModelMetadata");
 
 export const errorResponses = (
-  ...statuses: (400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 501 | 503 | 504)[]
+  ...statuses: (400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 422 | 501 | 503 | 504)[]
 ) =>
   Object.fromEntries(
     statuses.map((status) => [
@@ -68,6 +68,7 @@ const describeStatus = {
   403: "Admin API disabled (no ADMIN_TOKEN configured)",
   404: "Unknown model or version",
   409: "Conflict with the registry's state",
+  410: "The version is archived: restore it (the message says how) before it serves",
   413: "Body larger than the configured limit",
   415: "Unsupported content type",
   422: "The model does not reproduce its golden rows",

@@ -78,6 +78,7 @@ const fields = {
   WORKER_RECYCLE_BYTES: numberFrom(AppConfigFields.shape.workerRecycleBytes),
   REGISTRY_LIST_TTL_MS: numberFrom(AppConfigFields.shape.registryListTtlMs),
   BEST_METRIC: z.string(),
+  RETAIN_VERSIONS: numberFrom(AppConfigFields.shape.retainVersions),
   SELECTION_POLICY: AppConfigFields.shape.selectionPolicy.unwrap(),
   PREDICTION_CACHE_TTL_MS: numberFrom(AppConfigFields.shape.cacheTtlMs),
   MARKET_STALE_GRACE_SECONDS: numberFrom(AppConfigFields.shape.staleGraceSeconds),

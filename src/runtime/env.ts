@@ -23,6 +23,7 @@ export function configFromEnv(raw: RawEnv): AppConfigInput {
     workerRecycleBytes: env.WORKER_RECYCLE_BYTES,
     registryListTtlMs: env.REGISTRY_LIST_TTL_MS,
     bestMetric: env.BEST_METRIC,
+    retainVersions: env.RETAIN_VERSIONS,
     selectionPolicy: env.SELECTION_POLICY,
     cacheTtlMs: env.PREDICTION_CACHE_TTL_MS,
     staleGraceSeconds: env.MARKET_STALE_GRACE_SECONDS,

@@ -39,6 +39,8 @@ export function createModelOperations(deps: { registry: Registry; usage: UsageTr
       changed(name, await registry.rollback(name, options)),
     pin: async (name: string, version: string | null, reason?: string) =>
       changed(name, await registry.pin(name, version, reason)),
+    restore: async (name: string, version: string, reason?: string) =>
+      changed(name, await registry.restore(name, version, reason)),
   };
 }
 

@@ -1,6 +1,14 @@
 import { z } from "zod";
 
-/** Which version of one model serves: a pin beats the champion; canary weights are read by a later policy. */
+/** Why and when a version was archived: it stays listed and restorable, and never serves until restored. */
+export const ArchivedVersionSchema = z.object({ at: z.string(), reason: z.string() });
+export type ArchivedVersion = z.infer<typeof ArchivedVersionSchema>;
+
+/**
+ * Which version of one model serves: a pin beats the champion; canary weights are read by a later policy. The
+ * archived versions live here too, beside the pointers that protect versions from archival, so one read-modify-write
+ * under the model's lock decides both on every adapter (one Edge Config item per model, the JSON file locally).
+ */
 export const ModelPointersSchema = z.object({
   champion: z.string().optional(),
   /**
@@ -10,6 +18,10 @@ export const ModelPointersSchema = z.object({
   automatic: z.boolean().optional(),
   pinned: z.string().optional(),
   canary: z.record(z.string(), z.number().min(0).max(1)).optional(),
+  /** Archived versions by number: not served, still listed, restorable (src/registry/retention.ts). */
+  archived: z.record(z.string(), ArchivedVersionSchema).optional(),
+  /** Versions a person restored: retention never archives them again (a restore is a decision to keep). */
+  kept: z.array(z.string()).optional(),
 });
 export type ModelPointers = z.infer<typeof ModelPointersSchema>;
 
@@ -41,7 +53,7 @@ export type SelectionEvidence = z.infer<typeof SelectionEvidenceSchema>;
 export const AuditEntrySchema = z.object({
   at: z.string(),
   model: z.string(),
-  action: z.enum(["promote", "rollback", "pin", "unpin"]),
+  action: z.enum(["promote", "rollback", "pin", "unpin", "archive", "restore"]),
   from: z.string().nullable(),
   to: z.string().nullable(),
   reason: z.string().optional(),

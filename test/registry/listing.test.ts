@@ -5,7 +5,7 @@ import type { ArtifactStore } from "../../src/storage/artifacts.js";
 import { createFsArtifactStore } from "../../src/storage/node/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../../src/storage/node/json-file-pointers.js";
 import { testEngine } from "../support/app.js";
-import { elementwiseModel } from "../support/onnx-models.js";
+import { elementwiseModel, variantOf } from "../support/onnx-models.js";
 import { tempDir } from "../support/paths.js";
 
 /** A store whose list calls can be made to hang or fail, like a Blob API in trouble. */
@@ -89,7 +89,7 @@ describe("the registry's listing: stale while revalidate", () => {
     slow.set("hang");
     await other.resolve("m"); // starts a refresh that never finishes
     slow.set("ok");
-    await other.register("m", model);
+    await other.register("m", variantOf(model, "v2"));
     expect((await other.resolve("m")).meta.version).toBe("2");
   });
 

@@ -1,8 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { postJson, type TestApp, testApp, upload } from "../support/app.js";
-import { elementwiseModel } from "../support/onnx-models.js";
+import { elementwiseModel, variantOf } from "../support/onnx-models.js";
 
-/** y = x * 2 for every version; versions differ in their metrics only, so the served version is read from headers. */
+/**
+ * y = x * 2 for every version; versions differ in their metrics (and, so that each is a version of its own, their
+ * bytes: variants), so the served version is read from headers.
+ */
 const model = elementwiseModel({ op: "Add", elem: "FP64", shape: ["batch", 1] });
 const infer = (t: TestApp, path = "/v2/models/m/infer") =>
   postJson(t, path, { inputs: [{ name: "x", datatype: "FP64", shape: [1, 1], data: [1] }] });
@@ -20,8 +23,9 @@ describe("version resolution: requested > pinned > champion > best by metric", (
   beforeEach(async () => {
     t = await testApp();
     // skill: v1 0.01, v2 0.05 (best), v3 -0.2 (worse than naive), v4 no metric.
-    for (const skill of [0.01, 0.05, -0.2, undefined]) {
-      const res = await upload(t, "m", model, skill === undefined ? {} : { metrics: { skill } });
+    for (const [i, skill] of [0.01, 0.05, -0.2, undefined].entries()) {
+      const bytes = variantOf(model, `v${i + 1}`);
+      const res = await upload(t, "m", bytes, skill === undefined ? {} : { metrics: { skill } });
       expect(res.status).toBe(201);
     }
   });
@@ -34,7 +38,7 @@ describe("version resolution: requested > pinned > champion > best by metric", (
 
   it("a model without metrics serves its latest version", async () => {
     await upload(t, "plain", model);
-    await upload(t, "plain", model);
+    await upload(t, "plain", variantOf(model, "v2"));
     expect(await servedVersion(t, "/v2/models/plain/infer")).toBe("2");
   });
 
@@ -106,6 +110,7 @@ describe("version resolution: requested > pinned > champion > best by metric", (
         pointers: {},
         serving: { version: "2", via: "best" },
         unreadable: [],
+        archived: [],
       },
     ]);
   });

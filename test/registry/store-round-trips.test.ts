@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
 import type { ArtifactStore } from "../../src/storage/artifacts.js";
 import { ADMIN_TOKEN, postJson, type TestApp, testApp, upload } from "../support/app.js";
-import { elementwiseModel } from "../support/onnx-models.js";
+import { elementwiseModel, variantOf } from "../support/onnx-models.js";
 
 /** Counts every call the registry makes to its artifact store, as a Blob API bill would. */
 function counting(inner: ArtifactStore) {
@@ -109,12 +109,12 @@ describe("unauthenticated requests cost no store round trip", () => {
     expect((await request("/v2/models/late")).status).toBe(404);
     expect((await upload({ admin }, "late", add)).status).toBe(201);
     expect((await request("/v2/models/late")).status).toBe(200);
-    expect((await upload({ admin }, "m", add)).status).toBe(201);
+    expect((await upload({ admin }, "m", variantOf(add, "v2"))).status).toBe(201);
     expect((await request("/v2/models/m/versions/2")).status).toBe(200);
   });
 
   it("a burst of requests for an uncached version reads its metadata once", async () => {
-    expect((await upload({ admin }, "m", add)).status).toBe(201);
+    expect((await upload({ admin }, "m", variantOf(add, "v2"))).status).toBe(201);
     const fresh = createApp({ ...t.deps, artifacts: counted.store, config: { registryListTtlMs: 600_000 } });
     await fresh.registry.listModelNames();
     const before = counted.calls.getMetadata;

@@ -217,3 +217,13 @@ export function loopModel(options: { nested?: boolean } = {}): Uint8Array {
     },
   }).finish();
 }
+
+/**
+ * The same model with `docString` set: other bytes (another sha256), the same graph and outputs. The registry treats
+ * equal bytes and calibration as one version, so a test that needs several versions of one model registers variants.
+ */
+export function variantOf(bytes: Uint8Array, docString: string): Uint8Array {
+  const model = onnx.ModelProto.decode(bytes);
+  model.docString = docString;
+  return onnx.ModelProto.encode(model).finish();
+}
