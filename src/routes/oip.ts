@@ -38,7 +38,9 @@ const ModelStatsSchema = z
           cache_hit: Duration.describe("Forecast cache hits; lookups are not timed (ns 0)"),
           cache_miss: Duration.describe("Forecast cache misses; lookups are not timed (ns 0)"),
         }),
-        batch_stats: z.array(z.never()),
+        batch_stats: z
+          .array(z.object({ batch_size: z.number().int() }))
+          .describe("Always empty: executions are not counted by batch size"),
       }),
     ),
   })

@@ -46,8 +46,9 @@ describe("routes as sub-apps: auth is declared per route", () => {
         } else expect(res.status, `${method} ${path}`).not.toBe(401);
       }
     }
-    // The registry's seven, training and its status.
-    expect(guarded).toBe(9);
+    // The registry's nine (restore and backfill included), training and its status, the prediction log's listing
+    // and track, /metrics.
+    expect(guarded).toBe(14);
   });
 
   it("the admin group carries its guard wherever it is mounted: not an app.use by path", async () => {
