@@ -27,7 +27,7 @@ describe("Open Inference Protocol v2", () => {
 
   describe("health and server metadata", () => {
     it.each([
-      ["/v2", { name: "edgeml", version: expect.any(String), extensions: [] }],
+      ["/v2", { name: "edgeml", version: expect.any(String), extensions: ["statistics"] }],
       ["/v2/health/live", { live: true }],
       ["/v2/health/ready", { ready: true }],
     ])("GET %s", async (path, body) => {
