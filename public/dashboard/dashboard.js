@@ -143,11 +143,13 @@ async function loadLog(cursor = "") {
     log.dataset.state = "ready";
   } catch (error) {
     const refused = error instanceof ApiError && (error.status === 401 || error.status === 403);
+    // A refused token is not kept: it would be sent again with every later request of this tab.
+    if (refused) sessionStorage.removeItem(TOKEN_KEY);
     log.replaceChildren(
       el("p", {
         className: "notice error",
         text: refused
-          ? `The token was refused: ${messageOf(error)}`
+          ? `The token was refused, and forgotten: ${messageOf(error)}`
           : `Cannot list the log: ${messageOf(error)}`,
       }),
     );

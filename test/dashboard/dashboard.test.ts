@@ -246,6 +246,22 @@ if (!haveChromium && !inCi) {
       await context.close();
     }, 180_000);
 
+    it("a wrong token is refused in words, and the public panels stay", async () => {
+      const { page, problems, context } = await open(`/dashboard?model=${MODEL}&source=backfill`);
+      await page.locator("#token").fill("not-the-admin-token-0000");
+      await page.locator("#token-form button[type=submit]").click();
+      await page.waitForSelector("#log[data-state=error]");
+      expect(await page.locator("#log").textContent()).toMatch(
+        /^The token was refused, and forgotten: edgeml: the admin token is wrong.*\(unauthorized\)$/,
+      );
+      expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+      expect(await page.locator("body").getAttribute("data-state")).toBe("ready");
+      // The browser reports each refused request (the model listing and the log) as a failed resource: only those (401).
+      expect(problems.length).toBeGreaterThan(0);
+      for (const p of problems) expect(p).toMatch(/HTTP 401|status of 401/);
+      await context.close();
+    }, 180_000);
+
     it("the admin panel lists the log with the token, kept in sessionStorage only", async () => {
       const { page, problems, context } = await open(`/dashboard?model=${MODEL}&source=backfill`);
       expect(await page.locator("#log").getAttribute("data-state")).toBe("locked");
