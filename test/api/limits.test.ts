@@ -24,6 +24,7 @@ const LIMITS: Record<string, number> = {
   "/api/ml/models/{name}/promote": BODY_LIMITS.admin,
   "/api/ml/models/{name}/rollback": BODY_LIMITS.admin,
   "/api/ml/models/{name}/pin": BODY_LIMITS.admin,
+  "/api/ml/models/{name}/versions/{version}/restore": BODY_LIMITS.admin,
   "/api/ml/models/{name}/backfill": BODY_LIMITS.admin,
   "/api/ml/performance/track": BODY_LIMITS.admin,
 };
