@@ -145,6 +145,8 @@ export function drawChart(target, data, options) {
     height: isSkill ? 260 : 340,
     series,
     scales: { x: { time: true } },
+    // Target times are UTC bar closes (00:00Z for daily bars): label them in UTC, as the tables do, not local time.
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
     axes: [
       {},
       {
