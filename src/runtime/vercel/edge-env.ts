@@ -8,6 +8,7 @@
 export function vercelEdgeEnv(): Record<string, string | undefined> {
   return {
     ADMIN_TOKEN: process.env.ADMIN_TOKEN,
+    METRICS_TOKEN: process.env.METRICS_TOKEN,
     INFER_TIMEOUT_MS: process.env.INFER_TIMEOUT_MS,
     SESSION_CACHE_MAX: process.env.SESSION_CACHE_MAX,
     SESSION_CACHE_MAX_BYTES: process.env.SESSION_CACHE_MAX_BYTES,
@@ -18,6 +19,8 @@ export function vercelEdgeEnv(): Record<string, string | undefined> {
     WORKER_RECYCLE_BYTES: process.env.WORKER_RECYCLE_BYTES,
     REGISTRY_LIST_TTL_MS: process.env.REGISTRY_LIST_TTL_MS,
     BEST_METRIC: process.env.BEST_METRIC,
+    SELECTION_POLICY: process.env.SELECTION_POLICY,
+    RETAIN_VERSIONS: process.env.RETAIN_VERSIONS,
     PREDICTION_CACHE_TTL_MS: process.env.PREDICTION_CACHE_TTL_MS,
     MARKET_STALE_GRACE_SECONDS: process.env.MARKET_STALE_GRACE_SECONDS,
     JOB_WRITE_ATTEMPTS: process.env.JOB_WRITE_ATTEMPTS,
