@@ -34,6 +34,8 @@ export interface RegistryClient {
   models(): Promise<ModelSummaries>;
   model(name: string): Promise<ModelDetail>;
   promote(name: string, version: string, reason?: string): Promise<PointerChange>;
+  /** `promote --auto`: hands the model back to the selection policy. */
+  handBack(name: string, reason?: string): Promise<PointerChange>;
   rollback(name: string, options: { to?: string; reason?: string }): Promise<PointerChange>;
   pin(name: string, version: string | null, reason?: string): Promise<PointerChange>;
   restore(name: string, version: string, reason?: string): Promise<PointerChange>;
@@ -76,6 +78,8 @@ function remoteClient(base: string, token: string | undefined): RegistryClient {
     model: async (name) => expectOk(await models[":name"].$get({ param: { name } })),
     promote: async (name, version, reason) =>
       expectOk(await models[":name"].promote.$post({ param: { name }, json: { version, reason } })),
+    handBack: async (name, reason) =>
+      expectOk(await models[":name"].promote.$post({ param: { name }, json: { auto: true, reason } })),
     rollback: async (name, body) =>
       expectOk(await models[":name"].rollback.$post({ param: { name }, json: body })),
     pin: async (name, version, reason) =>
@@ -127,6 +131,7 @@ function localClient(services: Services, target: string): RegistryClient {
     models: () => wire(models.list().then((list) => ({ models: list }))),
     model: (name) => wire(models.detail(name)),
     promote: (name, version, reason) => wire(models.promote(name, version, reason)),
+    handBack: (name, reason) => wire(models.handBack(name, reason)),
     rollback: (name, options) => wire(models.rollback(name, options)),
     pin: (name, version, reason) => wire(models.pin(name, version, reason)),
     restore: (name, version, reason) => wire(models.restore(name, version, reason)),

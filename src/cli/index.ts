@@ -261,14 +261,29 @@ function addBackfillCommand(program: Command, client: Client, output: Output): v
 function addChangeAndPredictCommands(program: Command, client: Client, output: Output): void {
   program
     .command("promote")
-    .description("make a version the champion")
+    .description(
+      "make a version the champion (a person's choice: the selection policy leaves it alone), or --auto to hand the model back to the policy",
+    )
     .argument("<name>")
-    .argument("<version>")
+    .argument("[version]")
+    .option("--auto", "clear the champion you set and let the selection policy choose now and after training")
     .option("-r, --reason <text>")
-    .action(async (name: string, version: string, options: { reason?: string }) => {
-      const res = await client().promote(name, version, options.reason);
-      output(`${name}: version ${version} is the champion; serving ${res.serving?.version ?? "none"}`);
-    });
+    .action(
+      async (name: string, version: string | undefined, options: { reason?: string; auto?: boolean }) => {
+        if ((version === undefined) === !options.auto)
+          throw new CliError("give a version, or --auto (not both)");
+        if (options.auto) {
+          const res = await client().handBack(name, options.reason);
+          output(
+            `${name}: handed back to the selection policy; serving ${res.serving?.version ?? "none"} (${res.serving?.via ?? "-"})`,
+          );
+          if (res.change.reason) output(res.change.reason);
+          return;
+        }
+        const res = await client().promote(name, version as string, options.reason);
+        output(`${name}: version ${version} is the champion; serving ${res.serving?.version ?? "none"}`);
+      },
+    );
 
   program
     .command("rollback")

@@ -6,6 +6,9 @@ import { INTERVAL_MS, isoTime, resolveSymbol } from "../market/symbols.js";
 import type { Bar, Interval, MarketDataSource } from "../market/types.js";
 import type { RegistrationInput } from "../registry/metadata.js";
 import type { Registry } from "../registry/registry.js";
+import { type NaiveExporter, naiveExportInputOf, naiveRegistrationOf } from "../selection/naive.js";
+import { isNaive } from "../selection/policy.js";
+import type { SelectionOutcome } from "../selection/select.js";
 import type { JobStore, TrainingJob } from "../storage/jobs.js";
 import { TrainingError } from "../training/errors.js";
 import type {
@@ -14,9 +17,6 @@ import type {
   TrainedForecaster,
   TrainForecasterInput,
 } from "../training/forecaster.js";
-import { naiveExportInputOf, naiveRegistrationOf, type NaiveExporter } from "../selection/naive.js";
-import { isNaive } from "../selection/policy.js";
-import type { SelectionOutcome } from "../selection/select.js";
 import { DEFAULT_HORIZON, forecastModelName, horizonHours } from "./horizon.js";
 import { createJobStateWriter, JOB_WRITE_RETRY, type JobWriteRetry } from "./job-state.js";
 
@@ -244,9 +244,12 @@ export async function trainSymbol(options: {
   if (sibling && options.trainer.exportNaive) {
     await registerNaiveOnce(options.registry, name, options.trainer.exportNaive, sibling, progress);
   }
-  // The policy decides what serves, where training runs and never per request.
+  // The policy decides what serves, where training runs and never per request; a retrain that equals an existing
+  // version is no new candidate (no fresh lottery ticket).
   progress(`selecting the version of ${name} that serves`);
-  const selection = await options.registry.select(name, { candidates: results.map((r) => r.version) });
+  const selection = await options.registry.select(name, {
+    candidates: results.filter((r) => r.duplicate_of === undefined).map((r) => r.version),
+  });
   progress(selection.reason);
   options.onSelection?.(selection);
   return results;
@@ -266,10 +269,13 @@ async function registerNaiveOnce(
   const existing = (await registry.versions(name)).find(isNaive);
   if (existing) return existing.version;
   progress(`registering ${name} naive baseline`);
-  const meta = await registry.register(name, exportNaive(naiveExportInputOf(sibling)), naiveRegistrationOf(sibling));
+  const meta = await registry.register(
+    name,
+    exportNaive(naiveExportInputOf(sibling)),
+    naiveRegistrationOf(sibling),
+  );
   return meta.version;
 }
-
 
 /** What one training request may ask beyond the symbol. */
 export interface TrainOptions {

@@ -267,12 +267,29 @@ export function adminRoutes(services: Pick<Services, "registry" | "models" | "co
     .openapi(
       pointerRoute(
         "/api/ml/models/{name}/promote",
-        "Make a version the champion",
-        z.object({ version: VersionSchema, reason }).strict(),
+        'Make a version the champion, or hand the model back to the selection policy with {"auto": true}',
+        z
+          .object({
+            version: VersionSchema.optional(),
+            auto: z
+              .literal(true)
+              .optional()
+              .describe(
+                "Clear the champion a person set and let the selection policy (SELECTION_POLICY) choose now and after every training run",
+              ),
+            reason,
+          })
+          .strict()
+          .refine((body) => (body.version === undefined) !== (body.auto === undefined), {
+            message:
+              'give either {"version": "<n>"} to make that version the champion, or {"auto": true} to hand the model back to the selection policy',
+          }),
       ),
       async (c) => {
-        const { version, reason } = c.req.valid("json");
-        return c.json(await models.promote(c.req.valid("param").name, version, reason), 200);
+        const { version, auto, reason } = c.req.valid("json");
+        const { name } = c.req.valid("param");
+        if (auto) return c.json(await models.handBack(name, reason), 200);
+        return c.json(await models.promote(name, version as string, reason), 200);
       },
     )
     .openapi(

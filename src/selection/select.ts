@@ -13,7 +13,7 @@ export interface SelectOptions {
   candidates?: readonly string[];
   /**
    * A person hands the model back to the policy (`promote --auto`): a champion they set is cleared and the policy
-   * decides now, over every version.
+   * decides now, over every version. Always writes an audit entry (the person's act), even when nothing changes.
    */
   handBack?: boolean;
   /** The person's reason, kept in the audit entry beside the policy's. */
@@ -117,11 +117,12 @@ export function createSelection(deps: SelectionDeps) {
         reason = decision.reason;
         const withReason = [options.reason, decision.reason].filter(Boolean).join("; ");
         if (decision.kind !== "choose") {
-          if (!options.handBack || current.champion === undefined) throw new NoChange();
+          // A hand-back is a person's act: it is written (and the champion cleared) even when the policy chooses nothing.
+          if (!options.handBack) throw new NoChange();
           const { champion: _champion, automatic: _automatic, ...rest } = current;
           return {
             pointers: rest,
-            entry: { action: "promote", from: current.champion, to: null, reason: withReason },
+            entry: { action: "promote", from: current.champion ?? null, to: null, reason: withReason },
           };
         }
         if (!options.handBack && current.automatic && current.champion === decision.version) {

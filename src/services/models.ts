@@ -35,6 +35,15 @@ export function createModelOperations(deps: { registry: Registry; usage: UsageTr
     },
     promote: async (name: string, version: string, reason?: string) =>
       changed(name, await registry.promote(name, version, reason)),
+    /**
+     * `promote --auto`: a person hands the model back to the selection policy, which decides now; a champion they
+     * set is cleared. The audit entry (automatic, with the evidence) is written even when nothing changes.
+     */
+    handBack: async (name: string, reason?: string) => {
+      const { entry } = await registry.select(name, { handBack: true, reason });
+      if (!entry) throw new Error(`edgeml: handing '${name}' back wrote no audit entry`);
+      return changed(name, entry);
+    },
     rollback: async (name: string, options: { to?: string; reason?: string }) =>
       changed(name, await registry.rollback(name, options)),
     pin: async (name: string, version: string | null, reason?: string) =>
