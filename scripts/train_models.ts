@@ -87,9 +87,14 @@ try {
 bar.stop();
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
-const rows = results.map(({ name, version, family, report }) => ({
+const rows = results.map(({ name, version, family, report, duplicate_of, archived }) => ({
   model: `${name}@${version}`,
   family,
+  // A retrain whose bytes and calibration equal an existing version registers nothing: say so, never "new".
+  registered:
+    duplicate_of === undefined
+      ? `new${archived ? ` (archived ${archived.join(",")})` : ""}`
+      : `nothing: equal to version ${duplicate_of}`,
   "test rows": report.test.rows,
   "R² return": report.test.r2LogReturn.toFixed(4),
   MAPE: `${report.test.mape.toFixed(3)}%`,
@@ -106,6 +111,12 @@ const rows = results.map(({ name, version, family, report }) => ({
   "data cutoff": dataCutoffOf(report),
 }));
 console.log(table(rows));
+const unchanged = results.filter((r) => r.duplicate_of !== undefined).length;
+if (unchanged > 0) {
+  console.log(
+    `${unchanged} of ${results.length} trained models equal an existing version (same bytes and calibration): nothing registered for them.`,
+  );
+}
 console.log(
   "* R² on the price level is ~0.99 for any forecast, naive included: read skill (1 − MAPE / naive MAPE).",
 );

@@ -173,6 +173,12 @@ describe("fuzz: mutated requests never answer 500", () => {
       body: { version: null },
     },
     {
+      template: "/api/ml/models/{name}/versions/{version}/restore",
+      path: "/api/ml/models/two/versions/1/restore",
+      admin: true,
+      body: { reason: "fuzz" },
+    },
+    {
       template: "/api/ml/models/{name}/backfill",
       path: "/api/ml/models/BTC-24h/backfill",
       admin: true,
