@@ -50,6 +50,19 @@ export function pointerStoreContract(name: string, make: () => Promise<PointerSu
       expect(await store.get("m")).toEqual(pointers);
     });
 
+    it("reads back the archived versions (when, why) and the restored ones, and the archive and restore entries", async () => {
+      const pointers = {
+        champion: "5",
+        archived: { "1": { at: "2026-01-01T00:00:00.000Z", reason: "retention: older than the newest 2" } },
+        kept: ["2"],
+      };
+      await store.set("m", pointers, entry("m", "archive", null, "1", "retention"));
+      await store.set("m", pointers, entry("m", "restore", null, "2"));
+      expect(await store.get("m")).toEqual(pointers);
+      expect(await subject.sibling().get("m")).toEqual(pointers);
+      expect((await store.history("m")).map((e) => e.action)).toEqual(["archive", "restore"]);
+    });
+
     it("replaces a model's pointers rather than merging them", async () => {
       await store.set("m", { champion: "1", pinned: "2" }, entry("m", "pin", null, "2"));
       await store.set("m", { champion: "3" }, entry("m", "unpin", "2", null));
