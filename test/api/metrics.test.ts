@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { trainSymbol } from "../../src/forecast/training.js";
 import { createOrtEngine } from "../../src/inference/engine.js";
+import { createMemoryPredictionLog } from "../../src/storage/memory-prediction-log.js";
+import type { PredictionLog } from "../../src/storage/prediction-log.js";
 import type { MetricsStore } from "../../src/telemetry/store.js";
 import { trainForecaster } from "../../src/training/forecaster.js";
 import { ADMIN_TOKEN, postJson, type TestApp, testApp, testEngine, upload } from "../support/app.js";
@@ -253,6 +255,37 @@ describe("forecasts in the telemetry", () => {
     expect(figures?.versions[v]?.latency_ms.serve?.count).toBe(3);
     expect(figures?.versions[v]?.latency_ms.infer?.count).toBe(1);
     expect(figures?.model.requests).toBe(3);
+  });
+});
+
+describe("prediction-log writes in the telemetry", () => {
+  it("a log that fails: the forecast is still answered, and the write counts as failed", async () => {
+    const memory = createMemoryPredictionLog();
+    const failing: PredictionLog = {
+      ...memory,
+      kind: "failing",
+      record: () => Promise.reject(new Error("disk full")),
+    };
+    const t = await testApp({ metricsToken: METRICS_TOKEN }, testEngine(), { predictionLog: failing });
+    try {
+      await trainSymbol({
+        trainer: trainForecaster,
+        symbol: "BTC",
+        market: t.deps.market,
+        registry: t.app.registry,
+        plan: { families: ["ridge"] },
+      });
+      expect((await postJson(t, "/api/ml/serve", { symbol: "BTC", as_of: DATA_AS_OF })).status).toBe(200);
+      const parsed = await scrape(t);
+      expect(
+        sampleValue(parsed, "edgeml_prediction_log_writes_total", { model: "BTC-24h", result: "failed" }),
+      ).toBe(1);
+      expect(
+        sampleValue(parsed, "edgeml_prediction_log_writes_total", { model: "BTC-24h", result: "ok" }),
+      ).toBe(0);
+    } finally {
+      await t.cleanup();
+    }
   });
 });
 
