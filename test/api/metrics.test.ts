@@ -172,6 +172,23 @@ describe("GET /metrics", () => {
     });
   });
 
+  it("recording is off the response path: a store that never answers delays no request", async () => {
+    const hanging: MetricsStore = {
+      kind: "hanging",
+      write: () => new Promise(() => {}),
+      readAll: async () => ({}),
+    };
+    const h = await testApp({ metricsToken: METRICS_TOKEN }, testEngine(), { metrics: hanging });
+    try {
+      await upload(h, "two", twoByTwoModel());
+      for (let i = 0; i < 3; i++)
+        expect((await postJson(h, "/v2/models/two/infer", inferBody(1))).status).toBe(200);
+      expect((await h.request("/v2/models/two")).status).toBe(200);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   it("a metrics store that fails never changes an answer; /metrics then says 503 store_unavailable", async () => {
     const broken: MetricsStore = {
       kind: "broken",
