@@ -277,6 +277,17 @@ async function registerNaiveOnce(
   return meta.version;
 }
 
+/** What serves after a run and why, for the job's result: the policy's champion and evidence, or why it kept one. */
+const selectionResult = (outcome: SelectionOutcome | undefined) =>
+  outcome && {
+    selection: {
+      changed: outcome.entry !== undefined,
+      champion: outcome.entry?.to,
+      evidence: outcome.entry?.evidence,
+      reason: outcome.reason,
+    },
+  };
+
 /** What one training request may ask beyond the symbol. */
 export interface TrainOptions {
   /** Train only on bars closed by this instant (UntilSchema); default all the source has. */
@@ -328,7 +339,7 @@ export function createTrainingService(deps: {
     const job: TrainingJob = { ...queued, state: "running", started_at: now().toISOString() };
     void writer.write(job);
     let result: TrainingJob;
-    let selection: SelectionOutcome | undefined;
+    const selected: SelectionOutcome[] = [];
     try {
       const versions = await trainSymbol({
         symbol: job.model_id,
@@ -338,9 +349,7 @@ export function createTrainingService(deps: {
         plan: deps.plan,
         until,
         onProgress: (progress) => void writer.write({ ...job, progress }),
-        onSelection: (outcome) => {
-          selection = outcome;
-        },
+        onSelection: (outcome) => selected.push(outcome),
       });
       result = {
         ...job,
@@ -358,15 +367,7 @@ export function createTrainingService(deps: {
             test: v.report.test,
           })),
           reports: versions.map((v) => v.report),
-          // What serves after this run and why: the selection policy's champion and evidence, or why it kept one.
-          ...(selection && {
-            selection: {
-              changed: selection.entry !== undefined,
-              champion: selection.entry?.to,
-              evidence: selection.entry?.evidence,
-              reason: selection.reason,
-            },
-          }),
+          ...selectionResult(selected[0]),
         },
       };
     } catch (error) {

@@ -93,11 +93,7 @@ export interface Registry {
     deadline?: Deadline | number,
   ): Promise<Record<string, Tensor>>;
   promote(name: string, version: string, reason?: string): Promise<AuditEntry>;
-  /**
-   * Runs the selection policy (SELECTION_POLICY) for a model and writes the champion it chooses, marked automatic,
-   * with its evidence: after training, or when a person hands the model back (`handBack`: `promote --auto`). A
-   * champion a person set is left alone otherwise.
-   */
+  /** Runs the selection policy and writes its champion (src/selection/select.ts): after training, or `promote --auto`. */
   select(name: string, options?: SelectOptions): Promise<SelectionOutcome>;
   rollback(name: string, options?: { to?: string; reason?: string }): Promise<AuditEntry>;
   pin(name: string, version: string | null, reason?: string): Promise<AuditEntry>;

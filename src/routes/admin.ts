@@ -37,6 +37,25 @@ const RegistrationResultSchema = VersionMetadataSchema.extend({
     ),
 }).openapi("Registration");
 
+/** `{version}` makes that version the champion (a person's choice); `{auto: true}` hands the model back to the policy. */
+const promoteBody = (reason: z.ZodOptional<z.ZodString>) =>
+  z
+    .object({
+      version: VersionSchema.optional(),
+      auto: z
+        .literal(true)
+        .optional()
+        .describe(
+          "Clear the champion a person set and let the selection policy (SELECTION_POLICY) choose now and after every training run",
+        ),
+      reason,
+    })
+    .strict()
+    .refine((body) => (body.version === undefined) !== (body.auto === undefined), {
+      message:
+        'give either {"version": "<n>"} to make that version the champion, or {"auto": true} to hand the model back to the selection policy',
+    });
+
 const ModelSummarySchema = z
   .object({
     name: z.string(),
@@ -268,22 +287,7 @@ export function adminRoutes(services: Pick<Services, "registry" | "models" | "co
       pointerRoute(
         "/api/ml/models/{name}/promote",
         'Make a version the champion, or hand the model back to the selection policy with {"auto": true}',
-        z
-          .object({
-            version: VersionSchema.optional(),
-            auto: z
-              .literal(true)
-              .optional()
-              .describe(
-                "Clear the champion a person set and let the selection policy (SELECTION_POLICY) choose now and after every training run",
-              ),
-            reason,
-          })
-          .strict()
-          .refine((body) => (body.version === undefined) !== (body.auto === undefined), {
-            message:
-              'give either {"version": "<n>"} to make that version the champion, or {"auto": true} to hand the model back to the selection policy',
-          }),
+        promoteBody(reason),
       ),
       async (c) => {
         const { version, auto, reason } = c.req.valid("json");
