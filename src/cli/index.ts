@@ -179,7 +179,11 @@ function addReportCommand(program: Command, client: Client, output: Output): voi
       const report = meta.report as EvaluationReport | undefined;
       output(`${name}@${meta.version}  ${meta.description ?? ""}`.trimEnd());
       if (!report?.test) {
-        output("  no evaluation report (registered without one); metrics:");
+        output(
+          (report?.family as string | undefined) === "naive"
+            ? "  the naive baseline: log return 0 (no change), what serves when no version beats it significantly; metrics:"
+            : "  no evaluation report (registered without one); metrics:",
+        );
         for (const [k, v] of Object.entries(meta.metrics)) output(`    ${k}: ${v}`);
         return;
       }

@@ -102,7 +102,6 @@ export function naiveRegistrationOf(sibling: RegistrationInput): RegistrationInp
       symbol: spec?.symbol,
       interval: spec?.interval,
       horizonBars: spec?.horizon_bars,
-      test: { skill: 0, mape: naiveMape, naiveMape },
       walk_forward: walkForward,
     },
   };

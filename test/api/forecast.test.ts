@@ -245,6 +245,8 @@ describe("forecasts: POST /api/ml/serve and /api/ml/batch on real market data", 
           metrics: { skill: 1 },
         });
         expect(res.status).toBe(201);
+        // A person's choice: the selection policy would serve the naive version.
+        await other.app.registry.promote("BTC-24h", (await res.json()).version);
         const served = await serve(other, { symbol: "BTC", as_of: DATA_AS_OF });
         expect(served.status).toBe(503);
         expect((await served.json()).error).toContain("feature set crypto-ohlcv v99");

@@ -95,7 +95,8 @@ describe("edgeml CLI on the local registry", () => {
       registry,
       plan: { families: ["ridge"] },
     });
-    const out = await run("report", "BTC-24h");
+    // Version 1, the trained one: the one that serves is the naive baseline (version 2) unless 1 beats it significantly.
+    const out = await run("report", "BTC-24h", "1");
     expect(out).toContain("BTC-24h@1");
     expect(out).toMatch(/MAPE \(price\)\s+\d+\.\d{3}%/);
     expect(out).toMatch(/naive MAPE \(no change\)\s+\d+\.\d{3}%/);
