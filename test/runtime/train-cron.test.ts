@@ -172,7 +172,17 @@ describe("the training function: Vercel cron at GET /api/train", () => {
       ["ETH", "succeeded"],
     ]);
     expect((await deps.artifacts.listModels()).sort()).toEqual(["BTC-24h", "ETH-24h"]);
-    expect((await deps.artifacts.listVersions("BTC-24h")).sort()).toEqual(["1", "2"]);
+    // gbdt, ridge and the naive baseline (registered once per model); the selection policy then chose what serves.
+    expect((await deps.artifacts.listVersions("BTC-24h")).sort()).toEqual(["1", "2", "3"]);
+    expect(body.serving).toEqual([
+      { model: "BTC-24h", version: expect.any(String), via: "champion", automatic: true },
+      { model: "ETH-24h", version: expect.any(String), via: "champion", automatic: true },
+    ]);
+    expect(body.jobs[0].result.selection).toMatchObject({
+      changed: true,
+      champion: body.serving[0].version,
+      evidence: { alpha: 0.05, folds: expect.any(Number) },
+    });
 
     // The jobs are the app's training jobs: the status route (routed to this function by vercel.json) reports them.
     const status = await app.request(`/api/ml/train/status?request_id=${body.jobs[0].request_id}`, {

@@ -4,6 +4,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppDeps } from "../../app.js";
 import { BearerSecret } from "../../config.js";
 import { asEdgeMLError, ERROR_STATUS, type ErrorCode, errorMessage } from "../../errors.js";
+import { DEFAULT_HORIZON, forecastModelName } from "../../forecast/horizon.js";
 import { createHttpApp } from "../../http.js";
 import { trainingRoutes } from "../../routes/training.js";
 import { createServices } from "../../services/index.js";
@@ -123,8 +124,16 @@ export function createTrainFunction(options: TrainFunctionOptions): Hono {
     logger.info(
       `edgeml: cron training ${failed ? "failed" : "succeeded"} (${c.req.header("user-agent") ?? "no user-agent"}): ${finished.map((j) => `${j.model_id} ${j.state}`).join(", ")}`,
     );
+    // What serves after the run: each run ended with the selection policy (trainSymbol), which wrote the champion.
+    const serving = await Promise.all(
+      finished.map(async (job) => {
+        const name = forecastModelName(job.model_id, DEFAULT_HORIZON);
+        const model = await services.registry.getModel(name).catch(() => undefined);
+        return { model: name, ...model?.serving, automatic: model?.pointers.automatic === true };
+      }),
+    );
     return c.json(
-      { started_at: started, finished_at: new Date().toISOString(), outcomes, jobs: finished },
+      { started_at: started, finished_at: new Date().toISOString(), outcomes, jobs: finished, serving },
       status,
       {
         "cache-control": "no-store",
