@@ -54,7 +54,9 @@ async function runAll(interval: Interval, horizonBars: number, untilDate?: Date)
 const pct = (x: number, digits = 2) => `${(100 * x).toFixed(digits).replace("-", "−")} %`;
 const p = (x: number) => (x < 0.001 ? "< 0.001" : x.toFixed(3));
 const tuned = (r: EvaluationReport) =>
-  r.model.trees !== undefined ? `${r.model.trees} trees` : `α ${r.model.alpha}`;
+  r.model.trees !== undefined
+    ? `${r.model.trees} tree${r.model.trees === 1 ? "" : "s"}`
+    : `α ${r.model.alpha}`;
 const foldTuned = (f: EvaluationReport["walk_forward"]["folds"][number]) =>
   f.trees !== undefined ? `${f.trees}` : `${f.alpha}`;
 const day = (iso: string) => iso.slice(0, 10);
@@ -78,7 +80,7 @@ function walkForwardTables(title: string, runs: Run[]): string {
   row("std across folds", (w) => pct(w.std_skill));
   row("pooled: MAPE / naive", (w) => `${w.mape.toFixed(3)} % / ${w.naive_mape.toFixed(3)} %`);
   row("pooled skill", (w) => pct(w.pooled_skill));
-  row("DM statistic (HLN)", (w) => w.dm_statistic.toFixed(2));
+  row("DM statistic (HLN)", (w) => w.dm_statistic.toFixed(2).replace("-", "−"));
   row("DM p (one-sided)", (w) => p(w.dm_p_value));
   row(`beats naive at ${LEVEL * 100} %`, (w) => (w.dm_p_value < LEVEL ? "**yes**" : "no"));
   lines.push("");
