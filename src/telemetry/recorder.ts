@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
+import { createAsyncCache } from "../cache/async-cache.js";
 import { asEdgeMLError, EdgeMLError, ERROR_STATUS } from "../errors.js";
 import type { InferenceEngine } from "../inference/engine.js";
 import { outageReporter } from "../logger.js";
@@ -267,9 +268,16 @@ export function createTelemetry(deps: TelemetryDeps) {
     });
   };
 
+  // Policy: singleFlight: concurrent readers (scrapes, public performance and statistics reads) share one store
+  // read, so a burst of public requests costs the store one read, not one each; nothing is kept after it.
+  const reads = createAsyncCache<"all", Record<string, number>>({
+    policy: { kind: "singleFlight" },
+    load: () => store.readAll(),
+  });
+
   /** Every series in the store, parsed; a series whose name cannot be parsed (not ours) is skipped. */
   const read = async (): Promise<Series[]> => {
-    const values = await store.readAll();
+    const values = await reads.get("all");
     return Object.entries(values).flatMap(([key, value]) => {
       const parsed = parseSeries(key, value);
       return parsed ? [parsed] : [];

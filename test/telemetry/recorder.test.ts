@@ -174,6 +174,28 @@ describe("servingFigures(model)", () => {
     expect(Object.keys(figures?.versions ?? {})).toEqual(["1", "2"]);
   });
 
+  it("concurrent readers share one store read (public requests cannot multiply store traffic)", async () => {
+    const inner = createMemoryMetricsStore();
+    let reads = 0;
+    const store: MetricsStore = {
+      kind: "counted",
+      write: (batch) => inner.write(batch),
+      readAll: () => {
+        reads += 1;
+        return inner.readAll();
+      },
+    };
+    const { telemetry } = telemetryOn(store);
+    await Promise.all([
+      telemetry.servingFigures("two"),
+      telemetry.servingFigures("two"),
+      telemetry.modelStats(),
+    ]);
+    expect(reads).toBe(1);
+    await telemetry.servingFigures("two");
+    expect(reads).toBe(2);
+  });
+
   it("null when the store cannot be read", async () => {
     const store: MetricsStore = {
       kind: "down",
