@@ -344,10 +344,9 @@ describe("trainSymbol registers the naive baseline once per forecast model and r
       report: { family: "naive", walk_forward: { dm_p_value: 1, mean_skill: 0 } },
     });
     expect(
-      (naive[0]?.report?.walk_forward as { folds: { skill: number; mape: number }[] }).folds.map((f) => [
-        f.skill,
-        f.mape,
-      ]),
+      (naive[0]?.report?.walk_forward as { folds: { skill: number; mape: number }[] } | undefined)?.folds.map(
+        (f) => [f.skill, f.mape],
+      ),
     ).toEqual(QUARTERS.map(() => [0, NAIVE_MAPE]));
     expect(await pointers(t)).toEqual({ champion: "3", automatic: true });
     const body = await (await postJson(t, "/api/ml/serve", { symbol: "BTC", as_of: AS_OF })).json();
