@@ -4,7 +4,7 @@ import { asEdgeMLError, EdgeMLError, isEdgeMLError } from "../errors.js";
 import { computeFeatures, FEATURE_NAMES, knownFeatureSet, MIN_HISTORY } from "../features/index.js";
 import { outageReporter } from "../logger.js";
 import { firstBreak, INTERVAL_MS, isoTime, resolveSymbol, SUPPORTED_SYMBOLS } from "../market/symbols.js";
-import type { Bar, Interval, MarketDataSource } from "../market/types.js";
+import type { Bar, MarketDataSource } from "../market/types.js";
 import type { VersionMetadata } from "../registry/metadata.js";
 import {
   type Deadline,
@@ -18,7 +18,8 @@ import type { PredictionCache } from "../storage/cache.js";
 import type { PredictionEntry, PredictionLog, PredictionSource } from "../storage/prediction-log.js";
 import type { ServeObserver } from "../telemetry/recorder.js";
 import type { UsageTracker } from "../tracking/usage.js";
-import { AsOfSchema, asOfInstant, asOfText, lastCloseBy } from "./as-of.js";
+import { asOfText, lastCloseBy } from "./as-of.js";
+import { ageSeconds, isStale, requestedInstant, staleError } from "./freshness.js";
 import { DEFAULT_HORIZON, forecastModelName, horizonHours, normaliseHorizon } from "./horizon.js";
 
 /** One forecast, as `POST /api/ml/serve` returns it and the cache keeps it. */
@@ -269,6 +270,69 @@ async function barsFor(
   return bars;
 }
 
+/** Runs the version on the features of `bars` (the trainer's own code): the forecast as of `asOf` (ms), made at `at`. */
+async function computeForecast(
+  registry: Registry,
+  meta: VersionMetadata,
+  bars: Bar[],
+  asOf: number,
+  horizon: string,
+  deadline: Deadline,
+  at: Date,
+): Promise<StoredForecast> {
+  const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
+  const features = computeFeatures(bars, bars.length - 1);
+  const input = meta.signature.inputs[0];
+  const output = meta.signature.outputs[0];
+  if (!input || !output || input.shape.at(-1) !== FEATURE_NAMES.length) {
+    throw new EdgeMLError(
+      "model_unavailable",
+      `${meta.name}@${meta.version} does not take ${FEATURE_NAMES.length} features`,
+    );
+  }
+  const outputs = await registry.infer(
+    meta,
+    { [input.name]: new Tensor("float64", features, [1, FEATURE_NAMES.length]) },
+    [output.name],
+    deadline,
+  );
+  const logReturn = Number(outputs[output.name]?.data[0]);
+  if (!Number.isFinite(logReturn)) {
+    throw new EdgeMLError("model_unavailable", `${meta.name}@${meta.version} returned ${logReturn}`);
+  }
+  const last = bars[bars.length - 1] as Bar;
+  return {
+    prediction_id: crypto.randomUUID(),
+    symbol: spec.symbol,
+    horizon,
+    model_name: meta.name,
+    model_version: meta.version,
+    family: meta.tags.family ?? null,
+    as_of: new Date(asOf).toISOString(),
+    target_time: new Date(asOf + spec.horizon_bars * INTERVAL_MS[spec.interval]).toISOString(),
+    last_close: last.close,
+    predicted_log_return: logReturn,
+    predicted_price: last.close * Math.exp(logReturn),
+    created_at: at.toISOString(),
+    cached: false,
+  };
+}
+
+/** A batch item of one symbol's settled forecast: the forecast, or its error as the API reports it. */
+function batchItemOf(
+  symbol: string,
+  result: PromiseSettledResult<ForecastResult>,
+  warn: ForecasterDeps["warn"],
+): BatchItem {
+  if (result.status === "fulfilled") return { symbol, ok: true, ...result.value };
+  const error = asEdgeMLError(result.reason);
+  if (error) {
+    return { symbol, ok: false, error: { code: error.code, message: error.message, status: error.status } };
+  }
+  warn(`batch forecast of ${symbol} failed`, result.reason);
+  return { symbol, ok: false, error: { code: "internal", message: "edgeml: unexpected error", status: 500 } };
+}
+
 /**
  * Forecasts for the users' symbols: resolve the version, fetch bars, compute the features with the trainer's own
  * code, run the model, cache the answer. Concurrent identical requests share one run (single flight).
@@ -290,81 +354,6 @@ export function createForecaster(deps: ForecasterDeps) {
     policy: { kind: "singleFlight" },
     load: (_key, work) => work(),
   });
-
-  /** The data age of an answer made from bars closing at `asOf`, at `at`, in seconds. */
-  const ageSeconds = (asOf: string, at: number) => (at - Date.parse(asOf)) / 1000;
-  /** Whether a live answer from data as of `asOf` is too old to serve as current at `at`. */
-  const isStale = (asOf: string, interval: Interval, at: number) =>
-    at - Date.parse(asOf) > INTERVAL_MS[interval] + graceMs;
-
-  /** The 503 of a live request whose source's last bar is too old: names the bar and how to ask for a past forecast. */
-  const staleError = (meta: VersionMetadata, horizon: string, asOf: string, at: number) => {
-    const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
-    const close = Date.parse(asOf);
-    const lastBarOpen = isoTime(close - INTERVAL_MS[spec.interval]);
-    const example = JSON.stringify({
-      symbol: spec.symbol,
-      ...(horizon !== DEFAULT_HORIZON && { horizon }),
-      as_of: asOfText(close),
-    });
-    const age = ageSeconds(asOf, at);
-    return new EdgeMLError(
-      "market_data_stale",
-      `the ${market.name} market data of ${spec.symbol} ends with the ${spec.interval} bar opened ${spec.interval === "1d" ? lastBarOpen.slice(0, 10) : lastBarOpen}, which closed at ${asOf} (${formatAge(age)} ago); a current forecast needs a bar closed within ${spec.interval} + ${deps.staleGraceSeconds} s. Update the market data, or ask for the forecast as it was made then: ${example}`,
-      {
-        details: {
-          last_bar_close: asOf,
-          data_age_seconds: age,
-          max_data_age_seconds: (INTERVAL_MS[spec.interval] + graceMs) / 1000,
-        },
-      },
-    );
-  };
-
-  const compute = async (
-    meta: VersionMetadata,
-    bars: Bar[],
-    asOf: number,
-    horizon: string,
-    deadline: Deadline,
-  ): Promise<StoredForecast> => {
-    const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
-    const features = computeFeatures(bars, bars.length - 1);
-    const input = meta.signature.inputs[0];
-    const output = meta.signature.outputs[0];
-    if (!input || !output || input.shape.at(-1) !== FEATURE_NAMES.length) {
-      throw new EdgeMLError(
-        "model_unavailable",
-        `${meta.name}@${meta.version} does not take ${FEATURE_NAMES.length} features`,
-      );
-    }
-    const outputs = await registry.infer(
-      meta,
-      { [input.name]: new Tensor("float64", features, [1, FEATURE_NAMES.length]) },
-      [output.name],
-      deadline,
-    );
-    const logReturn = Number(outputs[output.name]?.data[0]);
-    if (!Number.isFinite(logReturn)) {
-      throw new EdgeMLError("model_unavailable", `${meta.name}@${meta.version} returned ${logReturn}`);
-    }
-    const last = bars[bars.length - 1] as Bar;
-    return {
-      prediction_id: crypto.randomUUID(),
-      symbol: spec.symbol,
-      horizon,
-      model_name: meta.name,
-      model_version: meta.version,
-      family: meta.tags.family ?? null,
-      as_of: new Date(asOf).toISOString(),
-      target_time: new Date(asOf + spec.horizon_bars * INTERVAL_MS[spec.interval]).toISOString(),
-      last_close: last.close,
-      predicted_log_return: logReturn,
-      predicted_price: last.close * Math.exp(logReturn),
-      created_at: now().toISOString(),
-      cached: false,
-    };
-  };
 
   const forecastOnce = async (
     symbolInput: string,
@@ -396,7 +385,8 @@ export function createForecaster(deps: ForecasterDeps) {
       cacheOutage.succeeded();
       // A live answer cached while the source lagged is not served past the grace, whatever the TTL: it is
       // recomputed, which either finds the new bar or answers market_data_stale.
-      const usable = hit && (source === "replay" || !isStale(hit.as_of, spec.interval, now().getTime()));
+      const usable =
+        hit && (source === "replay" || !isStale(hit.as_of, spec.interval, now().getTime(), graceMs));
       if (usable) return { forecast: answer(hit, true), cache: "HIT" };
     } catch (error) {
       // Fail open: a cache outage costs latency, never an answer.
@@ -408,11 +398,18 @@ export function createForecaster(deps: ForecasterDeps) {
       const bars = await barsFor(market, meta, asOfBar, source === "replay");
       const dataAsOf = (bars.at(-1) as Bar).time + INTERVAL_MS[spec.interval];
       // Checked before the model runs: a stale answer is never computed, recorded nor cached.
-      if (source === "live" && isStale(isoTime(dataAsOf), spec.interval, now().getTime())) {
-        throw staleError(meta, horizon, isoTime(dataAsOf), now().getTime());
+      if (source === "live" && isStale(isoTime(dataAsOf), spec.interval, now().getTime(), graceMs)) {
+        throw staleError(
+          market.name,
+          meta,
+          horizon,
+          isoTime(dataAsOf),
+          now().getTime(),
+          deps.staleGraceSeconds,
+        );
       }
       // A shared flight runs under the deadline of the request that started it; each caller waits under its own.
-      const computed = await compute(meta, bars, dataAsOf, horizon, deadline);
+      const computed = await computeForecast(registry, meta, bars, dataAsOf, horizon, deadline, now());
       // Recorded where it is made, once: cached answers and the callers sharing this flight carry its
       // prediction_id and are the same record, so they cost the log nothing.
       recordServed(computed, via, source);
@@ -426,31 +423,8 @@ export function createForecaster(deps: ForecasterDeps) {
     return { forecast: answer(stored, false), cache: cacheUp ? "MISS" : "BYPASS" };
   };
 
-  /** The requested as-of instant, checked: a valid instant, not in the future. Undefined for a live forecast. */
-  const requestedInstant = (options: ForecastOptions): number | undefined => {
-    if (options.asOf === undefined) return undefined;
-    // Checked here too, not only by the routes: a caller of the service (CLI, scripts) gets the same rule, and a
-    // zone-less instant is never read in the server's local time.
-    const instant = AsOfSchema.safeParse(options.asOf).success ? asOfInstant(options.asOf) : Number.NaN;
-    if (!Number.isFinite(instant)) {
-      throw new EdgeMLError(
-        "invalid_request",
-        `as_of ${JSON.stringify(options.asOf)} is not a date (YYYY-MM-DD) or an ISO 8601 instant with its zone`,
-      );
-    }
-    const at = now().getTime();
-    if (instant > at) {
-      throw new EdgeMLError(
-        "invalid_request",
-        `as_of ${options.asOf} is in the future (now is ${isoTime(at)}): a forecast can only be asked as of an instant that has passed; leave as_of out for the current forecast`,
-        { details: { as_of: options.asOf, now: isoTime(at) } },
-      );
-    }
-    return instant;
-  };
-
   const forecast = async (symbol: string, horizon: string, options: ForecastOptions = {}) => {
-    const requested = requestedInstant(options);
+    const requested = requestedInstant(options.asOf, now().getTime());
     // One deadline per request, started here: its signal bounds resolution, bars, features and the run below.
     const deadline = deadlineIn(deps.timeoutMs);
     const started = performance.now();
@@ -483,38 +457,13 @@ export function createForecaster(deps: ForecasterDeps) {
       horizon: string,
       options: ForecastOptions = {},
     ): Promise<BatchItem[]> {
-      requestedInstant(options);
+      requestedInstant(options.asOf, now().getTime());
       const distinct = [...new Set(symbols.map((s) => s.trim().toUpperCase()))];
       const settled = await Promise.allSettled(distinct.map((s) => forecast(s, horizon, options)));
-      return settled.map((result, i): BatchItem => {
-        const symbol = distinct[i] as string;
-        if (result.status === "fulfilled") return { symbol, ok: true, ...result.value };
-        const error = asEdgeMLError(result.reason);
-        if (error) {
-          return {
-            symbol,
-            ok: false,
-            error: { code: error.code, message: error.message, status: error.status },
-          };
-        }
-        deps.warn(`batch forecast of ${symbol} failed`, error);
-        return {
-          symbol,
-          ok: false,
-          error: { code: "internal", message: "edgeml: unexpected error", status: 500 },
-        };
-      });
+      return settled.map((result, i) => batchItemOf(distinct[i] as string, result, deps.warn));
     },
     supportedSymbols: Object.keys(SUPPORTED_SYMBOLS),
   };
-}
-
-/** An age in the largest unit that keeps it readable: "40 s", "2.5 h", "247.0 days". */
-function formatAge(seconds: number): string {
-  if (seconds < 120) return `${Math.round(seconds)} s`;
-  if (seconds < 7_200) return `${(seconds / 60).toFixed(1)} min`;
-  if (seconds < 172_800) return `${(seconds / 3_600).toFixed(1)} h`;
-  return `${(seconds / 86_400).toFixed(1)} days`;
 }
 
 export type Forecaster = ReturnType<typeof createForecaster>;
