@@ -16,7 +16,7 @@ import type { Bar, Interval } from "../market/types.js";
 import { sha256Hex } from "../util/hash.js";
 import { TrainingError } from "./errors.js";
 import { type ForecastMetrics, forecastMetrics, rankImportance } from "./evaluate.js";
-import { WALK_FORWARD_DEFAULTS, type WalkForwardOptions } from "./folds.js";
+import { planWalkForward, WALK_FORWARD_DEFAULTS, type WalkForwardOptions } from "./folds.js";
 import { type Dataset, GBDT_DEFAULTS, type GbdtParams, predictGbdt, trainGbdt } from "./gbdt.js";
 import { exportGbdt, exportNaive, exportRidge } from "./onnx/export.js";
 import { ortVersion, runForecaster } from "./onnx/runtime.js";
@@ -116,6 +116,9 @@ export async function trainForecaster(input: TrainForecasterInput): Promise<Trai
 
   const matrix = featureMatrix(bars, horizonBars);
   const split = chronologicalSplit(matrix.X.length, horizonBars, input.split);
+  // Planned before any fit: a history too short for the folds fails at once, not after the final model.
+  const walkForwardOptions = { ...WALK_FORWARD_DEFAULTS[interval], ...input.walkForward };
+  planWalkForward(matrix.times, INTERVAL_MS[interval], split.embargoRows, walkForwardOptions);
   const rowsOf = (range: RowRange) => ({
     X: matrix.X.slice(range.start, range.end),
     y: matrix.y.slice(range.start, range.end),
@@ -140,7 +143,6 @@ export async function trainForecaster(input: TrainForecasterInput): Promise<Trai
 
   // Every fold refits the same recipe (family, parameters, seed) on its own past; the fold models are exported and
   // run in onnxruntime-web like the final one, so the walk-forward numbers are what such a model would serve.
-  const walkForwardOptions = { ...WALK_FORWARD_DEFAULTS[interval], ...input.walkForward };
   const walk = await walkForward({
     matrix,
     stepMs: INTERVAL_MS[interval],

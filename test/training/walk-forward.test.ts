@@ -1,6 +1,7 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { featureMatrix } from "../../src/features/index.js";
-import { registrationOf } from "../../src/forecast/training.js";
+import { registrationOf, trainSymbol, UntilSchema } from "../../src/forecast/training.js";
+import { createCsvMarketData } from "../../src/market/node/csv.js";
 import { INTERVAL_MS } from "../../src/market/symbols.js";
 import type { Bar } from "../../src/market/types.js";
 import { RegistrationInputSchema } from "../../src/registry/metadata.js";
@@ -8,6 +9,8 @@ import { FOLD_VALIDATION_SHARE, periodStart, planWalkForward } from "../../src/t
 import { type TrainedForecaster, trainForecaster } from "../../src/training/forecaster.js";
 import { predictRidge, trainRidge } from "../../src/training/ridge.js";
 import { lossDifferentials, walkForward } from "../../src/training/walk-forward.js";
+import { type TestApp, testApp } from "../support/app.js";
+import { MARKET_DATA } from "../support/paths.js";
 import { realBars } from "./data.js";
 
 const DAY = INTERVAL_MS["1d"];
@@ -300,5 +303,34 @@ describe("trainForecaster: report.walk_forward of what ships (BTC daily to 2025-
     });
     const parsed = RegistrationInputSchema.parse(JSON.parse(JSON.stringify(registration)));
     expect((parsed.report as { walk_forward: { folds: unknown[] } }).walk_forward.folds).toHaveLength(6);
+  });
+});
+
+describe("trainSymbol with an until that leaves too little history for the folds", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await testApp({}, undefined, { trainingPlan: { families: ["ridge"] } });
+  });
+  afterAll(() => t.cleanup());
+
+  it("is the caller's 400 invalid_request, though the train/validation/test split alone would fit", async () => {
+    // BTC 2014-09-17 .. 2016-03-31: ~500 rows split fine, but six quarters back from Q1 2016 reach before the data.
+    const bars = barsUntil(btc, "2016-03-31");
+    expect(featureMatrix(bars, 1).X.length).toBeGreaterThan(400);
+    await expect(
+      trainSymbol({
+        symbol: "BTC",
+        trainer: trainForecaster,
+        market: createCsvMarketData({ dir: MARKET_DATA }),
+        registry: t.app.registry,
+        plan: { families: ["ridge"] },
+        until: UntilSchema.parse("2016-03-31"),
+      }),
+    ).rejects.toThrow(
+      expect.objectContaining({
+        code: "invalid_request",
+        message: expect.stringMatching(/pass a later until/),
+      }),
+    );
   });
 });
