@@ -1,24 +1,30 @@
 import type { Tensor } from "onnxruntime-web/wasm";
-import { type AppConfig, DEFAULT_RETAIN_VERSIONS } from "../config.js";
+import type { AppConfig } from "../config.js";
 import { EdgeMLError } from "../errors.js";
 import type { InferenceEngine } from "../inference/engine.js";
 import { createSelection, type SelectionOutcome, type SelectOptions } from "../selection/select.js";
 import type { ArtifactStore } from "../storage/artifacts.js";
-import { createKeyedLock } from "../storage/keyed-lock.js";
-import type { ArchivedVersion, AuditEntry, ModelPointers, PointerStore } from "../storage/pointers.js";
+import type { AuditEntry, ModelPointers, PointerStore } from "../storage/pointers.js";
 import { type Deadline, deadlineIn, deadlinePassed, withinDeadline } from "./deadline.js";
 import { pointersUnavailable } from "./failures.js";
 import { createListing } from "./listing.js";
 import type { RegistrationInput, VersionMetadata } from "./metadata.js";
 import { createMetadataReads, sessionKey, type UnreadableVersion } from "./metadata-reads.js";
 import { createPointerOps } from "./pointer-ops.js";
-import { registerVersion } from "./registration.js";
+import { createRegistering, type Registration } from "./registering.js";
 import { type Resolution, resolveVersion } from "./resolution.js";
-import { archiveOf, versionArchived, versionsToArchive } from "./retention.js";
+import {
+  type ArchivedListing,
+  archivedList,
+  archiveOf,
+  everyVersionArchived,
+  versionArchived,
+} from "./retention.js";
 import { createVerification } from "./verification.js";
 
 export { type Deadline, deadlineIn, withinDeadline } from "./deadline.js";
 export { sessionKey, type UnreadableVersion } from "./metadata-reads.js";
+export type { Registration } from "./registering.js";
 export type { Resolution } from "./resolution.js";
 
 export interface Resolved {
@@ -34,20 +40,8 @@ export interface ModelSummary {
   /** Versions listed by the store whose metadata cannot be read: they never serve until repaired. */
   unreadable: UnreadableVersion[];
   /** Versions retention archived, with when and why: listed, never served until restored. */
-  archived: ({ version: string; archived: true } & ArchivedVersion)[];
+  archived: ArchivedListing[];
 }
-
-/**
- * What a registration answers: the version's metadata, and either `duplicate_of` (the registration equals that
- * existing version, bytes and calibration: nothing was written) or, for a new version, the versions retention
- * archived because of it (`archived`; `retention_error` when the pointers could not be written: the version is
- * registered all the same, and the next registration archives what this one could not).
- */
-export type Registration = VersionMetadata & {
-  duplicate_of?: string;
-  archived?: string[];
-  retention_error?: string;
-};
 
 export interface InferResult {
   outputs: Record<string, Tensor>;
@@ -69,10 +63,7 @@ export interface Registry {
    * call per `registryListTtlMs`, however often it is asked. Not ready while the last refresh failed.
    */
   ready(): Promise<boolean>;
-  /**
-   * Registers a version, unless it equals an existing one (then answers that one with `duplicate_of`), and archives
-   * what retention no longer keeps (`retainVersions` newest plus every protected version).
-   */
+  /** Registers a version, or answers the one it equals (`duplicate_of`); then applies retention (registering.ts). */
   register(name: string, bytes: Uint8Array, input?: RegistrationInput): Promise<Registration>;
   /** A model's version numbers, ascending, from the cached listing: no metadata read (public metadata route). */
   versionNames(name: string): Promise<string[]>;
@@ -123,7 +114,6 @@ export interface RegistryDeps {
 export function createRegistry(deps: RegistryDeps): Registry {
   const { artifacts, engine, config } = deps;
   const now = deps.now ?? (() => new Date());
-  const retain = config.retainVersions ?? DEFAULT_RETAIN_VERSIONS;
   const listing = createListing(artifacts, config.registryListTtlMs);
   const reads = createMetadataReads(artifacts, listing, config.registryListTtlMs);
   const verification = createVerification({ artifacts, engine, inferTimeoutMs: config.inferTimeoutMs });
@@ -141,8 +131,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
     const listed = await listing.versionsOf(name);
     if (requested !== undefined) {
       const meta = await reads.metadata(name, requested);
-      // Fails open: with the pointers unreadable, a named version serves (archived ones are valid models, only
-      // retired), as it did before archival existed.
+      // Fails open: with the pointers unreadable, a named version serves (an archived one is a valid model).
       const archived = archiveOf(await pointerOps.read(name).catch(() => ({})), requested);
       if (archived) throw versionArchived(name, requested, archived);
       return { meta, via: "requested" };
@@ -164,12 +153,8 @@ export function createRegistry(deps: RegistryDeps): Registry {
         return { meta, via: outcome.via };
       }
       if (outcome.kind === "none") {
-        if (outcome.unreadable.length === 0 && versions.length < listed.length) {
-          throw new EdgeMLError(
-            "no_model",
-            `every version of '${name}' is archived; restore one with POST /api/ml/models/${name}/versions/{version}/restore`,
-          );
-        }
+        if (outcome.unreadable.length === 0 && versions.length < listed.length)
+          throw everyVersionArchived(name);
         if (outcome.unreadable.length === 0)
           throw new EdgeMLError("no_model", `model '${name}' has no versions`);
         const { unreadable } = await reads.survey(name, outcome.unreadable);
@@ -190,41 +175,11 @@ export function createRegistry(deps: RegistryDeps): Registry {
       (r) => ({ version: r.meta.version, via: r.via }),
       () => null,
     );
-    const archived = Object.entries(pointers.archived ?? {})
-      .filter(([version]) => versions.includes(version))
-      .sort(([a], [b]) => Number(a) - Number(b))
-      .map(([version, entry]) => ({ version, archived: true as const, ...entry }));
+    const archived = archivedList(pointers, versions);
     return { name, versions, pointers, serving, unreadable: surveyed.unreadable, archived };
   };
 
-  /**
-   * The readable metadata of versions the store has just listed: read past the cached listing, so a version another
-   * process published since it was cached is compared (duplicates) and counted (retention) too.
-   */
-  const listedMetas = async (name: string, versions: string[]): Promise<VersionMetadata[]> =>
-    (await Promise.all(versions.map((version) => reads.listed(name, version)))).filter(
-      (meta): meta is VersionMetadata => meta !== null,
-    );
-
-  /**
-   * Archives what retention no longer keeps once `registered` is published: the newest `retain` versions and every
-   * protected one stay. The plan is made again from the pointers as stored now, under the model's pointer lock.
-   */
-  const applyRetention = async (name: string, versions: string[], registered: string): Promise<string[]> => {
-    const metas = await listedMetas(name, versions);
-    const plan = (pointers: ModelPointers) => versionsToArchive({ versions, pointers, metas, retain });
-    if (plan(await pointerOps.read(name)).length === 0) return [];
-    const done = await pointerOps.archive(
-      name,
-      plan,
-      `retention: older than the newest ${retain} versions when ${registered} was registered`,
-    );
-    return done?.archived ?? [];
-  };
-
-  // Registrations of one model run one at a time in this process: the duplicate check and the publish it guards
-  // must not interleave with another's, or two identical registrations racing would both find nothing to equal.
-  const registering = createKeyedLock();
+  const register = createRegistering({ ...deps, verification, listing, reads, pointerOps, now });
 
   return {
     resolve: (name, requested, deadline) =>
@@ -233,25 +188,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
     prepare: verification.prepare,
     history: pointerOps.history,
     ready: listing.ready,
-    register: (name, bytes, input) =>
-      registering(name, async (): Promise<Registration> => {
-        const outcome = await registerVersion(
-          { artifacts, engine, verification, now, existing: listedMetas },
-          name,
-          bytes,
-          input,
-        );
-        if (outcome.kind === "duplicate") return { ...outcome.meta, duplicate_of: outcome.meta.version };
-        const { meta } = outcome;
-        listing.invalidate();
-        reads.remember(meta);
-        try {
-          const archived = await applyRetention(name, outcome.versions, meta.version);
-          return archived.length > 0 ? { ...meta, archived } : meta;
-        } catch (error) {
-          return { ...meta, retention_error: error instanceof Error ? error.message : String(error) };
-        }
-      }),
+    register,
     versionNames: listing.versionsOf,
     async listModelNames() {
       return [...(await listing.all()).keys()].sort();

@@ -81,3 +81,22 @@ export function versionArchived(name: string, version: string, entry: ArchivedVe
     { details: { model: name, version, archived: entry } },
   );
 }
+
+/** An archived version as the listing shows it. */
+export type ArchivedListing = { version: string; archived: true } & ArchivedVersion;
+
+/** The archived versions among those the store lists, ascending, with when and why. */
+export function archivedList(pointers: ModelPointers, versions: readonly string[]): ArchivedListing[] {
+  return Object.entries(pointers.archived ?? {})
+    .filter(([version]) => versions.includes(version))
+    .sort(([a], [b]) => Number(a) - Number(b))
+    .map(([version, entry]) => ({ version, archived: true as const, ...entry }));
+}
+
+/** The 503 of a model whose every version is archived: nothing can serve until one is restored. */
+export function everyVersionArchived(name: string): EdgeMLError {
+  return new EdgeMLError(
+    "no_model",
+    `every version of '${name}' is archived; restore one with POST /api/ml/models/${name}/versions/{version}/restore`,
+  );
+}
