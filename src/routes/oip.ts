@@ -64,6 +64,29 @@ const statsRoute = <Path extends string, R extends { params?: typeof NameParams 
     },
   });
 
+/** Triton's statistics extension: public like the rest of OIP, aggregated over every instance. */
+function statisticsRoutes(telemetry: Services["telemetry"]) {
+  return createRouteApp()
+    .openapi(statsRoute("/v2/models/stats", {}, "Statistics of every version of every model"), async (c) =>
+      c.json({ model_stats: await telemetry.modelStats() }, 200),
+    )
+    .openapi(
+      statsRoute("/v2/models/{name}/stats", { params: NameParams }, "Statistics of every version of a model"),
+      async (c) => c.json({ model_stats: await telemetry.modelStats(c.req.valid("param").name) }, 200),
+    )
+    .openapi(
+      statsRoute(
+        "/v2/models/{name}/versions/{version}/stats",
+        { params: NameVersionParams },
+        "Statistics of a model version",
+      ),
+      async (c) => {
+        const { name, version } = c.req.valid("param");
+        return c.json({ model_stats: await telemetry.modelStats(name, version) }, 200);
+      },
+    );
+}
+
 /** The Open Inference Protocol v2 REST surface (KServe / Triton clients): health, metadata, readiness, infer. */
 export function oipRoutes(services: Pick<Services, "config" | "inference" | "ready" | "telemetry">) {
   const { config, inference, telemetry } = services;
@@ -95,9 +118,10 @@ export function oipRoutes(services: Pick<Services, "config" | "inference" | "rea
       },
     });
 
-  // The statistics routes come before /v2/models/{name}: the first route registered answers `/v2/models/stats`
-  // (as on Triton, a model named "stats" has no metadata route).
+  // The statistics routes come first, before /v2/models/{name}: the first route registered answers
+  // `/v2/models/stats` (as on Triton, a model named "stats" has no metadata route).
   return createRouteApp()
+    .route("/", statisticsRoutes(telemetry))
     .openapi(
       createRoute({
         method: "get",
@@ -135,24 +159,6 @@ export function oipRoutes(services: Pick<Services, "config" | "inference" | "rea
         },
       }),
       async (c) => ((await services.ready()) ? c.json({ ready: true }, 200) : c.json({ ready: false }, 503)),
-    )
-    .openapi(statsRoute("/v2/models/stats", {}, "Statistics of every version of every model"), async (c) =>
-      c.json({ model_stats: await telemetry.modelStats() }, 200),
-    )
-    .openapi(
-      statsRoute("/v2/models/{name}/stats", { params: NameParams }, "Statistics of every version of a model"),
-      async (c) => c.json({ model_stats: await telemetry.modelStats(c.req.valid("param").name) }, 200),
-    )
-    .openapi(
-      statsRoute(
-        "/v2/models/{name}/versions/{version}/stats",
-        { params: NameVersionParams },
-        "Statistics of a model version",
-      ),
-      async (c) => {
-        const { name, version } = c.req.valid("param");
-        return c.json({ model_stats: await telemetry.modelStats(name, version) }, 200);
-      },
     )
     .openapi(
       createRoute({

@@ -1,0 +1,92 @@
+import { outageReporter } from "../logger.js";
+import { bucketOf } from "./histogram.js";
+import { type Labels, seriesKey } from "./series.js";
+import type { MetricsBatch, MetricsStore } from "./store.js";
+
+/** What one record adds (and sets) in the store. */
+export type TelemetryRecord = { add?: Record<string, number>; set?: Record<string, number> };
+
+/**
+ * One observation of a histogram: its bucket and the sum (µs: the store keeps integers). No count series: the count
+ * is the buckets' total, so the exposition's `+Inf` bucket and `_count` agree even when a read lands between two
+ * commands of another instance's pipeline.
+ */
+export function histogram(metric: string, labels: Labels, seconds: number): Record<string, number> {
+  return {
+    [seriesKey(`${metric}_bucket`, { ...labels, le: bucketOf(seconds) })]: 1,
+    [seriesKey(`${metric}_sum_us`, labels)]: Math.round(seconds * 1e6),
+  };
+}
+
+/**
+ * The write side of the telemetry. Each record runs off the response path (handed to `defer`, the edge's
+ * waitUntil) and is merged into the next write; writes are coalesced, one in flight at a time per instance, the next
+ * carrying everything recorded meanwhile. A failed write is dropped, never retried (a pipeline that partly applied
+ * would count twice), and warned about once per outage.
+ */
+export function createWriter(deps: {
+  store: MetricsStore;
+  defer: (work: Promise<unknown>) => void;
+  warn: (message: string, error: unknown) => void;
+}) {
+  const { store } = deps;
+  const writes = outageReporter(
+    deps.warn,
+    `metrics store (${store.kind}, writes)`,
+    "requests are not counted",
+  );
+  const inflight = new Set<Promise<void>>();
+  let add = new Map<string, number>();
+  let set = new Map<string, number>();
+  let queued: Promise<void> | null = null;
+  let last: Promise<void> = Promise.resolve();
+
+  /** Writes what has accumulated, after the write in flight: the next write takes everything recorded until it starts. */
+  const scheduleWrite = (): Promise<void> => {
+    if (queued) return queued;
+    const next = last.then(async () => {
+      queued = null;
+      const batch: MetricsBatch = { add: Object.fromEntries(add), set: Object.fromEntries(set) };
+      add = new Map();
+      set = new Map();
+      if (Object.keys(batch.add).length === 0 && Object.keys(batch.set ?? {}).length === 0) return;
+      try {
+        await store.write(batch);
+        writes.succeeded();
+      } catch (error) {
+        writes.failed(error);
+      }
+    });
+    queued = next;
+    last = next;
+    return next;
+  };
+
+  return {
+    /** Runs `record` off the response path and merges what it returns into the next write. */
+    track(record: () => Promise<TelemetryRecord>): void {
+      const work = (async () => {
+        try {
+          const batch = await record();
+          for (const [k, by] of Object.entries(batch.add ?? {})) add.set(k, (add.get(k) ?? 0) + by);
+          for (const [k, v] of Object.entries(batch.set ?? {})) set.set(k, Math.max(set.get(k) ?? 0, v));
+        } catch (error) {
+          // Labelling reads only the registry's cached listing; a failure there drops one record, loudly.
+          writes.failed(error);
+          return;
+        }
+        await scheduleWrite();
+      })();
+      inflight.add(work);
+      void work.finally(() => inflight.delete(work));
+      deps.defer(work);
+    },
+    /** Resolves once every record made so far is written (or dropped). */
+    async flush(): Promise<void> {
+      while (inflight.size > 0) await Promise.all([...inflight]);
+      await last;
+    },
+  };
+}
+
+export type Track = ReturnType<typeof createWriter>["track"];
