@@ -246,7 +246,6 @@ export async function trainSymbol(options: {
   }
   // The policy decides what serves, where training runs and never per request; a retrain that equals an existing
   // version is no new candidate (no fresh lottery ticket).
-  progress(`selecting the version of ${name} that serves`);
   const selection = await options.registry.select(name, {
     candidates: results.filter((r) => r.duplicate_of === undefined).map((r) => r.version),
   });
