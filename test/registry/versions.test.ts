@@ -2,11 +2,15 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { trainSymbol } from "../../src/forecast/training.js";
 import { type Calibration, duplicateOf, sameCalibration } from "../../src/registry/duplicates.js";
 import type { VersionMetadata } from "../../src/registry/metadata.js";
+import { createRegistry } from "../../src/registry/registry.js";
 import { protectedVersions, versionsToArchive } from "../../src/registry/retention.js";
+import { createFsArtifactStore } from "../../src/storage/node/fs-artifacts.js";
+import { createJsonFilePointerStore } from "../../src/storage/node/json-file-pointers.js";
 import type { ModelPointers } from "../../src/storage/pointers.js";
 import { trainForecaster } from "../../src/training/forecaster.js";
-import { postJson, type TestApp, testApp, upload } from "../support/app.js";
+import { onEmbeddedAdapters, postJson, type TestApp, testApp, testEngine, upload } from "../support/app.js";
 import { elementwiseModel, variantOf } from "../support/onnx-models.js";
+import { tempDir } from "../support/paths.js";
 
 /** y = x + x: every variant computes the same, with other bytes. */
 const model = elementwiseModel({ op: "Add", elem: "FP64", shape: ["batch", 1] });
@@ -129,6 +133,43 @@ describe("duplicate registrations register nothing and name the version they equ
     expect(bodies.filter((b) => b.duplicate_of === "2")).toHaveLength(5);
     expect((await detail(t)).versions).toEqual(["1", "2"]);
   });
+});
+
+describe("identical registrations from two processes", () => {
+  // The lock is per process; across processes, the store's exclusive claim of a version number makes the loser of
+  // a race re-read the versions, find the winner's and answer it.
+  it.runIf(onEmbeddedAdapters)(
+    "two registries on one directory make one version; every answer names it",
+    async () => {
+      const dir = await tempDir();
+      try {
+        const config = {
+          registryListTtlMs: 0,
+          bestMetric: "skill",
+          bestMetricHigherIsBetter: true,
+          inferTimeoutMs: 30_000,
+        };
+        const registries = [0, 1].map(() =>
+          createRegistry({
+            artifacts: createFsArtifactStore(`${dir.path}/models`),
+            pointers: createJsonFilePointerStore(`${dir.path}/pointers.json`),
+            engine: testEngine(),
+            config,
+          }),
+        );
+        const answers = await Promise.all(
+          Array.from({ length: 8 }, (_, i) =>
+            registries[i % 2]?.register("m", model, { golden: goldenOf(1) }),
+          ),
+        );
+        expect(new Set(answers.map((a) => a?.version))).toEqual(new Set(["1"]));
+        expect(answers.filter((a) => a?.duplicate_of === "1")).toHaveLength(7);
+        expect(await createFsArtifactStore(`${dir.path}/models`).listVersions("m")).toEqual(["1"]);
+      } finally {
+        await dir.cleanup();
+      }
+    },
+  );
 });
 
 describe("versionsToArchive: the newest N and every protected version stay", () => {
