@@ -43,9 +43,6 @@ export interface SelectionDeps {
 /** Thrown inside a pointer update to write nothing. */
 class NoChange extends Error {}
 
-const archivedOf = (pointers: ModelPointers) =>
-  (pointers as { archived?: Record<string, unknown> }).archived ?? {};
-
 export function createSelection(deps: SelectionDeps) {
   /** Writes one change under the model's pointer lock; `decide` throws NoChange to write nothing. */
   const write = async (
@@ -102,7 +99,8 @@ export function createSelection(deps: SelectionDeps) {
           reason = `v${current.champion} was made champion by a person; the policy leaves it until \`promote ${name} --auto\` hands the model back`;
           throw new NoChange();
         }
-        const archived = archivedOf(current);
+        // Archived versions never serve (retention): not candidates, and not a champion to keep.
+        const archived = current.archived ?? {};
         const live = versions.filter((meta) => !Object.hasOwn(archived, meta.version));
         const automatic =
           !options.handBack && current.automatic && live.some((meta) => meta.version === current.champion)
