@@ -18,8 +18,8 @@ const goldenOf = (x: number) => ({
   atol: 0,
   cases: [
     {
-      inputs: [{ name: "x", datatype: "FP64", shape: [1, 1], data: [x] }],
-      outputs: [{ name: "y", datatype: "FP64", shape: [1, 1], data: [2 * x] }],
+      inputs: [{ name: "x", datatype: "FP64" as const, shape: [1, 1], data: [x] }],
+      outputs: [{ name: "y", datatype: "FP64" as const, shape: [1, 1], data: [2 * x] }],
     },
   ],
 });
