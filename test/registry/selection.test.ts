@@ -127,6 +127,16 @@ describe("the selection policy (strict) writes the champion where training runs"
     });
   });
 
+  it("an archived version is no candidate, however significant", async () => {
+    await register(t, { family: "naive" }, { p: 0.001 });
+    const at = new Date().toISOString();
+    await t.deps.pointers.update(NAME, (current) => ({
+      pointers: { ...current, archived: { "2": { at, reason: "test" } } },
+      entry: { at, model: NAME, action: "archive", from: null, to: "2" },
+    }));
+    expect((await t.app.registry.select(NAME)).entry).toMatchObject({ to: "1", automatic: true });
+  });
+
   it("nothing changed: no audit entry (a daily run that keeps the champion writes nothing)", async () => {
     await register(t, { family: "naive" }, { p: 0.3 });
     await t.app.registry.select(NAME);
