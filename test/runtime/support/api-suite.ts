@@ -189,11 +189,17 @@ export function describeEdgeRuntime(
 
     it("refuses to register into the embedded registry, with a 403 that says where models go", async () => {
       const onnx = Buffer.from(fixture.embedded.models[BYO[0]]?.["1"]?.model ?? "", "base64");
-      const response = await edge.fetch(`/api/ml/models/${BYO[0]}/versions`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/octet-stream" },
-        body: new Uint8Array(onnx),
-      });
+      const upload = (name: string) =>
+        edge.fetch(`/api/ml/models/${name}/versions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/octet-stream" },
+          body: new Uint8Array(onnx),
+        });
+      // The bytes of a version it has are a duplicate: answered, nothing to write.
+      const duplicate = await upload(BYO[0] ?? "");
+      expect(duplicate.status).toBe(200);
+      expect(duplicate.headers.get("x-duplicate-of")).toBe("1");
+      const response = await upload("a-new-model");
       expect(response.status).toBe(403);
       const body = await response.json();
       expect(body.code).toBe("forbidden");
