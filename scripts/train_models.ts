@@ -124,3 +124,9 @@ for (const symbol of symbols) {
   const summary = await registry.getModel(`${symbol}-${DEFAULT_PLAN.horizon}`);
   console.log(`${summary.name}: serving version ${summary.serving?.version} (${summary.serving?.via})`);
 }
+
+// onnxruntime-web's start-up probes thread support with a MessageChannel (`ls()` in ort.wasm.bundle.min.mjs, run
+// whatever numThreads is) whose port stays referenced in Node: with nothing else pending, the process would never
+// end. Everything is written; flush stdout (a pipe writes asynchronously) and end here.
+await new Promise<void>((resolve) => process.stdout.write("", () => resolve()));
+process.exit(0);

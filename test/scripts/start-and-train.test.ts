@@ -89,9 +89,12 @@ describe("npm run train", () => {
       expect(await exited(child)).toBe(0);
       const text = output.text();
       expect(text).toContain("market data: csv");
-      expect(text).toMatch(/ETH-24h@1\s+ridge\s+\d+\s+-?\d\.\d{4}\s+\d\.\d{3}%\s+\d\.\d{3}%/);
+      expect(text).toMatch(/ETH-24h@1\s+ridge\s+new\s+\d+\s+-?\d\.\d{4}\s+\d\.\d{3}%\s+\d\.\d{3}%/);
       expect(text).toContain("naive MAPE");
-      expect(text).toMatch(/ETH-24h: serving version 1 \((best|latest)\)/);
+      // Six walk-forward folds, mean ± std skill, the DM p-value.
+      expect(text).toMatch(/ETH-24h@1 .*\s6\s+-?\d+\.\d\d% ± \d+\.\d\d%\s+\d\.\d{3}\s/);
+      // The selection policy's choice: the naive baseline (version 2) unless ridge beats naive significantly.
+      expect(text).toMatch(/ETH-24h: serving version [12] \(champion\)/);
       expect(await readdir(join(dir.path, "ETH-24h", "1"))).toEqual(["metadata.json", "model.onnx"]);
     } finally {
       await dir.cleanup();

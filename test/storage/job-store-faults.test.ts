@@ -104,7 +104,8 @@ describe("training on the Upstash job store while Upstash fails", () => {
     expect(body.code).toBe("store_unavailable");
     expect(body.error).toMatch(/training job state is unavailable.*try again shortly/);
     expect(body.error).not.toMatch(/command was/);
-    expect(s.background).toEqual([]);
+    // Background work may hold the request's own telemetry; whatever it is, once it settles nothing was trained.
+    await Promise.all(s.background.splice(0));
     expect(await s.t.deps.artifacts.listModels()).toEqual([]);
   });
 
