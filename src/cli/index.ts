@@ -246,7 +246,9 @@ function addBackfillCommand(program: Command, client: Client, output: Output): v
         to: options.to,
         ...(options.modelVersion === undefined ? {} : { version: options.modelVersion }),
       });
-      output(`${s.model}@${s.version} (${s.chosen_via}), data cutoff ${s.data_cutoff}, in ${api.target}`);
+      output(
+        `${s.model}@${s.version} (${s.chosen_via}), data cutoff ${s.data_cutoff ?? "none (naive: fitted on nothing)"}, in ${api.target}`,
+      );
       output(
         table([
           { what: "forecasts", count: s.forecasts },

@@ -68,7 +68,8 @@ export interface BackfillSummary {
   version: string;
   /** How the version was chosen: `requested` when the call named it, else how the registry resolved it. */
   chosen_via: string;
-  data_cutoff: string;
+  /** Null for the naive baseline, which was fitted on nothing. */
+  data_cutoff: string | null;
   /** The range as asked, ISO 8601 UTC. */
   from: string;
   to: string;
@@ -138,7 +139,9 @@ async function versionToReplay(registry: BackfillDeps["registry"], model: string
   if (!input || !output || input.shape.at(-1) !== FEATURE_NAMES.length) {
     throw new EdgeMLError("conflict", `${id} does not take ${FEATURE_NAMES.length} features`);
   }
-  if (!meta.data_cutoff) {
+  // The naive baseline learned nothing from any bar (it holds the last close flat): every bar is out of sample.
+  const learnsNothing = meta.tags?.family === "naive";
+  if (!meta.data_cutoff && !learnsNothing) {
     throw new EdgeMLError(
       "conflict",
       `${id} has no data_cutoff in its metadata, so which bars it never saw is unknown and a backfill could replay its own training data; retrain it (\`npm run train -- ${spec.symbol} --until <date>\` or POST /api/ml/train) to record one`,
@@ -149,7 +152,7 @@ async function versionToReplay(registry: BackfillDeps["registry"], model: string
     spec,
     input: input.name,
     output: output.name,
-    cutoff: Date.parse(meta.data_cutoff),
+    cutoff: learnsNothing || !meta.data_cutoff ? Number.NEGATIVE_INFINITY : Date.parse(meta.data_cutoff),
     chosenVia: version === undefined ? via : "requested",
   };
 }
@@ -232,7 +235,7 @@ export function createBackfillService(deps: BackfillDeps) {
         model: meta.name,
         version: meta.version,
         chosen_via: chosen.chosenVia,
-        data_cutoff: isoTime(cutoff),
+        data_cutoff: Number.isFinite(cutoff) ? isoTime(cutoff) : null,
         from: isoTime(from),
         to: isoTime(to),
         forecasts: entries.length,

@@ -13,7 +13,12 @@ const BackfillSummarySchema = z
     chosen_via: z
       .string()
       .describe("`requested` when the body named the version, else how the registry chose it"),
-    data_cutoff: z.string().describe("Close of the last bar the version was fitted, tuned or selected on"),
+    data_cutoff: z
+      .string()
+      .nullable()
+      .describe(
+        "Close of the last bar the version was fitted, tuned or selected on; null for the naive baseline",
+      ),
     from: z.string(),
     to: z.string(),
     forecasts: z.number().int().describe("Forecasts replayed (recorded now or by an earlier call)"),
@@ -47,7 +52,7 @@ export function backfillRoutes(services: Pick<Services, "backfill" | "config">) 
       summary:
         "Replay a version's forecasts over history after its data cutoff, labelled backfill and resolved",
       description:
-        "Each bar whose close lies in [from, to] and strictly after the version's `data_cutoff` gets the forecast `POST /api/ml/serve` would have answered at that close (`as_of`), recorded in the prediction log with `source: backfill` and prediction id `bf-<version>-<as_of ms>` (a rerun records nothing twice), and resolved against the bar closing at its `target_time` when the market source has it. At most 2000 bars a call. A version without `data_cutoff` (bring-your-own, or trained before it was recorded) answers 409: retrain it.",
+        "Each bar whose close lies in [from, to] and strictly after the version's `data_cutoff` gets the forecast `POST /api/ml/serve` would have answered at that close (`as_of`), recorded in the prediction log with `source: backfill` and prediction id `bf-<version>-<as_of ms>` (a rerun records nothing twice), and resolved against the bar closing at its `target_time` when the market source has it. At most 2000 bars a call. A version without `data_cutoff` (bring-your-own, or trained before it was recorded) answers 409: retrain it. The naive baseline (family naive) was fitted on nothing: any range replays.",
       middleware: [
         guard,
         limitBody(BODY_LIMITS.admin, "a backfill request is {from, to, version?}"),

@@ -2,11 +2,13 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isEdgeMLError } from "../../src/errors.js";
+import { createOrtEngine } from "../../src/inference/engine.js";
 import { silentLogger } from "../../src/logger.js";
 import { createCsvMarketData } from "../../src/market/node/csv.js";
 import type { Bar } from "../../src/market/types.js";
 import { MAX_BACKFILL_BARS } from "../../src/performance/backfill.js";
 import { type RegistrationInput, VersionMetadataSchema } from "../../src/registry/metadata.js";
+import { naiveExportInputOf, naiveRegistrationOf } from "../../src/selection/naive.js";
 import { createServices, type Services } from "../../src/services/index.js";
 import { createMemoryPredictionLog } from "../../src/storage/memory-prediction-log.js";
 import { createFsArtifactStore } from "../../src/storage/node/fs-artifacts.js";
@@ -14,6 +16,7 @@ import { createJsonFilePointerStore } from "../../src/storage/node/json-file-poi
 import { openSqlitePredictionLog } from "../../src/storage/node/sqlite-prediction-log.js";
 import type { PredictionLog, PredictionRecord } from "../../src/storage/prediction-log.js";
 import { createUpstashPredictionLog } from "../../src/storage/upstash-prediction-log.js";
+import { exportNaive } from "../../src/training/onnx/export.js";
 import { TEST_STORE_TIMEOUT_MS, useLocalUpstash } from "../storage/support/upstash.js";
 import { testEngine } from "../support/app.js";
 import { MARKET_DATA, REPO_ROOT, tempDir } from "../support/paths.js";
@@ -305,5 +308,46 @@ describe("backfill refuses what it cannot replay honestly", () => {
       .catch((e) => e);
     expect(isEdgeMLError(error) && error.status).toBe(409);
     expect(String(error.message)).toMatch(/BTC-24h@1 has no data_cutoff.*retrain it/);
+  });
+
+  it("the naive baseline, fitted on nothing, replays any range: every forecast is the last close", async () => {
+    const own = await tempDir();
+    try {
+      const built = createServices(
+        {
+          artifacts: createFsArtifactStore(join(own.path, "models")),
+          pointers: createJsonFilePointerStore(join(own.path, "pointers.json")),
+          // An engine of its own: sessions are keyed by name@version, and this file's shared engine holds the
+          // shipped BTC-24h@1 under that key.
+          engine: createOrtEngine({ maxSessions: 4, maxSessionBytes: 1 << 30, timeoutMs: 30_000 }),
+          market,
+        },
+        { logger: silentLogger },
+      );
+      const sibling = VersionMetadataSchema.parse(
+        JSON.parse(await readFile(join(REPO_ROOT, "models/BTC-24h/1/metadata.json"), "utf8")),
+      );
+      const naive = await built.registry.register(
+        "BTC-24h",
+        exportNaive(naiveExportInputOf(sibling)),
+        naiveRegistrationOf(sibling),
+      );
+      expect(naive.tags?.family).toBe("naive");
+      const summary = await built.backfill.run({ model: "BTC-24h", from: "2020-01-01", to: "2020-01-31" });
+      expect(summary).toMatchObject({
+        version: naive.version,
+        data_cutoff: null,
+        forecasts: 31,
+        resolved: 31,
+      });
+      const { items } = await built.predictionLog.list("BTC-24h", { source: "backfill", limit: 100 });
+      expect(items).toHaveLength(31);
+      for (const item of items) {
+        expect(item.predicted_price).toBe(item.last_close);
+        expect(item.error_pct).toBe(item.naive_error_pct);
+      }
+    } finally {
+      await own.cleanup();
+    }
   });
 });
