@@ -62,8 +62,18 @@ describe("edgeml backfill on the local registry (a copy of models/, the CSVs, a 
     ).toMatch(/recorded \(new\)\s+0/);
   });
 
-  it("says why it refuses a range inside the training data", async () => {
-    await expect(run("backfill", "BTC-24h", "--from", "2025-10-01", "--to", "2025-12-01")).rejects.toThrow(
+  it("says why it refuses a range inside a trained version's data", async () => {
+    const args = [
+      "backfill",
+      "BTC-24h",
+      "--from",
+      "2025-10-01",
+      "--to",
+      "2025-12-01",
+      "--model-version",
+      "1",
+    ];
+    await expect(run(...args)).rejects.toThrow(
       /data_cutoff 2025-12-28T00:00:00.000Z.*ask for a range after it \[invalid_request\]/,
     );
   });

@@ -1,11 +1,13 @@
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createCsvMarketData } from "../../src/market/node/csv.js";
 import { INTERVAL_MS } from "../../src/market/symbols.js";
 import { VersionMetadataSchema } from "../../src/registry/metadata.js";
+import { naiveExportInputOf } from "../../src/selection/naive.js";
 import { createFsArtifactStore } from "../../src/storage/node/fs-artifacts.js";
 import { type EvaluationReport, trainForecaster } from "../../src/training/forecaster.js";
+import { exportNaive } from "../../src/training/onnx/export.js";
 import { MARKET_DATA, REPO_ROOT } from "../support/paths.js";
 
 /**
@@ -22,6 +24,11 @@ const shipped = readdirSync(modelsDir, { withFileTypes: true })
       .filter((v) => /^\d+$/.test(v))
       .map((v) => [d.name, v] as const),
   );
+const familyOf = (name: string, version: string) =>
+  JSON.parse(readFileSync(join(modelsDir, name, version, "metadata.json"), "utf8")).tags?.family as string;
+/** Versions a trainer fitted; the naive baseline (fitted on nothing) is checked apart, below. */
+const trained = shipped.filter(([name, version]) => familyOf(name, version) !== "naive");
+const naive = shipped.filter(([name, version]) => familyOf(name, version) === "naive");
 
 describe("shipped models", () => {
   it("ship BTC and ETH 24h forecasters", () => {
@@ -29,7 +36,21 @@ describe("shipped models", () => {
     expect(names).toEqual(new Set(["BTC-24h", "ETH-24h"]));
   });
 
-  it.each(shipped)(
+  it("ship one naive baseline per model beside the trained versions", () => {
+    expect(naive.map(([name]) => name).sort()).toEqual(["BTC-24h", "ETH-24h"]);
+    expect(trained.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it.each(naive)("%s@%s is exactly what exportNaive builds from a trained sibling", async (name, version) => {
+    const [, siblingVersion] = trained.find(([n]) => n === name) as readonly [string, string];
+    const sibling = VersionMetadataSchema.parse(
+      JSON.parse((await store.getMetadata(name, siblingVersion)) ?? "null"),
+    );
+    const bytes = await store.getModel(name, version);
+    expect(Buffer.from(bytes ?? []).equals(Buffer.from(exportNaive(naiveExportInputOf(sibling))))).toBe(true);
+  });
+
+  it.each(trained)(
     "%s@%s has a data_cutoff with the last 90 days of its CSV after it (out of sample, for backfill)",
     async (name, version) => {
       const meta = VersionMetadataSchema.parse(
@@ -51,7 +72,7 @@ describe("shipped models", () => {
     },
   );
 
-  it.each(shipped)(
+  it.each(trained)(
     "%s@%s is reproduced bit for bit by the trainer from real market data",
     async (name, version) => {
       const meta = VersionMetadataSchema.parse(

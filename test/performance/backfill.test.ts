@@ -101,13 +101,14 @@ describe.each(ADAPTERS)("backfill of the shipped models on the prediction log in
 
   it("over the last 60 days of the CSV: 60 forecasts, every one resolved to the CSV's close at its target_time", async () => {
     expect(last60()).toEqual({ from: "2026-01-27", to: "2026-03-27" });
-    const summary = await services.backfill.run({ model: "BTC-24h", ...last60() });
-    const serving = await services.registry.resolve("BTC-24h");
+    // A trained version (the policy serves the naive baseline, which replays anything: tested below).
+    const summary = await services.backfill.run({ model: "BTC-24h", version: "1", ...last60() });
+    const trained = await services.registry.metadata("BTC-24h", "1");
     expect(summary).toMatchObject({
       model: "BTC-24h",
-      version: serving.meta.version,
-      chosen_via: serving.via,
-      data_cutoff: serving.meta.data_cutoff,
+      version: "1",
+      chosen_via: "requested",
+      data_cutoff: trained.data_cutoff,
       from: "2026-01-27T00:00:00.000Z",
       to: "2026-03-27T00:00:00.000Z",
       forecasts: 60,
@@ -138,7 +139,12 @@ describe.each(ADAPTERS)("backfill of the shipped models on the prediction log in
   });
 
   it("a forecast made at the CSV's last close stays unresolved: its target bar is not in the data yet", async () => {
-    const summary = await services.backfill.run({ model: "BTC-24h", from: "2026-01-27", to: "2026-03-28" });
+    const summary = await services.backfill.run({
+      model: "BTC-24h",
+      version: "1",
+      from: "2026-01-27",
+      to: "2026-03-28",
+    });
     expect(summary).toMatchObject({ forecasts: 61, recorded: 1, resolved: 60, unresolved: 1 });
     const records = await allRecords(store.log, "BTC-24h");
     const last = records.at(-1) as PredictionRecord;
@@ -168,7 +174,12 @@ describe.each(ADAPTERS)("backfill of the shipped models on the prediction log in
 
   it("a rerun records nothing new and changes no outcome", async () => {
     const before = await allRecords(store.log, "BTC-24h");
-    const again = await services.backfill.run({ model: "BTC-24h", from: "2026-01-27", to: "2026-03-28" });
+    const again = await services.backfill.run({
+      model: "BTC-24h",
+      version: "1",
+      from: "2026-01-27",
+      to: "2026-03-28",
+    });
     expect(again).toMatchObject({ forecasts: 61, recorded: 0, resolved: 60, unresolved: 1 });
     expect(await allRecords(store.log, "BTC-24h")).toEqual(before);
   });
@@ -185,10 +196,11 @@ describe.each(ADAPTERS)("backfill of the shipped models on the prediction log in
   });
 
   it("skips the bars at or before the data cutoff, and refuses a range that holds nothing else", async () => {
-    const meta = (await services.registry.resolve("BTC-24h")).meta;
+    const meta = await services.registry.metadata("BTC-24h", "2");
     const cutoff = Date.parse(meta.data_cutoff ?? "");
     const summary = await services.backfill.run({
       model: "BTC-24h",
+      version: "2",
       from: iso(cutoff - 9 * DAY),
       to: iso(cutoff + 3 * DAY),
     });
@@ -203,6 +215,7 @@ describe.each(ADAPTERS)("backfill of the shipped models on the prediction log in
 
     const refused = services.backfill.run({
       model: "BTC-24h",
+      version: "2",
       from: iso(cutoff - 30 * DAY),
       to: iso(cutoff),
     });

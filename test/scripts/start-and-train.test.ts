@@ -55,7 +55,7 @@ describe("npm start", () => {
       });
     });
     expect(output.text()).toContain(`API docs:  ${base}/docs`);
-    expect(output.text()).toMatch(/model BTC-24h: versions 1, 2; serving \d/);
+    expect(output.text()).toMatch(/model BTC-24h: versions 1, 2, 3; serving \d/);
     expect(output.text()).toContain("admin API disabled");
 
     const res = await fetch(`${base}/v2/models/BTC-24h/infer`, {

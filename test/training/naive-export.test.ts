@@ -1,6 +1,7 @@
 import onnxProto from "onnx-proto";
 import { describe, expect, it } from "vitest";
 import { FEATURE_NAMES, FEATURE_SET } from "../../src/features/index.js";
+import { runCostOf } from "../../src/inference/node/run-cost.js";
 import { exportNaive, exportRidge } from "../../src/training/onnx/export.js";
 import { runForecaster } from "../../src/training/onnx/runtime.js";
 
@@ -48,6 +49,10 @@ describe("exportNaive: the naive baseline as an ONNX forecaster", () => {
     expect(io(naive)).toBe(io(ridge));
     const props = Object.fromEntries((naive.metadataProps ?? []).map((p) => [p.key, p.value]));
     expect(props).toMatchObject({ family: "naive", feature_set: FEATURE_SET.name, target: "log_return" });
+  });
+
+  it("runs inline in the serving engine: every operator's output size follows its input's", () => {
+    expect(runCostOf(exportNaive(meta))).toMatchObject({ isolate: false });
   });
 
   it("the same bytes whenever it is built (no dates inside)", () => {

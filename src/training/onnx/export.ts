@@ -167,38 +167,48 @@ export function exportRidge(model: RidgeModel, meta: ExportMetadata): Uint8Array
 }
 
 /**
- * The naive baseline as a forecaster: "no change", a log return of exactly 0 for every row, whatever the features
- * (NaN and ±Inf included: a zero-weight MatMul would turn those into NaN). Shape → Concat → ConstantOfShape gives
- * a [batch, 1] double tensor of +0, with the same input, output and metadata as every trained forecaster, so it
- * registers, verifies and serves like one.
+ * The naive baseline as a forecaster: "no change", a log return of exactly +0 for every row, whatever the features
+ * (NaN and ±Inf included: a zero-weight MatMul would turn those into NaN). The first column, cast to BOOL, ANDed with
+ * its own negation is false everywhere, and false cast to DOUBLE is +0: a [batch, 1] tensor of +0. Every operator's
+ * output size follows its input's (no ConstantOfShape), so the serving engine's cost check runs it inline like the
+ * trained forecasters (src/inference/node/run-cost.ts). Same input, output and metadata as every trained forecaster,
+ * so it registers, verifies and serves like one.
  */
 export function exportNaive(meta: ExportMetadata): Uint8Array {
+  const BOOL = onnx.TensorProto.DataType.BOOL;
+  const DOUBLE = onnx.TensorProto.DataType.DOUBLE;
   const nodes = [
     onnx.NodeProto.create({
-      name: "batch",
-      opType: "Shape",
-      input: [INPUT_NAME],
-      output: ["batch"],
-      attribute: [intAttr("start", 0), intAttr("end", 1)],
+      name: "first_column",
+      opType: "Slice",
+      input: [INPUT_NAME, "zero", "one", "one"],
+      output: ["first"],
     }),
     onnx.NodeProto.create({
-      name: "shape",
-      opType: "Concat",
-      input: ["batch", "one_column"],
-      output: ["out_shape"],
-      attribute: [intAttr("axis", 0)],
+      name: "as_bool",
+      opType: "Cast",
+      input: ["first"],
+      output: ["truth"],
+      attribute: [intAttr("to", BOOL)],
+    }),
+    onnx.NodeProto.create({ name: "negated", opType: "Not", input: ["truth"], output: ["untruth"] }),
+    onnx.NodeProto.create({
+      name: "never",
+      opType: "And",
+      input: ["truth", "untruth"],
+      output: ["false"],
     }),
     onnx.NodeProto.create({
       name: "no_change",
-      opType: "ConstantOfShape",
-      input: ["out_shape"],
+      opType: "Cast",
+      input: ["false"],
       output: [OUTPUT_NAME],
-      attribute: [tensorAttr("value", doubleTensor("value", [0], [1]))],
+      attribute: [intAttr("to", DOUBLE)],
     }),
   ];
   return buildModel(
     nodes,
-    [int64Tensor("one_column", [1], [1])],
+    [int64Tensor("zero", [0], [1]), int64Tensor("one", [1], [1])],
     meta.featureNames.length,
     meta,
     "naive",
