@@ -354,6 +354,51 @@ describe.each(STORES)(
       expect((await t.admin(`/api/ml/performance/BTC/predictions${query}`)).status).toBe(status);
     });
 
+    it("a backfill over the CSVs' last 60 days: every forecast resolved to the CSV close, figures equal the listing's", async () => {
+      for (const version of ["1", "2"]) {
+        const res = await t.post("/api/ml/models/BTC-24h/backfill", {
+          from: "2026-01-27",
+          to: "2026-03-27",
+          version,
+        });
+        expect(res.status, await res.clone().text()).toBe(200);
+        expect(await res.json()).toMatchObject({ forecasts: 60, resolved: 60, unresolved: 0 });
+      }
+      const items = await listing(t, "&source=backfill");
+      expect(items).toHaveLength(120);
+      for (const item of items) {
+        expect(item.source).toBe("backfill");
+        expect(item.actual_price).toBe(closes.get(Date.parse(item.target_time))?.close);
+      }
+      const body = await (await t.request("/api/ml/performance/BTC?source=backfill")).json();
+      // Backfill windows end at the latest resolved target, not now.
+      expect(body.window_end).toBe("2026-03-28T00:00:00.000Z");
+      const recompute = (records: PredictionRecord[]) => {
+        const mape = mean(records.map((r) => Math.abs(r.error_pct as number)));
+        const naive = mean(records.map((r) => Math.abs(r.naive_error_pct as number)));
+        return {
+          resolved: records.length,
+          mape,
+          naive_mape: naive,
+          avg_error_pct: mape,
+          skill: 1 - mape / naive,
+        };
+      };
+      const expectClose = (actual: Record<string, number>, expected: Record<string, number>) => {
+        for (const [key, value] of Object.entries(expected)) expect(actual[key], key).toBeCloseTo(value, 10);
+      };
+      expectClose(body, recompute(items));
+      const last7 = items.filter((r) => Date.parse(r.target_time) > Date.parse("2026-03-21T00:00:00Z"));
+      expectClose(body.windows["7d"], recompute(last7));
+      for (const version of ["1", "2"]) {
+        const entry = body.versions.find((v: { version: string }) => v.version === version);
+        expectClose(entry.windows.all, recompute(items.filter((r) => r.version === version)));
+      }
+      // Never mixed: the live figures are what they were.
+      const live = await (await t.request("/api/ml/performance/BTC")).json();
+      expect(live).toMatchObject({ source: "live", predictions: 28, resolved: 27 });
+    });
+
     it("filters the listing by version, resolution and target-time range", async () => {
       const all = await listing(t);
       const from = "2026-03-10T00:00:00.000Z";
