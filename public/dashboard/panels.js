@@ -125,7 +125,7 @@ export function notices(summary, source) {
     const how =
       source === "backfill"
         ? `backfill one: POST /api/ml/models/${summary.model}/backfill {from, to} or npm run cli -- backfill ${summary.model} --from … --to …`
-        : "serve one (POST /api/ml/serve), or switch to backfill after a backfill";
+        : 'serve one (POST /api/ml/serve; on data that has ended, such as the shipped CSVs, a live forecast is 503 market_data_stale and {"as_of": …} logs a replay instead), or switch to backfill after a backfill';
     return [notice("empty", `No data yet: no ${source} forecasts of ${summary.model} are logged; ${how}.`)];
   }
   if (summary.resolved === 0) {
@@ -148,7 +148,7 @@ export function notices(summary, source) {
     out.push(
       notice(
         "beats",
-        `${summary.model} ${summary.skill > 0 ? "beats" : "ties with"} the naive forecast on ${source} forecasts: skill ${signed(summary.skill)} (MAPE ${pct(summary.mape)} against the naive ${pct(summary.naive_mape)} over ${summary.resolved} resolved).`,
+        `${summary.model} ${summary.skill > 0 ? "is ahead of" : "ties with"} the naive forecast on ${source} forecasts: skill ${signed(summary.skill)} (MAPE ${pct(summary.mape)} against the naive ${pct(summary.naive_mape)} over ${summary.resolved} resolved). A point estimate, not a significance test: the selection policy's evidence says whether it beats naive.`,
       ),
     );
   }

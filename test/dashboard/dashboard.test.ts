@@ -225,7 +225,7 @@ if (!haveChromium && !inCi) {
       expect(rows[2]).toContain(`${(all.direction_accuracy * 100).toFixed(1)} %`);
       // The verdict against naive, said in words.
       const notices = (await page.locator("#notices").textContent()) ?? "";
-      const verdict = summary.skill < 0 ? "loses to" : summary.skill > 0 ? "beats" : "ties with";
+      const verdict = summary.skill < 0 ? "loses to" : summary.skill > 0 ? "is ahead of" : "ties with";
       expect(notices).toContain(`${MODEL} ${verdict} the naive forecast on backfill forecasts`);
       for (const v of summary.versions as { version: string; windows: { all: { skill: number } } }[]) {
         const says = notices.includes(`Version ${v.version} loses to naive`);
