@@ -91,6 +91,8 @@ export interface ForecasterDeps {
   usage: UsageTracker;
   /** Where every forecast made is recorded, through `defer`; a cached answer is the same record, not written again. */
   predictionLog: PredictionLog;
+  /** Called (inside the deferred write) once a replay is recorded: the performance tracker resolves it at once. */
+  onReplayRecorded?: (entry: PredictionEntry) => Promise<void>;
   /**
    * How long after the end of its interval a live forecast's last bar may still serve, in seconds: a bar published a
    * little after its close (Yahoo) is waited for this long before answers are refused as `market_data_stale`.
@@ -198,7 +200,7 @@ function modelNameOf(symbol: string, horizon: string): string {
  * then counted until the log answers again.
  */
 function predictionRecorder(
-  deps: Pick<ForecasterDeps, "predictionLog" | "defer" | "warn" | "observer">,
+  deps: Pick<ForecasterDeps, "predictionLog" | "defer" | "warn" | "observer" | "onReplayRecorded">,
   now: () => Date,
 ): (forecast: StoredForecast, via: Resolution, source: PredictionSource) => void {
   const outage = outageReporter(
@@ -207,11 +209,14 @@ function predictionRecorder(
     "forecasts are served but not recorded",
   );
   return (forecast, via, source) => {
+    const entry = entryOf(forecast, via, now(), source);
     deps.defer(
-      deps.predictionLog.record([entryOf(forecast, via, now(), source)]).then(
+      deps.predictionLog.record([entry]).then(
         () => {
           outage.succeeded();
           deps.observer?.predictionLogged(forecast.model_name, true);
+          // A replay (a past as_of) is due at once: resolved now, off the response path like the write.
+          if (source === "replay") return deps.onReplayRecorded?.(entry);
         },
         (error: unknown) => {
           outage.failed(error);

@@ -81,7 +81,43 @@ export function createOutcomeResolver(deps: OutcomeResolverDeps) {
     });
   };
 
+  /** Resolves `records` of `model` whose bar the source has: one market call per symbol and interval. */
+  const resolveRecords = async (
+    model: string,
+    records: readonly PredictionRecord[],
+    now: Date,
+    intervals = new Map<string, Interval>(),
+  ): Promise<number> => {
+    const groups = new Map<string, PredictionRecord[]>();
+    for (const record of records) {
+      const version = `${record.model} ${record.version}`;
+      const interval = intervals.get(version) ?? (await intervalOf(record));
+      intervals.set(version, interval);
+      const key = `${record.symbol} ${interval}`;
+      groups.set(key, [...(groups.get(key) ?? []), record]);
+    }
+    let resolved = 0;
+    for (const [key, group] of groups) {
+      const [symbol, interval] = key.split(" ") as [string, Interval];
+      const resolutions = await outcomesOf(symbol, interval, group, now);
+      if (resolutions.length > 0) resolved += await deps.log.resolve(model, resolutions);
+    }
+    return resolved;
+  };
+
   return {
+    /**
+     * Resolves these records now, if due and their bar is in the source: a replayed forecast (a past `as_of`) is
+     * due at once. Rejects when the market or the log fails.
+     */
+    async resolveNow(model: string, records: readonly PredictionRecord[]): Promise<number> {
+      const now = deps.now();
+      const due = records.filter(
+        (r) => Date.parse(r.target_time) <= now.getTime() && r.actual_price === undefined,
+      );
+      return due.length === 0 ? 0 : resolveRecords(model, due, now);
+    },
+
     /** Resolves what is due for `model`, a bounded number of records per run. Never rejects: failures are reported. */
     async resolveModel(model: string): Promise<ResolutionRun> {
       const now = deps.now();
@@ -99,20 +135,7 @@ export function createOutcomeResolver(deps: OutcomeResolverDeps) {
             limit: PAGE,
             ...(cursor === undefined ? {} : { cursor }),
           });
-          const groups = new Map<string, PredictionRecord[]>();
-          for (const record of items) {
-            const version = `${record.model} ${record.version}`;
-            const interval = intervals.get(version) ?? (await intervalOf(record));
-            intervals.set(version, interval);
-            const key = `${record.symbol} ${interval}`;
-            groups.set(key, [...(groups.get(key) ?? []), record]);
-          }
-          let resolvedHere = 0;
-          for (const [key, records] of groups) {
-            const [symbol, interval] = key.split(" ") as [string, Interval];
-            const resolutions = await outcomesOf(symbol, interval, records, now);
-            if (resolutions.length > 0) resolvedHere += await deps.log.resolve(model, resolutions);
-          }
+          const resolvedHere = await resolveRecords(model, items, now, intervals);
           resolved += resolvedHere;
           pending += items.length - resolvedHere;
           if (next_cursor === undefined) break;

@@ -8,6 +8,7 @@ import type { PredictionCache } from "../storage/cache.js";
 import {
   isResolved,
   type ManualTracking,
+  type PredictionEntry,
   type PredictionLog,
   type PredictionRecord,
   type PredictionSource,
@@ -133,6 +134,23 @@ function summaryOf(
   };
 }
 
+/** Every record of one source of `model`, newest target first. */
+async function readAll(log: PredictionLog, model: string, source: PredictionSource, resolved?: boolean) {
+  const records: PredictionRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await log.list(model, {
+      source,
+      limit: READ_PAGE,
+      ...(resolved === undefined ? {} : { resolved }),
+      ...(cursor === undefined ? {} : { cursor }),
+    });
+    records.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor !== undefined);
+  return records;
+}
+
 /**
  * The performance tracker: figures computed from the prediction log on each request (never kept as running
  * totals), outcomes resolved lazily (at most once per model per `resolveEveryMs`, coalesced) and by the cron.
@@ -184,25 +202,23 @@ export function createPerformanceService(deps: PerformanceDeps) {
     return name;
   };
 
-  /** Every record of one source, newest target first. */
-  const readAll = async (model: string, source: PredictionSource, resolved?: boolean) => {
-    const records: PredictionRecord[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await deps.log.list(model, {
-        source,
-        limit: READ_PAGE,
-        ...(resolved === undefined ? {} : { resolved }),
-        ...(cursor === undefined ? {} : { cursor }),
-      });
-      records.push(...page.items);
-      cursor = page.next_cursor;
-    } while (cursor !== undefined);
-    return records;
-  };
-
   return {
     modelOf,
+
+    /**
+     * Resolves freshly recorded forecasts that are due already (replays of a past `as_of`), so they "resolve at
+     * once": one market call for the record's own bar, never a walk of the model's backlog. Never rejects.
+     */
+    async resolveRecorded(entries: readonly PredictionEntry[]): Promise<void> {
+      for (const entry of entries) {
+        await resolver.resolveNow(entry.model, [entry]).catch((error: unknown) => {
+          deps.warn(
+            `could not resolve the ${entry.source} forecast ${entry.prediction_id} of ${entry.model}`,
+            error,
+          );
+        });
+      }
+    },
 
     /** Runs the resolver now for `model`, or for every registry model: the daily cron's step. */
     async resolveDue(model?: string): Promise<Record<string, ResolutionRun>> {
@@ -217,7 +233,7 @@ export function createPerformanceService(deps: PerformanceDeps) {
       const source = options.source ?? "live";
       const lastRun = await lazyRuns.get(model);
       const [records, serving] = await Promise.all([
-        readAll(model, source),
+        readAll(deps.log, model, source),
         deps.servingFigures?.(model).catch((error: unknown) => {
           deps.warn(`could not read the serving figures of ${model}`, error);
           return null;
@@ -234,7 +250,7 @@ export function createPerformanceService(deps: PerformanceDeps) {
       const source = options.source ?? "live";
       const limit = Math.min(options.limit ?? 500, MAX_SERIES_POINTS);
       await lazyRuns.get(model);
-      const resolved = (await readAll(model, source, true)).filter(
+      const resolved = (await readAll(deps.log, model, source, true)).filter(
         (r) => options.version === undefined || r.version === options.version,
       );
       const shown = resolved.slice(0, limit).reverse();

@@ -138,6 +138,15 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
   const cache = ports.cache ?? createMemoryCache();
   // What serves runs through the timed registry; backfill replays and registration checks are not serving.
   const serving = telemetry.instrumentRegistry(registry);
+  const performance = createPerformanceService({
+    log: predictionLog,
+    market: ports.market,
+    registry,
+    cache,
+    servingFigures: telemetry.servingFigures,
+    now: options.now,
+    warn,
+  });
   const forecaster = createForecaster({
     registry: serving,
     observer: telemetry.observer,
@@ -149,6 +158,7 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
     warn,
     usage,
     predictionLog,
+    onReplayRecorded: (entry) => performance.resolveRecorded([entry]),
     staleGraceSeconds: config.staleGraceSeconds,
     now: options.now,
   });
@@ -171,15 +181,7 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
     usage,
     forecaster,
     predictionLog,
-    performance: createPerformanceService({
-      log: predictionLog,
-      market: ports.market,
-      registry,
-      cache,
-      servingFigures: telemetry.servingFigures,
-      now: options.now,
-      warn,
-    }),
+    performance,
     training,
     models: createModelOperations({ registry, usage }),
     inference: telemetry.instrumentInference(

@@ -399,6 +399,22 @@ describe.each(STORES)(
       expect(live).toMatchObject({ source: "live", predictions: 28, resolved: 27 });
     });
 
+    it("a replay (a past as_of) is resolved at once, off the response path, without a performance read", async () => {
+      const before = t.market.calls;
+      const res = await t.post("/api/ml/serve", { symbol: "BTC", as_of: "2026-03-10" }, false);
+      expect(res.status, await res.clone().text()).toBe(200);
+      const forecast = await res.json();
+      await t.settled();
+      const [record] = await t.log.get("BTC-24h", forecast.prediction_id);
+      expect(record).toMatchObject({ source: "replay", target_time: "2026-03-11T00:00:00.000Z" });
+      expect(record?.actual_price).toBe(closes.get(Date.parse("2026-03-11T00:00:00Z"))?.close);
+      // The forecast's bars and the one bar that resolves it: never a walk of the backlog.
+      expect(t.market.calls - before).toBe(2);
+      // Never counted as live.
+      const live = await (await t.request("/api/ml/performance/BTC")).json();
+      expect(live.predictions).toBe(28);
+    });
+
     it("filters the listing by version, resolution and target-time range", async () => {
       const all = await listing(t);
       const from = "2026-03-10T00:00:00.000Z";
