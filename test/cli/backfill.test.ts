@@ -2,19 +2,11 @@ import { cp, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type ServerType, serve } from "@hono/node-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildCli } from "../../src/cli/index.js";
 import { VersionMetadataSchema } from "../../src/registry/metadata.js";
 import { openSqlitePredictionLog } from "../../src/storage/node/sqlite-prediction-log.js";
 import { ADMIN_TOKEN, type TestApp, testApp } from "../support/app.js";
+import { runCli as run } from "../support/cli.js";
 import { MARKET_DATA, REPO_ROOT, tempDir } from "../support/paths.js";
-
-const run = async (...args: string[]) => {
-  const lines: string[] = [];
-  await buildCli((text) => lines.push(text))
-    .exitOverride()
-    .parseAsync(["node", "edgeml", ...args]);
-  return lines.join("\n");
-};
 
 /** `npm run cli -- backfill <model> --from <date> --to <date> [--model-version v]`, as a person runs it. */
 describe("edgeml backfill on the local registry (a copy of models/, the CSVs, a SQLite log)", () => {

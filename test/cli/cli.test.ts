@@ -9,19 +9,12 @@ import { nodeDeps } from "../../src/runtime/node/deps.js";
 import { createServices } from "../../src/services/index.js";
 import { trainForecaster } from "../../src/training/forecaster.js";
 import { ADMIN_TOKEN, type TestApp, testApp } from "../support/app.js";
+import { runCli as run } from "../support/cli.js";
 import { BYO_MODELS, MARKET_DATA, tempDir } from "../support/paths.js";
 
 /** The CLI as a person at a terminal uses it, on a local registry in a temporary directory. */
 describe("edgeml CLI on the local registry", () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
-  const run = async (...args: string[]) => {
-    const lines: string[] = [];
-    await buildCli((text) => lines.push(text))
-      .exitOverride()
-      .parseAsync(["node", "edgeml", ...args]);
-    return lines.join("\n");
-  };
-
   beforeAll(async () => {
     dir = await tempDir();
     process.env.MODELS_DIR = dir.path;

@@ -1,22 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildCli } from "../../src/cli/index.js";
 import { silentLogger } from "../../src/logger.js";
 import { nodeDeps } from "../../src/runtime/node/deps.js";
 import { createServices } from "../../src/services/index.js";
 import { forecasterBytes, registration, type VersionSpec } from "../selection/support.js";
+import { runCli as run } from "../support/cli.js";
 import { tempDir } from "../support/paths.js";
 
 /** `promote --auto` on a local registry: a person hands a forecast model back to the selection policy. */
 describe("npm run cli -- promote <model> --auto", () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
-  const run = async (...args: string[]) => {
-    const lines: string[] = [];
-    await buildCli((text) => lines.push(text))
-      .exitOverride()
-      .parseAsync(["node", "edgeml", ...args]);
-    return lines.join("\n");
-  };
-
   beforeAll(async () => {
     dir = await tempDir();
     process.env.MODELS_DIR = dir.path;

@@ -1,19 +1,11 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildCli } from "../../src/cli/index.js";
+import { runCli as run } from "../support/cli.js";
 import { BYO_MODELS, tempDir } from "../support/paths.js";
 
 /** Duplicates, retention and restore as a person at a terminal sees them, on a local registry keeping one version. */
 describe("edgeml CLI: duplicates, archived versions and restore", () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
-  const run = async (...args: string[]) => {
-    const lines: string[] = [];
-    await buildCli((text) => lines.push(text))
-      .exitOverride()
-      .parseAsync(["node", "edgeml", ...args]);
-    return lines.join("\n");
-  };
-
   beforeAll(async () => {
     dir = await tempDir();
     process.env.MODELS_DIR = dir.path;

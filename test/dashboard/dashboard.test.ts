@@ -74,6 +74,8 @@ const line = (p: Plotted, label: string) => {
   return p.data[i] as (number | null)[];
 };
 
+// Skipped only on a machine without Chromium outside CI (a developer's laptop): the browser is a system package,
+// not an npm one. Under CI=true it always runs (.ci/run installs Debian's chromium) and a missing browser fails.
 if (!haveChromium && !inCi) {
   const why = `dashboard in Chromium: SKIPPED, no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH; .ci/run installs it and CI runs this)`;
   console.warn(why);
