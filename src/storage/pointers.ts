@@ -5,7 +5,29 @@ export const ArchivedVersionSchema = z.object({ at: z.string(), reason: z.string
 export type ArchivedVersion = z.infer<typeof ArchivedVersionSchema>;
 
 /**
- * Which version of one model serves: a pin beats the champion; canary weights are read by a later policy. The
+ * A rollout of one challenger beside the champion (src/rollout). `canary`: a sticky share of clients is served the
+ * challenger; `shadow`: the champion answers and the challenger's forecast is only logged beside it. The decision to
+ * promote or end it is taken from the live outcomes (src/rollout/evaluate.ts).
+ */
+export const RolloutSchema = z.object({
+  /** New per rollout: the canary hash is salted with it, so a new rollout reshuffles which clients get the challenger. */
+  id: z.string(),
+  challenger: z.string(),
+  /** The version it is compared against: the one serving when the rollout started. */
+  champion: z.string().nullable(),
+  mode: z.enum(["canary", "shadow"]),
+  /** canary: the share of clients served the challenger; shadow: the share of champion forecasts mirrored. */
+  weight: z.number().min(0).max(1),
+  started_at: z.string(),
+  /** Resolved outcomes each version needs before the evaluation may decide. */
+  min_outcomes: z.number().int().positive(),
+  /** Past this, the evaluation ends the rollout whatever the numbers. */
+  max_duration_seconds: z.number().int().positive(),
+});
+export type Rollout = z.infer<typeof RolloutSchema>;
+
+/**
+ * Which version of one model serves: a pin beats a canary rollout, which beats the champion. The
  * archived versions live here too, beside the pointers that protect versions from archival, so one read-modify-write
  * under the model's lock decides both on every adapter (one Edge Config item per model, the JSON file locally).
  */
@@ -17,6 +39,9 @@ export const ModelPointersSchema = z.object({
    */
   automatic: z.boolean().optional(),
   pinned: z.string().optional(),
+  /** The running rollout, if any: one per model (src/rollout). */
+  rollout: RolloutSchema.optional(),
+  /** Legacy weights from before rollouts: still read (retention keeps these versions), never written by the API. */
   canary: z.record(z.string(), z.number().min(0).max(1)).optional(),
   /** Archived versions by number: not served, still listed, restorable (src/registry/retention.ts). */
   archived: z.record(z.string(), ArchivedVersionSchema).optional(),
@@ -53,13 +78,26 @@ export type SelectionEvidence = z.infer<typeof SelectionEvidenceSchema>;
 export const AuditEntrySchema = z.object({
   at: z.string(),
   model: z.string(),
-  action: z.enum(["promote", "rollback", "pin", "unpin", "archive", "restore"]),
+  action: z.enum([
+    "promote",
+    "rollback",
+    "pin",
+    "unpin",
+    "archive",
+    "restore",
+    "rollout_start",
+    "rollout_end",
+  ]),
   from: z.string().nullable(),
   to: z.string().nullable(),
   reason: z.string().optional(),
   /** Written by the selection policy, not a person (a person's promote, rollback or pin never carries it). */
   automatic: z.boolean().optional(),
   evidence: SelectionEvidenceSchema.optional(),
+  /** The rollout the entry belongs to: its start, its end, or a promotion or rollback it decided. */
+  rollout_id: z.string().optional(),
+  /** The live numbers a rollout decision used (src/rollout/evaluate.ts). */
+  rollout_evidence: z.record(z.string(), z.unknown()).optional(),
 });
 export type AuditEntry = z.infer<typeof AuditEntrySchema>;
 
