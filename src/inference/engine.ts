@@ -52,6 +52,8 @@ export interface EngineStats {
   sessionsNotCached?: number;
   /** Size of the wasm memory of the thread that runs this engine's sessions, when known. */
   memoryBytes?: number | null;
+  /** Runs waiting for this thread's wasm runtime or running on it, now (shadow forecasts are dropped past a depth). */
+  queued?: number;
   /** Inference workers (isolating engine only): started, killed at a deadline, recycled for their memory. */
   workers?: { started: number; killed: number; recycled: number; crashed: number };
 }
@@ -191,6 +193,8 @@ const OUT_OF_MEMORY = /bad_alloc|failed to allocate/i;
  * interleaving, and the output guard can tell whose outputs it is reading.
  */
 let runQueue: Promise<unknown> = Promise.resolve();
+/** Runs on `runQueue`, waiting or running: the depth optional work (shadow runs) is dropped beyond. */
+let queuedRuns = 0;
 
 /**
  * Settles with `work`, or rejects with `reason()` when `signal` aborts first: a deadline that a caller armed once,
@@ -371,6 +375,7 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
     async run({ key, load, feeds, outputs, timeoutMs, signal }) {
       let cancelled = false;
       const work = withSession(key, load, async (entry) => {
+        queuedRuns += 1;
         const turn = runQueue.then(async (): Promise<Record<string, ort.Tensor>> => {
           // A run whose deadline passed while it queued is not started: nobody is waiting for it.
           if (cancelled) return {};
@@ -388,7 +393,9 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
           return result;
         });
         runQueue = turn.catch(() => {});
-        return turn;
+        return turn.finally(() => {
+          queuedRuns -= 1;
+        });
       });
       try {
         return await (signal
@@ -418,6 +425,7 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
         runs,
         warmSessions: warm.size,
         sessionsNotCached,
+        queued: queuedRuns,
         memoryBytes: wasmGuardState().memoryBytes,
       };
     },

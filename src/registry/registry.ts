@@ -4,7 +4,7 @@ import { EdgeMLError } from "../errors.js";
 import type { InferenceEngine } from "../inference/engine.js";
 import { createSelection, type SelectionOutcome, type SelectOptions } from "../selection/select.js";
 import type { ArtifactStore } from "../storage/artifacts.js";
-import type { AuditEntry, ModelPointers, PointerStore } from "../storage/pointers.js";
+import type { AuditEntry, ModelPointers, PointerStore, Rollout } from "../storage/pointers.js";
 import { type Deadline, deadlineIn, deadlinePassed, withinDeadline } from "./deadline.js";
 import { pointersUnavailable } from "./failures.js";
 import { createListing } from "./listing.js";
@@ -30,6 +30,8 @@ export type { Resolution } from "./resolution.js";
 export interface Resolved {
   meta: VersionMetadata;
   via: Resolution;
+  /** The model's running rollout, as the pointers read for this resolution hold it (shadow runs beside the answer). */
+  rollout?: Rollout;
 }
 
 export interface ModelSummary {
@@ -52,8 +54,8 @@ export interface InferResult {
  * (sha256 and golden rows) before it first serves in this process, and moves the champion and pin pointers.
  */
 export interface Registry {
-  /** Which version serves; with a deadline, a stalled store read answers 504 when it passes. */
-  resolve(name: string, requested?: string, deadline?: Deadline): Promise<Resolved>;
+  /** Which version serves (to `clientKey`: a canary may choose it); a stalled store read answers 504 at the deadline. */
+  resolve(name: string, requested?: string, deadline?: Deadline, clientKey?: string): Promise<Resolved>;
   metadata(name: string, version: string): Promise<VersionMetadata>;
   /** Loads the version's session and checks its sha256 and golden rows, once per process. */
   prepare(meta: VersionMetadata): Promise<void>;
@@ -127,7 +129,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
    * Runs the pure resolution, reading the metadata it asks for (at most twice: the pointers', then all). Archived
    * versions are not there for it: never chosen, and a request naming one is a 410 saying how to restore it.
    */
-  const resolveNow = async (name: string, requested?: string): Promise<Resolved> => {
+  const resolveNow = async (name: string, requested?: string, clientKey?: string): Promise<Resolved> => {
     const listed = await listing.versionsOf(name);
     if (requested !== undefined) {
       const meta = await reads.metadata(name, requested);
@@ -147,10 +149,11 @@ export function createRegistry(deps: RegistryDeps): Registry {
         metric: config.bestMetric,
         higherIsBetter: config.bestMetricHigherIsBetter,
         policy: config.selectionPolicy,
+        clientKey,
       });
       if (outcome.kind === "chosen") {
         const meta = metadata.get(outcome.version) ?? (await reads.metadata(name, outcome.version));
-        return { meta, via: outcome.via };
+        return { meta, via: outcome.via, ...(pointers.rollout && { rollout: pointers.rollout }) };
       }
       if (outcome.kind === "none") {
         if (outcome.unreadable.length === 0 && versions.length < listed.length)
@@ -182,8 +185,8 @@ export function createRegistry(deps: RegistryDeps): Registry {
   const register = createRegistering({ ...deps, verification, listing, reads, pointerOps, now });
 
   return {
-    resolve: (name, requested, deadline) =>
-      withinDeadline(resolveNow(name, requested), deadline, `resolving the version of '${name}'`),
+    resolve: (name, requested, deadline, clientKey) =>
+      withinDeadline(resolveNow(name, requested, clientKey), deadline, `resolving the version of '${name}'`),
     metadata: reads.metadata,
     prepare: verification.prepare,
     history: pointerOps.history,

@@ -1,3 +1,4 @@
+import { inCanary } from "../rollout/assign.js";
 import { decideChampion, isForecastModel, type SelectionPolicy } from "../selection/policy.js";
 import type { ModelPointers } from "../storage/pointers.js";
 import type { VersionMetadata } from "./metadata.js";
@@ -10,6 +11,8 @@ import type { VersionMetadata } from "./metadata.js";
 export type Resolution =
   | "requested"
   | "pinned"
+  /** A canary rollout's challenger, for the share of client keys its weight draws (src/rollout/assign.ts). */
+  | "canary"
   | "champion"
   | "policy"
   | "naive"
@@ -30,6 +33,8 @@ export interface ResolveInput {
   higherIsBetter: boolean;
   /** SELECTION_POLICY: `strict` (default) applies the selection rule to forecast models; `best` ranks by metric. */
   policy?: SelectionPolicy;
+  /** Who is asking (`x-client-id`, else the address): a canary rollout sends a stable share of keys to its challenger. */
+  clientKey?: string;
 }
 
 export type ResolveOutcome =
@@ -40,7 +45,8 @@ export type ResolveOutcome =
   | { kind: "none"; unreadable: string[] };
 
 /**
- * Which version serves: the requested one, else the pin, else the champion, else, for a forecast model under the
+ * Which version serves: the requested one, else the pin, else a canary rollout's challenger for the clients its
+ * weight draws, else the champion, else, for a forecast model under the
  * strict policy, what the selection rule chooses from the versions' metadata (src/selection/policy.ts: significant
  * against naive, else naive), else the best by metric (ties go to the newer version), else the latest. A pointer to a version the store does not list, or whose metadata cannot be
  * read, is skipped rather than failing every request.
@@ -52,8 +58,15 @@ export type ResolveOutcome =
 export function resolveVersion(input: ResolveInput): ResolveOutcome {
   if (input.requested !== undefined) return { kind: "chosen", version: input.requested, via: "requested" };
   const { pointers, versions, metadata } = input;
+  const { rollout } = pointers;
+  // No key (an internal call, the model summary) is never in a canary: it sees what everyone else is served.
+  const canary =
+    rollout && input.clientKey !== undefined && inCanary(rollout, input.clientKey)
+      ? rollout.challenger
+      : undefined;
   for (const [via, version] of [
     ["pinned", pointers.pinned],
+    ["canary", canary],
     ["champion", pointers.champion],
   ] as const) {
     if (version === undefined || !versions.includes(version)) continue;

@@ -6,8 +6,9 @@ import type { VersionMetadata } from "./metadata.js";
 export const NAIVE_FAMILY = "naive";
 
 /**
- * The versions retention never archives, each with why: the pin, the champion, every canary, every naive baseline
- * and every version a person restored. The one place that says what is protected: a new pointer kind joins here.
+ * The versions retention never archives, each with why: the pin, the champion, every canary, a rollout's two
+ * versions, every naive baseline and every version a person restored. The one place that says what is protected: a
+ * new pointer kind joins here.
  */
 export function protectedVersions(
   pointers: ModelPointers,
@@ -20,6 +21,8 @@ export function protectedVersions(
   keep(pointers.pinned, "pinned");
   keep(pointers.champion, "champion");
   for (const version of Object.keys(pointers.canary ?? {})) keep(version, "canary");
+  keep(pointers.rollout?.challenger, `${pointers.rollout?.mode} challenger`);
+  keep(pointers.rollout?.champion ?? undefined, "rollout champion");
   for (const meta of metas) if (meta.tags.family === NAIVE_FAMILY) keep(meta.version, "naive baseline");
   for (const version of pointers.kept ?? []) keep(version, "restored");
   return kept;
