@@ -47,6 +47,8 @@ export const ERROR_STATUS = {
   store_unavailable: 503,
   /** This deployment has no trainer wired (the edge): training runs in the Node function or locally. */
   training_unavailable: 501,
+  /** This deployment has no statistics for rollout decisions (the edge): they run where training runs. */
+  evaluation_unavailable: 501,
   prediction_timeout: 504,
   internal: 500,
 } as const satisfies Record<string, ContentfulStatusCode>;

@@ -11,6 +11,8 @@ import { consoleLogger, type Logger } from "../logger.js";
 import type { MarketDataSource } from "../market/types.js";
 import { type BackfillService, createBackfillService } from "../performance/backfill.js";
 import { createPerformanceService, type PerformanceService } from "../performance/service.js";
+import type { PairedTest } from "../rollout/decide.js";
+import { createRolloutDecisions, type RolloutDecisions } from "../rollout/evaluate.js";
 import { createRegistry, type Registry } from "../registry/registry.js";
 import type { ArtifactStore } from "../storage/artifacts.js";
 import type { PredictionCache } from "../storage/cache.js";
@@ -48,6 +50,11 @@ export interface Ports {
    * requests then answer 501 `training_unavailable`, and the bundle carries no trainer.
    */
   trainer?: Trainer;
+  /**
+   * The Diebold–Mariano test (src/training/diebold-mariano.ts) the rollout decisions use. Left out on the edge (its
+   * Student-t CDF does not fit the bundle's budget): evaluations then answer 501 `evaluation_unavailable`.
+   */
+  pairedTest?: PairedTest;
 }
 
 export interface ServiceOptions {
@@ -83,6 +90,8 @@ export interface Services {
   inference: InferenceOperations;
   /** Replays a version's forecasts over history after its data cutoff, recorded as `backfill` and resolved at once. */
   backfill: BackfillService;
+  /** Rollout decisions from outcomes: promote, end or continue a rollout, and the champions' rollback check. */
+  rollouts: RolloutDecisions;
   /** Requests, latency, failures and cold starts, recorded off the response path into the metrics store. */
   telemetry: Telemetry;
   /** Runs `work` after the response (the runtime's waitUntil); its failure is logged, never unobserved. */
@@ -193,6 +202,14 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
       predictionLog,
       timeoutMs: config.inferTimeoutMs,
       now: options.now,
+    }),
+    rollouts: createRolloutDecisions({
+      log: predictionLog,
+      pointers: ports.pointers,
+      registry,
+      ...(ports.pairedTest ? { test: ports.pairedTest } : {}),
+      now: options.now ?? (() => new Date()),
+      warn: (message, error) => logger.warn(message, error),
     }),
     telemetry,
     defer,

@@ -6,6 +6,7 @@ import { createYahooMarketData } from "../../market/yahoo.js";
 import { createFsArtifactStore } from "../../storage/node/fs-artifacts.js";
 import { createJsonFilePointerStore } from "../../storage/node/json-file-pointers.js";
 import { sqlitePredictionLogAt } from "../../storage/node/sqlite-prediction-log.js";
+import { dieboldMariano } from "../../training/diebold-mariano.js";
 import { trainForecaster } from "../../training/forecaster.js";
 import { adaptersFromEnv } from "../adapters.js";
 import { configFromEnv, engineFromConfig } from "../env.js";
@@ -47,6 +48,8 @@ export function nodeDeps(env: Record<string, string | undefined> = process.env):
       : createYahooMarketData(),
     // Node trains (the server's POST /api/ml/train, `npm run train`, the Vercel training function).
     trainer: trainForecaster,
+    // Rollout decisions run where training runs: the test's Student-t CDF stays out of the edge bundle.
+    pairedTest: dieboldMariano,
     clientKey: nodeClientAddress(env.TRUST_PROXY),
     config,
   };
