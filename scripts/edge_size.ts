@@ -18,7 +18,12 @@ import { DEFAULT_MODELS_DIR, installedOrtWasm, readRegistryDir } from "./edge/em
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-/** Compressed size limits of an edge deployment, code and wasm together (Vercel: per function; Cloudflare: per Worker). */
+/**
+ * Compressed size limits of an edge deployment, code and wasm together (Vercel: per function; Cloudflare: per Worker).
+ * Vercel's, per plan: "Size (after gzip compression) … Edge: Hobby: 1 MB, Pro: 2 MB, Ent: 4 MB"
+ * (https://vercel.com/docs/functions/limitations, as of 2026; the Node.js runtime's is 250 MB uncompressed), which
+ * @vercel/next's validateSize compares in MiB.
+ */
 export const LIMITS = [
   { platform: "Vercel Edge", plan: "Hobby", bytes: 1 * MiB },
   { platform: "Vercel Edge", plan: "Pro", bytes: 2 * MiB },
@@ -77,25 +82,54 @@ export function packageSizes(metafile: Metafile): PackageSize[] {
     .sort((a, b) => b.bytes - a.bytes || a.name.localeCompare(b.name));
 }
 
+/** The deployed size of one bundle's code with the onnxruntime-web wasm (`wasm`: its bytes; default: the installed one). */
+export async function measureBundle(
+  target: EdgeTarget,
+  bundle: string,
+  options: { wasm?: Buffer; packages?: PackageSize[] } = {},
+): Promise<TargetSize> {
+  const wasm = options.wasm ?? (await readFile(installedOrtWasm()));
+  const code = Buffer.from(bundle);
+  return {
+    target,
+    code: code.length,
+    codeGzip: gzipSync(code).length,
+    wasmGzip: gzipSync(wasm).length,
+    totalGzip: gzipSync(Buffer.concat([code, wasm])).length,
+    packages: options.packages ?? [],
+  };
+}
+
 export async function measureEdgeBundles(registry: EmbeddedRegistry): Promise<TargetSize[]> {
   const wasm = await readFile(installedOrtWasm());
-  const wasmGzip = gzipSync(wasm).length;
   const sizes: TargetSize[] = [];
   for (const target of ["vercel", "workerd"] as EdgeTarget[]) {
     let packages: PackageSize[] = [];
-    const code = Buffer.from(
-      await bundleEdge(target, { registry, onMetafile: (metafile) => (packages = packageSizes(metafile)) }),
-    );
-    sizes.push({
-      target,
-      code: code.length,
-      codeGzip: gzipSync(code).length,
-      wasmGzip,
-      totalGzip: gzipSync(Buffer.concat([code, wasm])).length,
-      packages,
+    const code = await bundleEdge(target, {
+      registry,
+      onMetafile: (metafile) => (packages = packageSizes(metafile)),
     });
+    sizes.push(await measureBundle(target, code, { wasm, packages }));
   }
   return sizes;
+}
+
+/** Vercel's plans, by the name `EDGEML_VERCEL_PLAN` takes. */
+export const VERCEL_PLANS = ["hobby", "pro", "enterprise"] as const;
+export type VercelPlan = (typeof VERCEL_PLANS)[number];
+
+/** The Edge Function size limit of a Vercel plan (LIMITS). */
+export function vercelEdgeLimit(plan: VercelPlan): { plan: string; bytes: number } {
+  const limit = LIMITS.find((l) => l.platform === "Vercel Edge" && l.plan.toLowerCase() === plan);
+  if (!limit) throw new Error(`edgeml: no Vercel Edge limit for the plan ${plan}`);
+  return limit;
+}
+
+/** The Vercel plans an edge bundle of this size fits, smallest first, as "Enterprise (4.00 MiB)". */
+export function vercelPlansFitting(size: TargetSize): string[] {
+  return VERCEL_PLANS.map(vercelEdgeLimit)
+    .filter((l) => size.totalGzip <= l.bytes)
+    .map((l) => `${l.plan} (${mib(l.bytes)})`);
 }
 
 /** Budget overruns, one sentence each; empty when within budget. */
@@ -116,8 +150,8 @@ export function budgetProblems(sizes: TargetSize[]): string[] {
   return problems;
 }
 
-const mib = (n: number) => `${(n / MiB).toFixed(2)} MiB`;
-const kib = (n: number) => `${(n / KiB).toFixed(n < 10 * KiB ? 1 : 0)} KiB`;
+export const mib = (n: number) => `${(n / MiB).toFixed(2)} MiB`;
+export const kib = (n: number) => `${(n / KiB).toFixed(n < 10 * KiB ? 1 : 0)} KiB`;
 
 export function sizeTable(sizes: TargetSize[]): string {
   const limitOf = (s: TargetSize) =>

@@ -144,6 +144,44 @@ export async function bundleEdge(target: EdgeTarget, options: BundleOptions): Pr
   return code;
 }
 
+/** Vercel's Node.js serving function (`EDGEML_VERCEL_RUNTIME=nodejs`): its entry, and the bundle the build writes. */
+export const VERCEL_NODE = {
+  entry: join(REPO_ROOT, "src/runtime/vercel/node.ts"),
+  file: join(DIST, "vercel/node.js"),
+} as const;
+
+/**
+ * The Vercel Node.js function's ES module: the sources and embedded registry of the edge bundles, built for Node.
+ * Every package is inside but onnxruntime-web, which stays an import from node_modules: it finds its wasm beside its
+ * own file, and Vercel traces both into the function. Nothing is stubbed or left out: Node has what the edge lacks,
+ * and no size limit binds (250 MB). One file rather than the sources: the models travel in it (the function's file
+ * system has no models/ of its own), and a cold start resolves one module instead of hundreds.
+ */
+export async function bundleVercelNode(options: BundleOptions): Promise<string> {
+  const result = await build({
+    entryPoints: [options.entry ?? VERCEL_NODE.entry],
+    bundle: true,
+    write: false,
+    format: "esm",
+    platform: "node",
+    target: "node22",
+    external: ["onnxruntime-web", "onnxruntime-web/*"],
+    // CommonJS packages inside an ES module call require() for Node's built-ins: give them one.
+    banner: {
+      js: 'import { createRequire as __edgemlRequire } from "node:module"; const require = __edgemlRequire(import.meta.url);',
+    },
+    minify: options.minify ?? false,
+    legalComments: "none",
+    logLevel: "error",
+    metafile: options.onMetafile !== undefined,
+    plugins: [embeddedRegistry(options.registry)],
+  });
+  const code = result.outputFiles[0]?.text;
+  if (!code) throw new Error("edgeml: esbuild produced no output for the Vercel Node.js entry");
+  if (result.metafile) options.onMetafile?.(result.metafile);
+  return code;
+}
+
 export interface EdgeRuntimeScript {
   /** A script (not a module) that registers a fetch listener, as Vercel's edge runtime evaluates. */
   script: string;

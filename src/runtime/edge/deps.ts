@@ -13,8 +13,11 @@ import { configFromEnv, engineFromConfig } from "../env.js";
 export interface EdgeDepsOptions {
   /** The environment's variables: `process.env` on Vercel Edge (see vercelEdgeEnv), the `env` binding on workerd. */
   env: Record<string, string | undefined>;
-  /** `ort-wasm-simd-threaded.wasm`, precompiled by the platform. */
-  wasm: WebAssembly.Module;
+  /**
+   * `ort-wasm-simd-threaded.wasm`, precompiled by the platform. Absent on Vercel's Node.js runtime
+   * (src/runtime/vercel/node.ts), where onnxruntime-web compiles the wasm from its own file, as Node allows.
+   */
+  wasm?: WebAssembly.Module;
   /** The registry generated from `models/` at build time; serves unless Blob / Edge Config are configured. */
   embedded: EmbeddedRegistry;
   /** Where the app hands side effects: the edge handler's waitUntil bridge. */
@@ -26,7 +29,8 @@ export interface EdgeDepsOptions {
 /**
  * Dependencies of an edge runtime (Vercel Edge, workerd): no file system, no compiling wasm from bytes. Storage
  * comes from adaptersFromEnv (Vercel Blob, Edge Config, Upstash Redis, all over fetch) with the embedded registry
- * as the fallback; market data from Yahoo Finance over fetch; onnxruntime-web from the precompiled module.
+ * as the fallback; market data from Yahoo Finance over fetch; onnxruntime-web from the precompiled module. Vercel's
+ * Node.js serving function takes the same (its file system is read-only and has no models/ of its own).
  */
 export function edgeDeps(options: EdgeDepsOptions): AppDeps {
   const { env, embedded } = options;
@@ -37,7 +41,7 @@ export function edgeDeps(options: EdgeDepsOptions): AppDeps {
   });
   return {
     ...adapters,
-    engine: engineFromConfig(config, precompiledWasm(options.wasm)),
+    engine: engineFromConfig(config, options.wasm && precompiledWasm(options.wasm)),
     market: createYahooMarketData(),
     waitUntil: options.defer,
     clientKey: options.clientKey,

@@ -5,13 +5,12 @@
  */
 import { EMBEDDED_REGISTRY } from "edgeml:embedded-registry";
 import wasm from "../../../wasm/ort-wasm-simd-threaded.wasm?module";
-import { platformAddress } from "../../routes/ratelimit.js";
 import { edgeDeps } from "../edge/deps.js";
 import { createEdgeHandler, type EdgeContext } from "../edge/handler.js";
+import { VERCEL_CLIENT_ADDRESS } from "./client-address.js";
 import { vercelEdgeEnv } from "./edge-env.js";
 
-/** Vercel sets these itself (overwriting what a client sends): the client's address as its edge saw it. */
-export const VERCEL_CLIENT_ADDRESS = platformAddress("x-real-ip", "x-vercel-forwarded-for");
+export { VERCEL_CLIENT_ADDRESS };
 
 const handler = createEdgeHandler((env: Record<string, string | undefined>, defer) =>
   edgeDeps({ env, wasm, embedded: EMBEDDED_REGISTRY, defer, clientKey: VERCEL_CLIENT_ADDRESS }),

@@ -1,7 +1,7 @@
 import type { AppDeps } from "../../app.js";
-import { platformAddress } from "../../routes/ratelimit.js";
 import { adaptersFromEnv } from "../adapters.js";
 import { nodeDeps } from "../node/deps.js";
+import { VERCEL_CLIENT_ADDRESS } from "./client-address.js";
 import { vercelWaitUntil } from "./request-context.js";
 
 /**
@@ -23,7 +23,7 @@ export function vercelNodeDeps(env: Record<string, string | undefined>): {
       ...base,
       ...adapters,
       waitUntil: vercelWaitUntil,
-      clientKey: platformAddress("x-real-ip", "x-vercel-forwarded-for"),
+      clientKey: VERCEL_CLIENT_ADDRESS,
     },
     trainingUnavailable:
       onVercel && !env.BLOB_READ_WRITE_TOKEN

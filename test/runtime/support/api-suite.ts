@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bundleEdge, type EdgeTarget } from "../../../scripts/edge/bundle.js";
+import { bundleEdge, bundleVercelNode, type EdgeTarget } from "../../../scripts/edge/bundle.js";
 import type { RunningEdge, StartOptions } from "../../../scripts/edge/runtimes.js";
 import { DATA_AS_OF } from "../../support/paths.js";
 import { ADMIN_TOKEN, BYO, type RuntimeFixture, runtimeFixture } from "./fixture.js";
@@ -34,10 +34,11 @@ function forecastNumbers(body: Record<string, unknown>) {
 /**
  * The API on an edge runtime, against the same app on Node: same models (the edge bundle embeds the registry the
  * Node app reads from disk), same market data (both fetch Yahoo's chart API, served from the recorded bars).
+ * `vercel-node` is the same app as a Vercel Node.js function (bundleVercelNode), which must answer as the edge does.
  */
 export function describeEdgeRuntime(
   title: string,
-  target: EdgeTarget,
+  target: EdgeTarget | "vercel-node",
   start: (options: StartOptions) => Promise<RunningEdge>,
   extra?: (context: () => { edge: RunningEdge; fixture: RuntimeFixture }) => void,
 ): void {
@@ -48,7 +49,10 @@ export function describeEdgeRuntime(
 
     beforeAll(async () => {
       fixture = await runtimeFixture();
-      const bundle = await bundleEdge(target, { registry: fixture.embedded });
+      const bundle =
+        target === "vercel-node"
+          ? await bundleVercelNode({ registry: fixture.embedded })
+          : await bundleEdge(target, { registry: fixture.embedded });
       edge = await start({
         bundle,
         env: { ADMIN_TOKEN },
