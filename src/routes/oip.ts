@@ -1,7 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { VERSION } from "../config.js";
 import type { Services } from "../services/index.js";
+import { fastJsonInfer } from "./fast-infer.js";
 import { limitBody } from "./limits.js";
+import {
+  BINARY_DESCRIPTION,
+  BINARY_TENSOR_EXTENSION,
+  binaryTensorData,
+  inferResponse,
+} from "./oip-binary.js";
 import { createRouteApp, json } from "./route-app.js";
 import {
   errorResponses,
@@ -104,14 +111,24 @@ export function oipRoutes(services: Pick<Services, "config" | "inference" | "rea
       path,
       tags,
       summary: "Run inference",
-      middleware: [limit] as const,
+      // After the body limit: binary bodies, then the fast path of plain JSON ones (src/routes/fast-infer.ts), then
+      // the route's validators for everything else.
+      middleware: [
+        limit,
+        binaryTensorData(params, inference.infer),
+        fastJsonInfer(params, inference.infer, inferResponse),
+      ] as const,
       request: {
         params,
-        body: { required: true, content: { "application/json": { schema: InferRequestSchema } } },
+        body: {
+          required: true,
+          description: BINARY_DESCRIPTION,
+          content: { "application/json": { schema: InferRequestSchema } },
+        },
       },
       responses: {
         200: {
-          ...json(InferResponseSchema, "Outputs"),
+          ...json(InferResponseSchema, "Outputs (binary ones after the JSON, as the request asked)"),
           headers: z.object({ "x-model-version": z.string() }),
         },
         ...errorResponses(400, 404, 413, 415, 503, 504),
@@ -135,7 +152,11 @@ export function oipRoutes(services: Pick<Services, "config" | "inference" | "rea
           ),
         },
       }),
-      (c) => c.json({ name: config.serverName, version: VERSION, extensions: ["statistics"] }, 200),
+      (c) =>
+        c.json(
+          { name: config.serverName, version: VERSION, extensions: ["statistics", BINARY_TENSOR_EXTENSION] },
+          200,
+        ),
     )
     .openapi(
       createRoute({
@@ -217,15 +238,17 @@ export function oipRoutes(services: Pick<Services, "config" | "inference" | "rea
       },
     )
     .openapi(inferRoute("/v2/models/{name}/infer", NameParams), async (c) => {
-      const result = await inference.infer(c.req.valid("param").name, undefined, c.req.valid("json"));
+      const body = c.req.valid("json");
+      const result = await inference.infer(c.req.valid("param").name, undefined, body);
       c.header("x-model-version", result.model_version);
-      return c.json(result, 200);
+      return inferResponse(c, body, result);
     })
     .openapi(inferRoute("/v2/models/{name}/versions/{version}/infer", NameVersionParams), async (c) => {
       const { name, version } = c.req.valid("param");
-      const result = await inference.infer(name, version, c.req.valid("json"));
+      const body = c.req.valid("json");
+      const result = await inference.infer(name, version, body);
       c.header("x-model-version", result.model_version);
-      return c.json(result, 200);
+      return inferResponse(c, body, result);
     });
 }
 

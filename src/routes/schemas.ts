@@ -23,10 +23,31 @@ export const NameVersionParams = NameParams.extend({
 export const InferRequestSchema = z
   .object({
     id: z.string().max(256).optional(),
-    parameters: z.record(z.string(), z.unknown()).optional(),
+    parameters: z
+      .object({
+        binary_data_output: z
+          .boolean()
+          .optional()
+          .describe("Every output as binary data after the JSON (binary tensor data extension)"),
+      })
+      .catchall(z.unknown())
+      .optional(),
     inputs: z.array(JsonTensorSchema).min(1).max(64),
     outputs: z
-      .array(z.object({ name: z.string().min(1), parameters: z.record(z.string(), z.unknown()).optional() }))
+      .array(
+        z.object({
+          name: z.string().min(1),
+          parameters: z
+            .object({
+              binary_data: z
+                .boolean()
+                .optional()
+                .describe("This output as binary data after the JSON; overrides binary_data_output"),
+            })
+            .catchall(z.unknown())
+            .optional(),
+        }),
+      )
       .max(64)
       .optional(),
   })
