@@ -22,6 +22,8 @@ export const ERROR_STATUS = {
   not_found: 404,
   /** `POST /api/ml/performance/track` named a prediction id the log does not hold for that model. */
   prediction_not_found: 404,
+  /** A rollout route (`…/rollout`) for a model with no rollout running: start one with POST …/rollout. */
+  no_rollout: 404,
   conflict: 409,
   /** A version retention archived: listed, restorable, never served until restored. */
   version_archived: 410,
