@@ -134,7 +134,7 @@ export function inferenceRequest(options: {
   Object.assign(parameters, options.parameters);
   if (Object.keys(parameters).length > 0) request.parameters = parameters;
   const json = pyJsonDumps(request);
-  const parts = [new TextEncoder().encode(json)];
+  const parts: Uint8Array[] = [new TextEncoder().encode(json)];
   for (const input of options.inputs) {
     const raw = input.binaryData();
     if (raw !== undefined) parts.push(raw);
