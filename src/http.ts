@@ -2,7 +2,13 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { asEdgeMLError, type ErrorCode, redactInternals } from "./errors.js";
-import { type ClientAddress, createRateLimit, type RateLimitStats } from "./routes/ratelimit.js";
+import { clientIdentityMiddleware } from "./rollout/client-key.js";
+import {
+  type ClientAddress,
+  createClientIdentity,
+  createRateLimit,
+  type RateLimitStats,
+} from "./routes/ratelimit.js";
 import { createRouteApp } from "./routes/route-app.js";
 import type { AppEnv } from "./routes/types.js";
 import type { Services } from "./services/index.js";
@@ -96,6 +102,8 @@ export function createHttpApp(
   app.use("*", services.telemetry.middleware);
   // Registered before the route groups are mounted, so that no route is reached around it.
   app.use("*", rateLimit.middleware);
+  // A canary keys clients as the rate limit counts them (when they send no x-client-id).
+  app.use("*", clientIdentityMiddleware(createClientIdentity(config.apiKeys, http.clientKey)));
 
   for (const group of groups) app.route("/", group);
   return { app, rateLimit: { stats: rateLimit.stats } };

@@ -1,3 +1,4 @@
+import { z } from "zod";
 import { EdgeMLError } from "../errors.js";
 import type { Rollout } from "../storage/pointers.js";
 
@@ -45,14 +46,19 @@ export const CLIENT_ID_HEADER = "x-client-id";
 /** Printable ASCII, no spaces at the ends: a key that logs and hashes the same everywhere. */
 const CLIENT_ID = /^[\x21-\x7e](?:[\x20-\x7e]{0,126}[\x21-\x7e])?$/;
 
+const CLIENT_ID_RULE = `${CLIENT_ID_HEADER} must be 1 to 128 printable ASCII characters without leading or trailing spaces; send a stable id per client, or omit it to be keyed by address`;
+
+/** The header as the OpenAPI routes declare it. */
+export const ClientIdSchema = z
+  .string()
+  .regex(CLIENT_ID, CLIENT_ID_RULE)
+  .describe(
+    "A stable id of the client: a canary rollout serves each id the same version (default: the address)",
+  );
+
 /** Validates a sent `x-client-id` (undefined when none was sent): a bad one is a 400 saying what is allowed. */
 export function parseClientId(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  if (!CLIENT_ID.test(value)) {
-    throw new EdgeMLError(
-      "invalid_request",
-      `${CLIENT_ID_HEADER} must be 1 to 128 printable ASCII characters without leading or trailing spaces; send a stable id per client, or omit it to be keyed by address`,
-    );
-  }
+  if (!CLIENT_ID.test(value)) throw new EdgeMLError("invalid_request", CLIENT_ID_RULE);
   return value;
 }

@@ -1,2 +1,5 @@
-/** Hono environment of the app: nothing in context yet; runtimes pass their bindings through the deps. */
-export type AppEnv = { Variables: Record<string, never> };
+/**
+ * Hono environment of the app. `clientIdentity`: who is asking as the rate limiter counts clients, computed on first
+ * use (src/rollout/client-key.ts); runtimes pass their bindings through the deps.
+ */
+export type AppEnv = { Variables: { clientIdentity?: () => Promise<string | undefined> } };

@@ -83,6 +83,10 @@ const COUNTERS: { metric: string; help: string; scale?: number; name?: string }[
     metric: METRIC.predictionLogWrites,
     help: 'Served forecasts written to the prediction log, by model and result ("ok" or "failed").',
   },
+  {
+    metric: METRIC.shadowDropped,
+    help: 'Shadow forecasts of a rollout not logged, by model and reason ("queue_depth": the engine was busier than SHADOW_MAX_QUEUE_DEPTH; "failed": the challenger or the log failed).',
+  },
 ];
 
 const HISTOGRAMS: { metric: string; help: string }[] = [

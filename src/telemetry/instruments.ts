@@ -16,6 +16,8 @@ export interface ServeObserver {
   failed(model: string, version: string | undefined, seconds: number, error: unknown): void;
   /** A served forecast written to the prediction log, or not (`ok` false: the log failed). */
   predictionLogged(model: string, ok: boolean): void;
+  /** A rollout's shadow forecast not logged: the engine was too busy, or the challenger or the log failed. */
+  shadowDropped(model: string, reason: "queue_depth" | "failed"): void;
 }
 
 /** The observer of served requests: serve latency, failures by code, the last request's time, log writes. */
@@ -50,6 +52,12 @@ export function serveObserver(track: Track, labelsOf: LabelsOf, now: () => Date)
         const { model: label } = await labelsOf(model, undefined);
         const result = ok ? "ok" : "failed";
         return { add: { [seriesKey(METRIC.predictionLogWrites, { model: label, result })]: 1 } };
+      });
+    },
+    shadowDropped(model, reason) {
+      track(async () => {
+        const { model: label } = await labelsOf(model, undefined);
+        return { add: { [seriesKey(METRIC.shadowDropped, { model: label, reason })]: 1 } };
       });
     },
   };

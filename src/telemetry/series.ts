@@ -24,6 +24,7 @@ export const METRIC = {
   inferenceRows: "edgeml_inference_rows_total",
   modelLoads: "edgeml_model_loads_total",
   predictionLogWrites: "edgeml_prediction_log_writes_total",
+  shadowDropped: "edgeml_shadow_dropped_total",
   lastInference: "edgeml_last_inference_ms",
 } as const;
 
