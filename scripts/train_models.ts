@@ -108,6 +108,9 @@ const rows = results.map(({ name, version, family, report, duplicate_of, archive
   "wf skill": `${pct(report.walk_forward.mean_skill)} ± ${pct(report.walk_forward.std_skill)}`,
   "DM p": report.walk_forward.dm_p_value.toFixed(3),
   "wf ms": Math.round(report.walk_forward.time_ms),
+  // Prediction interval (report.intervals): the served 80 % quantile, and its cross-conformal walk-forward coverage.
+  "q 80%": report.intervals.calibration.quantiles["0.8"].toFixed(3),
+  "wf cover 80%": pct(report.intervals.walk_forward.coverage),
   "data cutoff": dataCutoffOf(report),
 }));
 console.log(table(rows));

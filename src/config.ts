@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_INTERVAL_LEVEL, INTERVAL_LEVELS, isIntervalLevel } from "./forecast/interval.js";
 
 const RATE_UNITS_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
 
@@ -86,6 +87,14 @@ export const AppConfigFields = z.object({
    * publishes a bar within a minute or two of its close, and 15 minutes rides out a late one (and its 60 s reuse).
    */
   staleGraceSeconds: nonNegativeInt().default(900),
+  /**
+   * Level of the prediction interval a forecast request gets when it names none: the central 80 % interval, wide
+   * enough to be useful and narrow enough that its coverage is checked on 90 days of data (±10 points).
+   */
+  intervalLevel: z
+    .number()
+    .refine(isIntervalLevel, `must be one of the calibrated levels ${INTERVAL_LEVELS.join(", ")}`)
+    .default(DEFAULT_INTERVAL_LEVEL),
   /** The registry listing is cached this long per process, so version resolution costs no I/O per request. */
   registryListTtlMs: nonNegativeInt().default(5_000),
   /** Versions kept per model beside the protected ones; older ones are archived when a version registers. */

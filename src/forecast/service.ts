@@ -21,6 +21,14 @@ import type { UsageTracker } from "../tracking/usage.js";
 import { asOfText, lastCloseBy } from "./as-of.js";
 import { ageSeconds, isStale, requestedInstant, staleError } from "./freshness.js";
 import { DEFAULT_HORIZON, forecastModelName, horizonHours, normaliseHorizon } from "./horizon.js";
+import {
+  DEFAULT_INTERVAL_LEVEL,
+  type ForecastInterval,
+  forecastInterval,
+  type IntervalLevel,
+  intervalLevelOf,
+  intervalScale,
+} from "./interval.js";
 
 /** One forecast, as `POST /api/ml/serve` returns it and the cache keeps it. */
 export interface Forecast {
@@ -49,13 +57,21 @@ export interface Forecast {
   beats_naive: boolean;
   /** The walk-forward evidence behind `beats_naive`: p-value, span of the folds, number of folds. */
   evidence: ServingEvidence["evidence"];
+  /** Central prediction interval of the price (src/forecast/interval.ts); null when the version has no calibration. */
+  interval: ForecastInterval | null;
 }
 
 /**
  * A forecast as the cache keeps it: its data age is the answer's, computed when it is served, and what it says about
  * its version is read from the version's metadata then (the same version, so the same evidence).
  */
-type StoredForecast = Omit<Forecast, "data_age_seconds" | "beats_naive" | "evidence">;
+type StoredForecast = Omit<Forecast, "data_age_seconds" | "beats_naive" | "evidence" | "interval"> & {
+  /**
+   * σ of the forecast's feature vector (intervalScale): the interval is computed from it when served, at the level
+   * the request asks, so one cached forecast serves every level.
+   */
+  interval_scale: number;
+};
 
 /** What a forecast request may say beyond symbol and horizon. */
 export interface ForecastOptions {
@@ -65,6 +81,8 @@ export interface ForecastOptions {
    * refused as `market_data_stale` when the source's last bar is too old.
    */
   asOf?: string;
+  /** The interval's level (`interval_level`): one of INTERVAL_LEVELS; default the forecaster's `intervalLevel`. */
+  intervalLevel?: number;
 }
 
 /** HIT: from the cache; MISS: computed (and cached); BYPASS: the cache was unreachable, computed uncached. */
@@ -98,6 +116,8 @@ export interface ForecasterDeps {
    * little after its close (Yahoo) is waited for this long before answers are refused as `market_data_stale`.
    */
   staleGraceSeconds: number;
+  /** Level of the interval a request that names none gets (FORECAST_INTERVAL_LEVEL): one of INTERVAL_LEVELS, default 0.8. */
+  intervalLevel?: number;
   /** Telemetry of each forecast answered or failed, and of each prediction-log write; none by default. */
   observer?: ServeObserver;
   now?: () => Date;
@@ -113,7 +133,7 @@ export const forecastCacheKey = (
   horizon: string,
   asOf: number,
   source: Extract<PredictionSource, "live" | "replay"> = "live",
-) => `forecast:v2:${meta.name}@${meta.version}:${horizon}:${asOf}:${source}`;
+) => `forecast:v3:${meta.name}@${meta.version}:${horizon}:${asOf}:${source}`;
 
 /** Horizons served for a symbol: the required 24h and any other that has a model. */
 async function horizonsFor(registry: Registry, symbol: string): Promise<string[]> {
@@ -320,6 +340,8 @@ async function computeForecast(
     predicted_price: last.close * Math.exp(logReturn),
     created_at: at.toISOString(),
     cached: false,
+    // From the very vector the model ran on: the interval's σ is the one calibration scored.
+    interval_scale: intervalScale(features, spec.horizon_bars),
   };
 }
 
@@ -350,6 +372,8 @@ export function createForecaster(deps: ForecasterDeps) {
   const { registry, market, cache } = deps;
   const now = deps.now ?? (() => new Date());
   const graceMs = deps.staleGraceSeconds * 1000;
+  // Checked here, at construction: a level no calibration stores fails at start, not on every request.
+  const defaultLevel = intervalLevelOf(deps.intervalLevel, DEFAULT_INTERVAL_LEVEL);
   // A cache outage is warned about once, with the count of failed calls when it ends: not once per request.
   const cacheOutage = outageReporter(deps.warn, `prediction cache (${cache.kind})`, "serving uncached");
   const recordServed = predictionRecorder(deps, now);
@@ -365,17 +389,25 @@ export function createForecaster(deps: ForecasterDeps) {
     horizonInput: string,
     requested: number | undefined,
     deadline: Deadline,
+    level: IntervalLevel,
   ): Promise<ForecastResult> => {
     const symbol = resolveSymbol(symbolInput);
     const horizon = normaliseHorizon(horizonInput, await horizonsFor(registry, symbol));
     const { meta, via } = await resolveModel(registry, symbol, horizon, deadline);
     const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
     const source = requested === undefined ? "live" : "replay";
-    const answer = (stored: StoredForecast, cached: boolean): Forecast => ({
+    const answer = ({ interval_scale, ...stored }: StoredForecast, cached: boolean): Forecast => ({
       ...stored,
       ...servingEvidence(meta),
       cached,
       data_age_seconds: ageSeconds(stored.as_of, now().getTime()),
+      interval: forecastInterval(
+        meta.calibration,
+        level,
+        stored.last_close,
+        stored.predicted_log_return,
+        interval_scale,
+      ),
     });
     // The as-of bar from the clock (or the requested instant) alone: bars sit on the interval's UTC grid, so the
     // last one closed by then closes at that instant rounded down to the grid. The cache is read with it before any
@@ -430,11 +462,12 @@ export function createForecaster(deps: ForecasterDeps) {
 
   const forecast = async (symbol: string, horizon: string, options: ForecastOptions = {}) => {
     const requested = requestedInstant(options.asOf, now().getTime());
+    const level = intervalLevelOf(options.intervalLevel, defaultLevel);
     // One deadline per request, started here: its signal bounds resolution, bars, features and the run below.
     const deadline = deadlineIn(deps.timeoutMs);
     const started = performance.now();
     const result = await withinDeadline(
-      forecastOnce(symbol, horizon, requested, deadline),
+      forecastOnce(symbol, horizon, requested, deadline, level),
       deadline,
       `the ${symbol} ${horizon} forecast`,
     ).catch((error: unknown) => {
@@ -463,6 +496,7 @@ export function createForecaster(deps: ForecasterDeps) {
       options: ForecastOptions = {},
     ): Promise<BatchItem[]> {
       requestedInstant(options.asOf, now().getTime());
+      intervalLevelOf(options.intervalLevel, defaultLevel);
       const distinct = [...new Set(symbols.map((s) => s.trim().toUpperCase()))];
       const settled = await Promise.allSettled(distinct.map((s) => forecast(s, horizon, options)));
       return settled.map((result, i) => batchItemOf(distinct[i] as string, result, deps.warn));

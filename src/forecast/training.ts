@@ -128,6 +128,8 @@ export function registrationOf(trained: TrainedForecaster, plan: TrainingPlan): 
     },
     data_cutoff: dataCutoffOf(report),
     report: report as unknown as Record<string, unknown>,
+    // What serving reads to turn a forecast into an interval (src/forecast/interval.ts).
+    calibration: trained.calibration,
   };
 }
 
@@ -220,7 +222,7 @@ export async function trainSymbol(options: {
   const bars = await trainingBars(options.market, symbol, plan.interval, options.until);
   const name = forecastModelName(symbol, plan.horizon);
   const results: TrainedVersion[] = [];
-  let sibling: RegistrationInput | undefined;
+  let sibling: { registration: RegistrationInput; naive: TrainedForecaster["naive"] } | undefined;
   for (const family of plan.families) {
     progress(`training ${name} ${family} on ${bars.length} bars`);
     const trained = await options
@@ -230,7 +232,7 @@ export async function trainSymbol(options: {
       });
     progress(`registering ${name} ${family}`);
     const registration = registrationOf(trained, plan);
-    sibling ??= registration;
+    sibling ??= { registration, naive: trained.naive };
     const meta = await options.registry.register(name, trained.onnx, registration);
     results.push({
       family,
@@ -242,7 +244,14 @@ export async function trainSymbol(options: {
     });
   }
   if (sibling && options.trainer.exportNaive) {
-    await registerNaiveOnce(options.registry, name, options.trainer.exportNaive, sibling, progress);
+    await registerNaiveOnce(
+      options.registry,
+      name,
+      options.trainer.exportNaive,
+      sibling.registration,
+      sibling.naive,
+      progress,
+    );
   }
   // The policy decides what serves, where training runs and never per request; a retrain that equals an existing
   // version is no new candidate (no fresh lottery ticket).
@@ -257,22 +266,26 @@ export async function trainSymbol(options: {
 /**
  * Registers the model's naive baseline unless it has one: the same ONNX contract, feature set, forecast spec and
  * golden inputs as `sibling` (a version trained in this run), predicting no change. Once per model, not per run.
+ * Its interval calibration and report (`naive`) are the sibling run's, computed with ŷ = 0 on the same test split
+ * and walk-forward folds: naive fits nothing, so those rows are out of sample for it as for the sibling.
  */
 async function registerNaiveOnce(
   registry: Registry,
   name: string,
   exportNaive: NaiveExporter,
   sibling: RegistrationInput,
+  naive: TrainedForecaster["naive"],
   progress: (message: string) => void,
 ): Promise<string> {
   const existing = (await registry.versions(name)).find(isNaive);
   if (existing) return existing.version;
   progress(`registering ${name} naive baseline`);
-  const meta = await registry.register(
-    name,
-    exportNaive(naiveExportInputOf(sibling)),
-    naiveRegistrationOf(sibling),
-  );
+  const registration = naiveRegistrationOf(sibling);
+  const meta = await registry.register(name, exportNaive(naiveExportInputOf(sibling)), {
+    ...registration,
+    report: { ...registration.report, intervals: naive.intervals },
+    calibration: naive.calibration,
+  });
   return meta.version;
 }
 

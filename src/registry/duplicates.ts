@@ -3,15 +3,23 @@ import type { VersionMetadata } from "./metadata.js";
 
 /**
  * What makes two versions of a model the same version: the fields whose values decide every number a forecast or
- * an inference answers. Today that is the artifact's bytes (by sha256), the golden rows it must reproduce, the
- * forecast spec serving reads to fetch bars and turn the output into a price, and the feature set with its names.
- * The interval calibration (issue 11, item 4) joins this list when it is stored in the metadata.
+ * an inference answers. That is the artifact's bytes (by sha256), the golden rows it must reproduce, the forecast
+ * spec serving reads to fetch bars and turn the output into a price, the feature set with its names, and the
+ * prediction-interval calibration whose quantiles set every served interval: the same bytes calibrated on other
+ * rows answer other intervals, so they are another version.
  *
  * Deliberately not compared: metrics, the evaluation report (its training time differs on every run), tags,
  * description, data_cutoff and created_at. They describe a run, not the model: the same bytes evaluated twice are
  * one model, and a second version of it would only hand the selection another lottery ticket.
  */
-export const CALIBRATION_FIELDS = ["sha256", "golden", "forecast", "feature_set", "feature_names"] as const;
+export const CALIBRATION_FIELDS = [
+  "sha256",
+  "golden",
+  "forecast",
+  "feature_set",
+  "feature_names",
+  "calibration",
+] as const;
 
 export type Calibration = Pick<VersionMetadata, (typeof CALIBRATION_FIELDS)[number]>;
 

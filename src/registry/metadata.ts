@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { INTERVAL_LEVELS, INTERVAL_METHOD, INTERVAL_SCALE, levelKey } from "../forecast/interval.js";
 import { OIP_DATATYPES } from "../inference/datatypes.js";
 
 /**
@@ -117,6 +118,32 @@ export const ForecastSpecSchema = z.object({
 });
 export type ForecastSpec = z.infer<typeof ForecastSpecSchema>;
 
+/**
+ * The prediction-interval calibration of a forecaster (src/forecast/interval.ts): split-conformal quantiles of
+ * volatility-scaled absolute residuals on rows the model was never fitted or tuned on, one per served level.
+ */
+export const IntervalCalibrationSchema = z
+  .object({
+    method: z.literal(INTERVAL_METHOD),
+    scale: z.literal(INTERVAL_SCALE),
+    window: z
+      .string()
+      .describe("Which rows were scored: `test_split`, the held-out test split of the training run"),
+    rows: z.number().int().positive(),
+    from: z.iso.datetime().describe("Open time of the first calibration row's as-of bar"),
+    to: z.iso.datetime().describe("Open time of the last calibration row's as-of bar"),
+    quantiles: z
+      .object(
+        Object.fromEntries(
+          INTERVAL_LEVELS.map((level) => [levelKey(level), z.number().positive()]),
+        ) as Record<ReturnType<typeof levelKey>, z.ZodNumber>,
+      )
+      .strict()
+      .describe("q_L per level L: the interval is ŷ ∓ q_L·σ in log return"),
+  })
+  .openapi("IntervalCalibration");
+export type IntervalCalibration = z.output<typeof IntervalCalibrationSchema>;
+
 /** What a client may say about a model when it registers it. Everything else the registry derives. */
 export const RegistrationInputSchema = z
   .object({
@@ -138,6 +165,9 @@ export const RegistrationInputSchema = z
       .record(z.string(), z.unknown())
       .optional()
       .describe("Evaluation report of the trainer, kept as given"),
+    calibration: IntervalCalibrationSchema.optional().describe(
+      "Prediction-interval calibration: forecasts of a version without one carry `interval: null`",
+    ),
   })
   .strict()
   .openapi("RegistrationMetadata");

@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { AsOfSchema } from "../forecast/as-of.js";
+import { INTERVAL_LEVELS, isIntervalLevel } from "../forecast/interval.js";
 import type { Services } from "../services/index.js";
 import { BODY_LIMITS, limitBody } from "./limits.js";
 import { createRouteApp, json } from "./route-app.js";
@@ -8,6 +9,15 @@ import { errorResponses, SymbolId } from "./schemas.js";
 const tags = ["Forecasts"];
 const Horizon = z.string().min(1).max(8).openapi({ example: "24h" });
 const AsOf = AsOfSchema.optional().openapi({ example: "2026-03-20" });
+const levels = `one of the calibrated levels ${INTERVAL_LEVELS.join(", ")} (a fraction: 0.8 is the central 80 % interval)`;
+const IntervalLevel = z
+  .number({ error: `must be a number, ${levels}` })
+  .refine(isIntervalLevel, { message: `must be ${levels}` })
+  .optional()
+  .describe(
+    `Level of the forecast's interval, one of ${INTERVAL_LEVELS.join(", ")}; default FORECAST_INTERVAL_LEVEL (0.8)`,
+  )
+  .openapi({ example: 0.8 });
 
 export const ForecastSchema = z
   .object({
@@ -48,6 +58,16 @@ export const ForecastSchema = z
         folds: z.number().int().describe("Walk-forward folds"),
       })
       .describe("The serving version's walk-forward evidence behind beats_naive"),
+    interval: z
+      .object({
+        level: z.number().describe("A fraction: 0.8 is the central 80 % interval"),
+        lower: z.number(),
+        upper: z.number(),
+      })
+      .nullable()
+      .describe(
+        "Central prediction interval of the price at target_time: split-conformal on volatility-scaled residuals the version never trained on (docs/forecasting.md). Null for a version without calibration",
+      ),
   })
   .openapi("Forecast");
 
@@ -73,14 +93,19 @@ export function forecastRoutes(services: Pick<Services, "forecaster">) {
         tags,
         summary: "Forecast one symbol",
         middleware: [
-          limitBody(BODY_LIMITS.forecast, "a forecast request is {symbol, horizon, as_of?}"),
+          limitBody(BODY_LIMITS.forecast, "a forecast request is {symbol, horizon, as_of?, interval_level?}"),
         ] as const,
         request: {
           body: {
             required: true,
             content: {
               "application/json": {
-                schema: z.object({ symbol: SymbolId, horizon: Horizon.default("24h"), as_of: AsOf }),
+                schema: z.object({
+                  symbol: SymbolId,
+                  horizon: Horizon.default("24h"),
+                  as_of: AsOf,
+                  interval_level: IntervalLevel,
+                }),
               },
             },
           },
@@ -97,8 +122,11 @@ export function forecastRoutes(services: Pick<Services, "forecaster">) {
         },
       }),
       async (c) => {
-        const { symbol, horizon, as_of } = c.req.valid("json");
-        const { forecast, cache } = await forecaster.forecast(symbol, horizon, { asOf: as_of });
+        const { symbol, horizon, as_of, interval_level } = c.req.valid("json");
+        const { forecast, cache } = await forecaster.forecast(symbol, horizon, {
+          asOf: as_of,
+          intervalLevel: interval_level,
+        });
         c.header("x-model-version", forecast.model_version);
         c.header("x-cache", cache);
         return c.json(forecast, 200);
@@ -110,7 +138,9 @@ export function forecastRoutes(services: Pick<Services, "forecaster">) {
         path: "/api/ml/batch",
         tags,
         summary: "Forecast several symbols; each succeeds or fails on its own",
-        middleware: [limitBody(BODY_LIMITS.batch, "a batch is {symbols: [...], horizon, as_of?}")] as const,
+        middleware: [
+          limitBody(BODY_LIMITS.batch, "a batch is {symbols: [...], horizon, as_of?, interval_level?}"),
+        ] as const,
         request: {
           body: {
             required: true,
@@ -120,6 +150,7 @@ export function forecastRoutes(services: Pick<Services, "forecaster">) {
                   symbols: z.array(SymbolId).min(1).max(20),
                   horizon: Horizon.default("24h"),
                   as_of: AsOf,
+                  interval_level: IntervalLevel,
                 }),
               },
             },
@@ -134,8 +165,12 @@ export function forecastRoutes(services: Pick<Services, "forecaster">) {
         },
       }),
       async (c) => {
-        const { symbols, horizon, as_of } = c.req.valid("json");
-        return c.json({ horizon, results: await forecaster.batch(symbols, horizon, { asOf: as_of }) }, 200);
+        const { symbols, horizon, as_of, interval_level } = c.req.valid("json");
+        const results = await forecaster.batch(symbols, horizon, {
+          asOf: as_of,
+          intervalLevel: interval_level,
+        });
+        return c.json({ horizon, results }, 200);
       },
     );
 }

@@ -82,6 +82,7 @@ const fields = {
   RETAIN_VERSIONS: numberFrom(AppConfigFields.shape.retainVersions),
   PREDICTION_CACHE_TTL_MS: numberFrom(AppConfigFields.shape.cacheTtlMs),
   MARKET_STALE_GRACE_SECONDS: numberFrom(AppConfigFields.shape.staleGraceSeconds),
+  FORECAST_INTERVAL_LEVEL: numberFrom(AppConfigFields.shape.intervalLevel),
   JOB_WRITE_ATTEMPTS: numberFrom(AppConfigFields.shape.jobWriteAttempts),
   JOB_WRITE_BACKOFF_MS: numberFrom(AppConfigFields.shape.jobWriteBackoffMs),
   RATE_LIMIT_PUBLIC: rateLimit,

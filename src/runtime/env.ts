@@ -27,6 +27,7 @@ export function configFromEnv(raw: RawEnv): AppConfigInput {
     retainVersions: env.RETAIN_VERSIONS,
     cacheTtlMs: env.PREDICTION_CACHE_TTL_MS,
     staleGraceSeconds: env.MARKET_STALE_GRACE_SECONDS,
+    intervalLevel: env.FORECAST_INTERVAL_LEVEL,
     rateLimitPublic: env.RATE_LIMIT_PUBLIC,
     rateLimitAdmin: env.RATE_LIMIT_ADMIN,
     rateLimitColdLoad: env.RATE_LIMIT_COLD_LOAD,

@@ -169,6 +169,7 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
     predictionLog,
     onReplayRecorded: (entry) => performance.resolveRecorded([entry]),
     staleGraceSeconds: config.staleGraceSeconds,
+    intervalLevel: config.intervalLevel,
     now: options.now,
   });
   const training = createTrainingService({

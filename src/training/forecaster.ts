@@ -13,16 +13,18 @@
 import { FEATURE_NAMES, FEATURE_SET, type FeatureSet, featureMatrix } from "../features/index.js";
 import { barStep, INTERVAL_MS, isoTime } from "../market/symbols.js";
 import type { Bar, Interval } from "../market/types.js";
+import type { IntervalCalibration } from "../registry/metadata.js";
 import { sha256Hex } from "../util/hash.js";
 import { TrainingError } from "./errors.js";
 import { type ForecastMetrics, forecastMetrics, rankImportance } from "./evaluate.js";
 import { planWalkForward, WALK_FORWARD_DEFAULTS, type WalkForwardOptions } from "./folds.js";
 import { type Dataset, GBDT_DEFAULTS, type GbdtParams, predictGbdt, trainGbdt } from "./gbdt.js";
+import { calibrate, type IntervalReport, type IntervalRows, intervalReport } from "./intervals.js";
 import { exportGbdt, exportNaive, exportRidge } from "./onnx/export.js";
 import { ortVersion, runForecaster } from "./onnx/runtime.js";
 import { predictRidge, RIDGE_DEFAULTS, type RidgeParams, trainRidge } from "./ridge.js";
-import { chronologicalSplit, type RowRange, type SplitOptions } from "./split.js";
-import { type WalkForwardReport, walkForward } from "./walk-forward.js";
+import { type ChronologicalSplit, chronologicalSplit, type RowRange, type SplitOptions } from "./split.js";
+import { type WalkForwardReport, type WalkForwardResult, walkForward } from "./walk-forward.js";
 
 export type ModelFamily = "gbdt" | "ridge";
 
@@ -71,6 +73,11 @@ export interface EvaluationReport {
   test: ForecastMetrics;
   /** The recipe refitted and scored on calendar folds, with a Diebold–Mariano test against naive (walk-forward.ts). */
   walk_forward: WalkForwardReport;
+  /**
+   * Prediction intervals (intervals.ts): the calibration that serves (split-conformal on the test split) and the
+   * method's cross-conformal coverage, width and pinball loss on the walk-forward folds, beside a naive interval's.
+   */
+  intervals: IntervalReport;
   /** Gain importance (GBDT) or |standardised coefficient| (ridge), summing to 1, largest first. */
   featureImportance: { feature: string; importance: number }[];
   importanceKind: "gain" | "abs_standardized_coefficient";
@@ -97,6 +104,13 @@ export interface TrainedForecaster {
    * anything calibrated on them. `start` is the index, in `featureMatrix(bars, horizonBars)` rows, of the first one.
    */
   outOfSample: { start: number; predictions: Float64Array };
+  /** The interval calibration to store with the version (the report's `intervals.calibration`). */
+  calibration: IntervalCalibration;
+  /**
+   * The naive baseline's calibration and interval report on the same rows (its predictions are 0): naive fits
+   * nothing, so the test split and the walk-forward folds are out of sample for it too. The naive version takes them.
+   */
+  naive: { calibration: IntervalCalibration; intervals: IntervalReport };
 }
 
 const GOLDEN_ROWS = 8;
@@ -159,6 +173,7 @@ export async function trainForecaster(input: TrainForecasterInput): Promise<Trai
     },
   });
   const { params, importance, summary: modelSummary } = final;
+  const intervals = intervalsOf(matrix, split, outputs, walk, horizonBars);
 
   const metrics = forecastMetrics(outputs, {
     y: test.y,
@@ -202,6 +217,7 @@ export async function trainForecaster(input: TrainForecasterInput): Promise<Trai
     evaluatedWith: `onnxruntime-web ${ortVersion()} (wasm, 1 thread)`,
     parity: { rows: outputs.length, bitExact: true },
     walk_forward: walk.report,
+    intervals: intervals.model,
   };
   return {
     onnx,
@@ -214,6 +230,40 @@ export async function trainForecaster(input: TrainForecasterInput): Promise<Trai
     featureSet: FEATURE_SET,
     featureNames: FEATURE_NAMES,
     outOfSample: { start: walk.rows.start, predictions: walk.predictions },
+    calibration: intervals.model.calibration,
+    naive: { calibration: intervals.naive.calibration, intervals: intervals.naive },
+  };
+}
+
+/**
+ * The interval calibration and report of the model and of the naive baseline: calibrated on the test split (the
+ * shipped bytes never fitted or tuned on it), evaluated cross-conformally on the walk-forward folds' out-of-sample
+ * predictions (intervals.ts).
+ */
+function intervalsOf(
+  matrix: ReturnType<typeof featureMatrix>,
+  split: ChronologicalSplit,
+  testOutputs: Float64Array,
+  walk: WalkForwardResult,
+  horizonBars: number,
+): { model: IntervalReport; naive: IntervalReport } {
+  const rowsOf = (range: RowRange, predictions: ArrayLike<number>): IntervalRows => ({
+    y: matrix.y.subarray(range.start, range.end),
+    predictions,
+    X: matrix.X.slice(range.start, range.end),
+    times: matrix.times.slice(range.start, range.end),
+  });
+  const reportFor = (test: ArrayLike<number>, folds: ArrayLike<number>) =>
+    intervalReport(
+      rowsOf(walk.rows, folds),
+      walk.report.folds,
+      horizonBars,
+      calibrate(rowsOf(split.test, test), horizonBars, "test_split"),
+    );
+  const zeros = (range: RowRange) => new Float64Array(range.end - range.start);
+  return {
+    model: reportFor(testOutputs, walk.predictions),
+    naive: reportFor(zeros(split.test), zeros(walk.rows)),
   };
 }
 
