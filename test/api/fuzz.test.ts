@@ -4,6 +4,7 @@ import { serveDocsAssets } from "../../src/runtime/node/docs-assets.js";
 import { trainForecaster } from "../../src/training/forecaster.js";
 import { type TestApp, testApp, upload } from "../support/app.js";
 import { elementwiseModel, expandModel, twoByTwoModel } from "../support/onnx-models.js";
+import { InferInput, InferRequestedOutput, inferenceRequest } from "../support/triton-client.js";
 
 /**
  * No client input yields a 500: seeded random mutations of valid requests, sent to every route. Every answer must
@@ -307,6 +308,74 @@ describe("fuzz: mutated requests never answer 500", () => {
           }
         }
       }
+    }
+    expect(failures).toEqual([]);
+  }, 120_000);
+
+  it(`binary tensor bodies: ${SEEDS} seeds of mutated JSON headers, header lengths, bytes and content types`, async () => {
+    const failures: string[] = [];
+    const LENGTHS = ["", "abc", "-1", "1e3", "0x10", " 12 ", "99999999999999999999", "0", "1"];
+    const TYPES = [undefined, "application/octet-stream", "application/json", "text/plain"];
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const rand = prng(10_000 + seed);
+      const rows = 1 + Math.floor(rand() * 3);
+      const values = Float64Array.from({ length: rows * 2 }, () => (rand() - 0.5) * 10);
+      const [path, inputs] =
+        rand() < 0.5
+          ? [
+              "/v2/models/two/infer",
+              [
+                new InferInput("a", [rows, 2], "FP64").setData(values),
+                new InferInput("b", [rows, 2], "FP64").setData(values, rand() < 0.5),
+              ],
+            ]
+          : [
+              "/v2/models/add/infer",
+              [
+                new InferInput("x", [rows, 2], "INT64").setData(
+                  BigInt64Array.from(values, (v) => BigInt(Math.round(v))),
+                ),
+              ],
+            ];
+      const outputs =
+        rand() < 0.5 ? [] : [new InferRequestedOutput(path.includes("two") ? "sum" : "y", rand() < 0.5)];
+      const request = inferenceRequest({ inputs, outputs });
+      const jsonSize = request.jsonSize ?? request.body.length;
+      let header = new TextDecoder().decode(request.body.subarray(0, jsonSize));
+      let binary = request.body.slice(jsonSize);
+      if (rand() < 0.5) header = JSON.stringify(mutate(JSON.parse(header), rand));
+      if (rand() < 0.2) binary = binary.slice(0, Math.floor(rand() * binary.length));
+      if (rand() < 0.2)
+        binary = Uint8Array.from([
+          ...binary,
+          ...Array.from({ length: 1 + Math.floor(rand() * 9) }, () => Math.floor(rand() * 256)),
+        ]);
+      if (rand() < 0.3 && binary.length > 0)
+        binary[Math.floor(rand() * binary.length)] = Math.floor(rand() * 256);
+      const head = new TextEncoder().encode(header);
+      const body = new Uint8Array(head.length + binary.length);
+      body.set(head, 0);
+      body.set(binary, head.length);
+      const length =
+        rand() < 0.6
+          ? String(head.length)
+          : rand() < 0.5
+            ? String(head.length + Math.floor(rand() * 21) - 10)
+            : pick(LENGTHS, rand);
+      const type = pick(TYPES, rand);
+      const headers: Record<string, string> = {
+        ...(rand() < 0.9 && { "inference-header-content-length": length }),
+        ...(type && { "content-type": type }),
+      };
+      const res = await t.request(path, { method: "POST", headers, body });
+      const label = `binary seed ${seed} ${JSON.stringify(headers)} ${header.slice(0, 120)}`;
+      // A binary answer is a success the client asked for; everything else is JSON in the one error shape.
+      if (res.status === 200 && res.headers.get("content-type") === "application/octet-stream") {
+        if (!res.headers.get("inference-header-content-length"))
+          failures.push(`${label}: binary without its header`);
+        continue;
+      }
+      await check(failures, label, res);
     }
     expect(failures).toEqual([]);
   }, 120_000);
