@@ -36,9 +36,10 @@ export async function rolloutApp(overrides: Partial<AppDeps> = {}, engine: Infer
   await cp(join(REPO_ROOT, "models"), models, { recursive: true });
   const work = deferred();
   const log: PredictionLog = createMemoryPredictionLog();
+  const pointers = createJsonFilePointerStore(join(models, "pointers.json"));
   const app = createApp({
     artifacts: createFsArtifactStore(models),
-    pointers: createJsonFilePointerStore(join(models, "pointers.json")),
+    pointers,
     engine,
     market: createCsvMarketData({ dir: MARKET_DATA }),
     cache: createMemoryCache(),
@@ -61,6 +62,7 @@ export async function rolloutApp(overrides: Partial<AppDeps> = {}, engine: Infer
   return {
     app,
     log,
+    pointers,
     work,
     request,
     admin,
