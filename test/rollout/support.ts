@@ -37,7 +37,7 @@ export function clock(start: string) {
 export async function rolloutServices(
   dir: string,
   now: () => Date,
-  options: { log?: PredictionLog; freshPointers?: boolean } = {},
+  options: { log?: PredictionLog; freshPointers?: boolean; adminToken?: string; withoutTest?: boolean } = {},
 ): Promise<{ services: Services; pointers: PointerStore; log: PredictionLog }> {
   const log = options.log ?? createMemoryPredictionLog();
   const models = join(dir, "models");
@@ -52,9 +52,14 @@ export async function rolloutServices(
       engine: testEngine(),
       market: createCsvMarketData({ dir: MARKET_DATA }),
       predictionLog: log,
-      pairedTest: dieboldMariano,
+      // As on the edge: no test, so decisions answer 501.
+      ...(options.withoutTest ? {} : { pairedTest: dieboldMariano }),
     },
-    { logger: silentLogger, now },
+    {
+      logger: silentLogger,
+      now,
+      ...(options.adminToken ? { config: { adminToken: options.adminToken } } : {}),
+    },
   );
   return { services, pointers, log };
 }

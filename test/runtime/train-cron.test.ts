@@ -90,8 +90,9 @@ describe("the training function: Vercel cron at GET /api/train", () => {
     expect(await response.json()).toEqual({
       error: "edgeml: no writable store",
       code: "not_ready",
-      // The registry is empty: no model has forecasts to resolve.
+      // The registry is empty: no model has forecasts to resolve, nor a rollout to decide.
       outcomes: {},
+      rollouts: {},
     });
   });
 

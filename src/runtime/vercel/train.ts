@@ -6,9 +6,11 @@ import { BearerSecret } from "../../config.js";
 import { asEdgeMLError, ERROR_STATUS, type ErrorCode, errorMessage } from "../../errors.js";
 import { DEFAULT_HORIZON, forecastModelName } from "../../forecast/horizon.js";
 import { createHttpApp } from "../../http.js";
+import { rolloutEvaluateRoutes } from "../../routes/rollout-evaluate.js";
 import { trainingRoutes } from "../../routes/training.js";
 import { createServices } from "../../services/index.js";
 import { createMemoryJobStore, type TrainingJob } from "../../storage/jobs.js";
+import { dieboldMariano } from "../../training/diebold-mariano.js";
 import { trainForecaster } from "../../training/forecaster.js";
 
 /** The path Vercel cron calls (vercel.json `crons`), served by this Node function. */
@@ -64,12 +66,21 @@ export function createTrainFunction(options: TrainFunctionOptions): Hono {
   }
   const { deps } = options;
   const services = createServices(
-    { ...deps, jobs: deps.jobs ?? createMemoryJobStore(), trainer: deps.trainer ?? trainForecaster },
+    {
+      ...deps,
+      jobs: deps.jobs ?? createMemoryJobStore(),
+      trainer: deps.trainer ?? trainForecaster,
+      pairedTest: deps.pairedTest ?? dieboldMariano,
+    },
     deps,
   );
   const { logger, training } = services;
-  // The training routes only, under the app's rate limit and error handling: not the whole API.
-  const routes = createHttpApp(services, deps, [trainingRoutes(services)]).app;
+  // The training routes and the rollout decisions (they need the test the edge does not carry), under the app's
+  // rate limit and error handling: not the whole API.
+  const routes = createHttpApp(services, deps, [
+    trainingRoutes(services),
+    rolloutEvaluateRoutes(services),
+  ]).app;
   const symbols = options.symbols ?? CRON_SYMBOLS;
 
   const app = new Hono();
@@ -88,8 +99,17 @@ export function createTrainFunction(options: TrainFunctionOptions): Hono {
       logger.error("cron: resolving due forecasts failed", error);
       return { error: errorMessage(error) };
     });
+    // Then the decisions those outcomes feed: every model's rollout (promote, end, continue) and its champion's
+    // rollback check. Like the resolution, it runs where training cannot, and a failure of it never stops training.
+    const rollouts = await services.rollouts.evaluateAll().catch((error: unknown) => {
+      logger.error("cron: evaluating the rollouts failed", error);
+      return { error: errorMessage(error) };
+    });
     if (options.trainingUnavailable) {
-      return c.json({ error: `edgeml: ${options.trainingUnavailable}`, code: "not_ready", outcomes }, 503);
+      return c.json(
+        { error: `edgeml: ${options.trainingUnavailable}`, code: "not_ready", outcomes, rollouts },
+        503,
+      );
     }
     const finished: TrainingJob[] = [];
     try {
@@ -109,6 +129,7 @@ export function createTrainFunction(options: TrainFunctionOptions): Hono {
           code: known?.code ?? "store_unavailable",
           jobs: finished,
           outcomes,
+          rollouts,
         },
         known ? known.status : 503,
         { "cache-control": "no-store" },
@@ -133,7 +154,14 @@ export function createTrainFunction(options: TrainFunctionOptions): Hono {
       }),
     );
     return c.json(
-      { started_at: started, finished_at: new Date().toISOString(), outcomes, jobs: finished, serving },
+      {
+        started_at: started,
+        finished_at: new Date().toISOString(),
+        outcomes,
+        rollouts,
+        jobs: finished,
+        serving,
+      },
       status,
       {
         "cache-control": "no-store",
