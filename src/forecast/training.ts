@@ -10,6 +10,7 @@ import { type NaiveExporter, naiveExportInputOf, naiveRegistrationOf } from "../
 import { isNaive } from "../selection/policy.js";
 import type { SelectionOutcome } from "../selection/select.js";
 import type { JobStore, TrainingJob } from "../storage/jobs.js";
+import type { Mutex } from "../storage/single-flight.js";
 import { TrainingError } from "../training/errors.js";
 import type {
   EvaluationReport,
@@ -332,6 +333,8 @@ export function createTrainingService(deps: {
   retry?: Partial<JobWriteRetry>;
   now?: () => Date;
   plan?: Partial<TrainingPlan>;
+  /** Runs one job at a time where several processes serve (`npm start`'s workers); jobs wait in it as `queued`. */
+  lock?: Mutex;
 }) {
   const now = deps.now ?? (() => new Date());
   const warn = (message: string, error: unknown) => deps.logger.warn(message, error);
@@ -424,7 +427,8 @@ export function createTrainingService(deps: {
       created_at: now().toISOString(),
     };
     await deps.jobs.put(job);
-    return { job, run: () => execute(job, trainer, options.until) };
+    const run = () => execute(job, trainer, options.until);
+    return { job, run: deps.lock ? () => (deps.lock as Mutex).run(run) : run };
   };
 
   const service = {

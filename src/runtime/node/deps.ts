@@ -11,15 +11,9 @@ import { trainForecaster } from "../../training/forecaster.js";
 import { adaptersFromEnv } from "../adapters.js";
 import { configFromEnv, engineFromConfig } from "../env.js";
 import { nodeClientAddress } from "./client-address.js";
+import { DEFAULT_MODELS_DIR, DEFAULT_PREDICTION_LOG_FILE } from "./paths.js";
 
-/** The repository's own `models/`: the embedded registry that serves out of the box. */
-export const DEFAULT_MODELS_DIR = resolve(import.meta.dirname, "../../../models");
-
-/**
- * The prediction log's SQLite file when Upstash is not configured: under the repository's `data/` (git-ignored),
- * beside `models/` rather than in it, so that deploying the models never ships the log.
- */
-export const DEFAULT_PREDICTION_LOG_FILE = resolve(import.meta.dirname, "../../../data/predictions.sqlite");
+export { DEFAULT_MODELS_DIR, DEFAULT_PREDICTION_LOG_FILE } from "./paths.js";
 
 /**
  * Dependencies of the Node runtime: onnxruntime-web in this process, with models whose cost their input does not

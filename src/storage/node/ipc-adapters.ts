@@ -1,0 +1,141 @@
+import type { MetricsStore } from "../../telemetry/store.js";
+import type { PredictionCache } from "../cache.js";
+import type { Counters } from "../counters.js";
+import type { JobStore, TrainingJob } from "../jobs.js";
+import type { RateLimiter, RateLimitOutcome } from "../ratelimit.js";
+import type { Mutex, SingleFlight } from "../single-flight.js";
+import { fromWireError, type IpcClient, toWireError } from "./ipc-channel.js";
+import type { FlightClaim } from "./ipc-host.js";
+
+/** The kind every adapter here reports (start-up banner, /v2 health): the embedded store, held by the primary. */
+export const PRIMARY_KIND = "primary-memory";
+
+/** The prediction cache held by the primary: one cache for every worker. */
+export function createIpcCache(client: IpcClient): PredictionCache {
+  return {
+    kind: PRIMARY_KIND,
+    async get<T>(key: string) {
+      // JSON has no undefined: a miss crosses the wire as an absent value.
+      return ((await client.call("cache", "get", [key])) ?? undefined) as T | undefined;
+    },
+    async set(key, value, ttlMs) {
+      await client.call("cache", "set", [key, value, ttlMs]);
+    },
+  };
+}
+
+/** Rate limits counted by the primary: one budget per client for the whole server, whatever worker answers. */
+export function createIpcRateLimiter(client: IpcClient): RateLimiter {
+  return {
+    kind: PRIMARY_KIND,
+    async limit(key, rule) {
+      const { name, limit, windowMs } = rule;
+      const outcome = (await client.call("ratelimit", "limit", [key, { name, limit, windowMs }])) as Omit<
+        RateLimitOutcome,
+        "pending"
+      >;
+      return { ...outcome, pending: Promise.resolve() };
+    },
+  };
+}
+
+/** Usage counters held by the primary. */
+export function createIpcCounters(client: IpcClient): Counters {
+  return {
+    kind: PRIMARY_KIND,
+    async increment(amounts) {
+      await client.call("counters", "increment", [amounts]);
+    },
+    async read(keys) {
+      return (await client.call("counters", "read", [keys])) as Record<string, number>;
+    },
+  };
+}
+
+/** The metrics store held by the primary; a read there first collects every worker's pending records. */
+export function createIpcMetricsStore(client: IpcClient): MetricsStore {
+  return {
+    kind: PRIMARY_KIND,
+    async write(batch) {
+      await client.call("metrics", "write", [batch]);
+    },
+    async readAll() {
+      return (await client.call("metrics", "readAll", [])) as Record<string, number>;
+    },
+  };
+}
+
+/** Training jobs held by the primary: a job started on one worker is polled on any. */
+export function createIpcJobStore(client: IpcClient): JobStore {
+  return {
+    kind: PRIMARY_KIND,
+    async put(job) {
+      await client.call("jobs", "put", [job]);
+    },
+    async get(requestId) {
+      return ((await client.call("jobs", "get", [requestId])) ?? undefined) as TrainingJob | undefined;
+    },
+  };
+}
+
+/**
+ * Single flight across the workers: concurrent calls of a key in this worker share one claim, and the primary
+ * makes one claim in the whole server the leader; the others receive its outcome. The leader settles after its work
+ * resolves, so what the work sent before (the forecast's cache write) reaches the primary first: a later leader of
+ * the same key finds it in the cache.
+ */
+export function createIpcSingleFlight(
+  client: IpcClient,
+  warn: (message: string, error: unknown) => void,
+): SingleFlight {
+  const local = new Map<string, Promise<unknown>>();
+  const settle = (key: string, outcome: { ok: true; value: unknown } | { ok: false; error: unknown }) => {
+    // Answered by the primary without anything to wait for; a failure means the wire is gone (the worker is ending).
+    client
+      .call("flights", "settle", [key, outcome])
+      .catch((error: unknown) => warn("single flight: settle failed", error));
+  };
+  const lead = async <T>(key: string, work: () => Promise<T>): Promise<T> => {
+    const claim = (await client.call("flights", "claim", [key])) as FlightClaim;
+    if (!claim.lead) {
+      if (claim.ok) return claim.value as T;
+      throw fromWireError(claim.error);
+    }
+    let value: T;
+    try {
+      value = await work();
+    } catch (error) {
+      settle(key, { ok: false, error: toWireError(error) });
+      throw error;
+    }
+    settle(key, { ok: true, value });
+    return value;
+  };
+  return {
+    kind: PRIMARY_KIND,
+    run<T>(key: string, work: () => Promise<T>): Promise<T> {
+      const shared = local.get(key);
+      if (shared) return shared as Promise<T>;
+      const run = lead(key, work).finally(() => local.delete(key));
+      local.set(key, run);
+      return run;
+    },
+  };
+}
+
+/** A named lock held through the primary: one holder in the whole server, the others wait in arrival order. */
+export function createIpcMutex(client: IpcClient, name: string): Mutex {
+  return {
+    kind: PRIMARY_KIND,
+    async run<T>(work: () => Promise<T>): Promise<T> {
+      await client.call("locks", "acquire", [name]);
+      try {
+        return await work();
+      } finally {
+        await client.call("locks", "release", [name]).catch(() => {
+          // The wire is gone with the primary: so is the lock.
+        });
+      }
+    },
+  };
+}

@@ -1,0 +1,230 @@
+import { createMemoryMetricsStore, type MetricsStore } from "../../telemetry/store.js";
+import type { PredictionCache } from "../cache.js";
+import { type Counters, createMemoryCounters } from "../counters.js";
+import type { TrainingJob } from "../jobs.js";
+import { createMemoryJobStore, type JobStore } from "../jobs.js";
+import { createMemoryCache } from "../memory-cache.js";
+import { createMemoryRateLimiter, type RateLimiter, type RateLimitRule } from "../ratelimit.js";
+import {
+  type CallMessage,
+  isEdgemlMessage,
+  type PrimaryMessage,
+  toWireError,
+  type WireError,
+} from "./ipc-channel.js";
+
+/** What a waiting claim of a flight is answered: lead it, or the outcome of the run it waited for. */
+export type FlightClaim =
+  | { lead: true }
+  | { lead: false; ok: true; value: unknown }
+  | { lead: false; ok: false; error: WireError };
+
+/** The embedded stores the primary holds for every worker; each defaults to the process-memory adapter. */
+export interface HostedStores {
+  cache?: PredictionCache;
+  rateLimiter?: RateLimiter;
+  counters?: Counters;
+  metrics?: MetricsStore;
+  jobs?: JobStore;
+}
+
+export interface IpcHost {
+  /** A worker's wire is up: its calls are answered through `send`. */
+  attach(worker: number, send: (message: PrimaryMessage) => void): void;
+  /** A message from `worker` (anything that is not ours is ignored). */
+  receive(worker: number, message: unknown): void;
+  /**
+   * The worker is gone: the flights it led pass to a worker waiting for them (or end), the locks it held pass to the
+   * next in line, and a metrics read stops waiting for its flush.
+   */
+  detach(worker: number): void;
+  /** Workers attached, flights in progress, locks held, and calls waiting for either (tests read these). */
+  stats(): { workers: number; flights: number; locks: number; waiting: number };
+}
+
+interface Waiter {
+  worker: number;
+  id: number;
+}
+
+/**
+ * The primary's side of the wire (src/storage/node/ipc-channel.ts): the stores every worker of one `npm start` shares,
+ * held once here so that they count and cache once for the whole server.
+ *
+ * - cache, counters, jobs, rate limits: the embedded adapters, called as they are (`npm start` with one process
+ *   calls the same ones in place); a rate limit is one budget for the server, not one per worker.
+ * - metrics: before a read, every worker is asked to flush its pending telemetry (writes leave a worker after its
+ *   response, off the response path), so a scrape on any worker counts every request answered before it.
+ * - flights: one leader per key across workers; the others wait for its outcome (the forecast's JSON or its error).
+ * - locks: named mutexes in arrival order (training: one job at a time on the whole server).
+ *
+ * Every handler answers or fails its call; none rejects unobserved: an adapter's failure is sent back as the call's
+ * error.
+ */
+export function createIpcHost(stores: HostedStores = {}): IpcHost {
+  const cache = stores.cache ?? createMemoryCache();
+  const rateLimiter = stores.rateLimiter ?? createMemoryRateLimiter();
+  const counters = stores.counters ?? createMemoryCounters();
+  const metrics = stores.metrics ?? createMemoryMetricsStore();
+  const jobs = stores.jobs ?? createMemoryJobStore();
+
+  const workers = new Map<number, (message: PrimaryMessage) => void>();
+  const flights = new Map<string, { leader: number; waiters: Waiter[] }>();
+  const locks = new Map<string, { holder: Waiter; queue: Waiter[] }>();
+  const flushes = new Map<number, { left: Set<number>; done: () => void }>();
+  let nextFlush = 1;
+
+  const send = (worker: number, message: PrimaryMessage) => {
+    try {
+      workers.get(worker)?.(message);
+    } catch {
+      // The worker died between its call and this answer: its exit detaches it.
+    }
+  };
+  const answer = (to: Waiter, value: unknown) =>
+    send(to.worker, { edgeml: "reply", id: to.id, ok: true, value });
+
+  /** Resolves once every attached worker has flushed its telemetry (or is gone). */
+  const flushAll = () =>
+    new Promise<void>((done) => {
+      const id = nextFlush++;
+      const left = new Set(workers.keys());
+      if (left.size === 0) return done();
+      flushes.set(id, { left, done });
+      for (const worker of [...left]) send(worker, { edgeml: "flush", id });
+    });
+  const flushed = (id: number, worker: number) => {
+    const flush = flushes.get(id);
+    if (!flush) return;
+    flush.left.delete(worker);
+    if (flush.left.size === 0) {
+      flushes.delete(id);
+      flush.done();
+    }
+  };
+
+  const grant = (name: string, to: Waiter) => {
+    locks.set(name, { holder: to, queue: locks.get(name)?.queue ?? [] });
+    answer(to, true);
+  };
+  const releaseLock = (name: string) => {
+    const lock = locks.get(name);
+    if (!lock) return;
+    const next = lock.queue.shift();
+    if (next) grant(name, next);
+    else locks.delete(name);
+  };
+
+  /** Calls answered later than they arrive (a flight's waiters, a lock's queue): they return undefined here. */
+  const deferred = (call: CallMessage, from: Waiter): boolean => {
+    const [name] = call.args as [string];
+    if (call.port === "flights" && call.method === "claim") {
+      const flight = flights.get(name);
+      if (flight) flight.waiters.push(from);
+      else {
+        flights.set(name, { leader: from.worker, waiters: [] });
+        answer(from, { lead: true } satisfies FlightClaim);
+      }
+      return true;
+    }
+    if (call.port === "locks" && call.method === "acquire") {
+      const lock = locks.get(name);
+      if (lock) lock.queue.push(from);
+      else grant(name, from);
+      return true;
+    }
+    return false;
+  };
+
+  const handlers: Record<string, (args: unknown[], from: Waiter) => Promise<unknown> | unknown> = {
+    "cache.get": ([key]) => cache.get(key as string),
+    "cache.set": ([key, value, ttlMs]) => cache.set(key as string, value, ttlMs as number),
+    "ratelimit.limit": async ([key, rule]) => {
+      const { pending, ...outcome } = await rateLimiter.limit(key as string, rule as RateLimitRule);
+      await pending;
+      return outcome;
+    },
+    "counters.increment": ([amounts]) => counters.increment(amounts as Record<string, number>),
+    "counters.read": ([keys]) => counters.read(keys as string[]),
+    "metrics.write": ([batch]) => metrics.write(batch as Parameters<MetricsStore["write"]>[0]),
+    "metrics.readAll": async () => {
+      await flushAll();
+      return metrics.readAll();
+    },
+    "jobs.put": ([job]) => jobs.put(job as TrainingJob),
+    "jobs.get": ([id]) => jobs.get(id as string),
+    "flights.settle": ([key, outcome], from) => {
+      const flight = flights.get(key as string);
+      // Only the leader settles; a flight it lost (it was taken for dead) is someone else's now.
+      if (!flight || flight.leader !== from.worker) return false;
+      flights.delete(key as string);
+      for (const waiter of flight.waiters) answer(waiter, { lead: false, ...(outcome as object) });
+      return true;
+    },
+    "locks.release": ([name], from) => {
+      const lock = locks.get(name as string);
+      if (!lock || lock.holder.worker !== from.worker) return false;
+      releaseLock(name as string);
+      return true;
+    },
+  };
+
+  const call = (message: CallMessage, worker: number) => {
+    const from = { worker, id: message.id };
+    if (deferred(message, from)) return;
+    const handler = handlers[`${message.port}.${message.method}`];
+    const reply = (ok: boolean, value: unknown) =>
+      send(
+        worker,
+        ok
+          ? { edgeml: "reply", id: message.id, ok: true, value }
+          : { edgeml: "reply", id: message.id, ok: false, error: toWireError(value) },
+      );
+    if (!handler) {
+      reply(false, new Error(`edgeml: no hosted method ${message.port}.${message.method}`));
+      return;
+    }
+    Promise.resolve()
+      .then(() => handler(Array.isArray(message.args) ? message.args : [], from))
+      .then(
+        (value) => reply(true, value),
+        (error: unknown) => reply(false, error),
+      );
+  };
+
+  return {
+    attach(worker, sender) {
+      workers.set(worker, sender);
+    },
+    receive(worker, message) {
+      if (!isEdgemlMessage(message)) return;
+      if (message.edgeml === "call") call(message as unknown as CallMessage, worker);
+      else if (message.edgeml === "flushed") flushed(Number(message.id), worker);
+    },
+    detach(worker) {
+      workers.delete(worker);
+      for (const [key, flight] of flights) {
+        flight.waiters = flight.waiters.filter((w) => w.worker !== worker);
+        if (flight.leader !== worker) continue;
+        const next = flight.waiters.shift();
+        if (next) {
+          flight.leader = next.worker;
+          answer(next, { lead: true } satisfies FlightClaim);
+        } else flights.delete(key);
+      }
+      for (const [name, lock] of locks) {
+        lock.queue = lock.queue.filter((w) => w.worker !== worker);
+        if (lock.holder.worker === worker) releaseLock(name);
+      }
+      for (const id of [...flushes.keys()]) flushed(id, worker);
+    },
+    stats: () => ({
+      workers: workers.size,
+      flights: flights.size,
+      locks: locks.size,
+      waiting:
+        [...flights.values()].reduce((n, f) => n + f.waiters.length, 0) +
+        [...locks.values()].reduce((n, l) => n + l.queue.length, 0),
+    }),
+  };
+}

@@ -1,0 +1,243 @@
+import { describe, expect, it } from "vitest";
+import { EdgeMLError } from "../../src/errors.js";
+import {
+  createIpcCache,
+  createIpcCounters,
+  createIpcJobStore,
+  createIpcMetricsStore,
+  createIpcMutex,
+  createIpcRateLimiter,
+  createIpcSingleFlight,
+} from "../../src/storage/node/ipc-adapters.js";
+import { createLocalSingleFlight } from "../../src/storage/single-flight.js";
+import { metricsStoreContract } from "../telemetry/store.contract.js";
+import { countersContract } from "./counters.contract.js";
+import { jobStoreContract } from "./job-store.contract.js";
+import { predictionCacheContract } from "./prediction-cache.contract.js";
+import { rateLimiterContract } from "./ratelimit.contract.js";
+import { eventually } from "./support/eventually.js";
+import { ipcWire } from "./support/ipc-wire.js";
+
+/**
+ * The ports `npm start`'s workers reach in their primary (src/storage/node/ipc-*.ts), over a wire that serialises
+ * and delays every message as node:cluster's does (test/storage/support/ipc-wire.ts). The real processes are
+ * test/runtime/workers.test.ts.
+ */
+const oneWorker = () => ipcWire().worker().client;
+const warn = () => {};
+const RULE = { name: "public", limit: 5, windowMs: 10 * 24 * 3_600_000 };
+
+predictionCacheContract("the primary's cache, over IPC", async () => ({
+  store: createIpcCache(oneWorker()),
+}));
+rateLimiterContract("the primary's rate limiter, over IPC", async () => ({
+  store: createIpcRateLimiter(oneWorker()),
+}));
+countersContract("the primary's counters, over IPC", async () => ({ store: createIpcCounters(oneWorker()) }));
+jobStoreContract("the primary's job store, over IPC", async () => ({
+  store: createIpcJobStore(oneWorker()),
+}));
+metricsStoreContract("the primary's metrics store, over IPC", async () => createIpcMetricsStore(oneWorker()));
+
+/** A promise with its resolve outside: what a test opens when it chooses. */
+function gate<T = void>() {
+  let open!: (value: T) => void;
+  const opened = new Promise<T>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+}
+
+describe("two workers, one primary: the stores are one", () => {
+  it("a forecast cached by one worker is a hit on the other", async () => {
+    const wire = ipcWire();
+    const [a, b] = [createIpcCache(wire.worker().client), createIpcCache(wire.worker().client)];
+    await a.set("forecast:k", { prediction_id: "p1" }, 60_000);
+    expect(await b.get("forecast:k")).toEqual({ prediction_id: "p1" });
+  });
+
+  it("a rate limit of R is R for the server, whichever worker each request reaches", async () => {
+    const wire = ipcWire();
+    const limiters = [createIpcRateLimiter(wire.worker().client), createIpcRateLimiter(wire.worker().client)];
+    const outcomes = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => (limiters[i % 2] ?? limiters[0])?.limit("client", RULE)),
+    );
+    expect(outcomes.filter((o) => o?.success)).toHaveLength(RULE.limit);
+  });
+
+  it("usage counted on both workers adds up", async () => {
+    const wire = ipcWire();
+    const [a, b] = [createIpcCounters(wire.worker().client), createIpcCounters(wire.worker().client)];
+    await Promise.all([a.increment({ n: 2 }), b.increment({ n: 3 })]);
+    expect(await a.read(["n"])).toEqual({ n: 5 });
+  });
+
+  it("a metrics read on one worker first collects what every worker has recorded and not yet written", async () => {
+    const wire = ipcWire();
+    const [one, two] = [wire.worker().client, wire.worker().client];
+    const [storeOne, storeTwo] = [createIpcMetricsStore(one), createIpcMetricsStore(two)];
+    // Worker two has a record pending (its telemetry writes after the response): written only when flushed.
+    let pending: Record<string, number> = { "edgeml_http_requests_total|route=/x": 1 };
+    two.onFlush(async () => {
+      await storeTwo.write({ add: pending });
+      pending = {};
+    });
+    await storeOne.write({ add: { "edgeml_http_requests_total|route=/x": 2 } });
+    expect(await storeOne.readAll()).toEqual({ "edgeml_http_requests_total|route=/x": 3 });
+  });
+
+  it("a metrics read does not wait for a worker that dies before it flushes", async () => {
+    const wire = ipcWire();
+    const one = wire.worker().client;
+    const dying = wire.worker();
+    const flushing = gate();
+    dying.client.onFlush(() => {
+      flushing.open();
+      return new Promise<void>(() => {});
+    });
+    const read = createIpcMetricsStore(one).readAll();
+    await flushing.opened;
+    wire.kill(dying.id);
+    expect(await read).toEqual({});
+  });
+});
+
+describe("single flight across workers", () => {
+  it("concurrent runs of one key on two workers run the work once; both get its answer", async () => {
+    const wire = ipcWire();
+    const flights = [
+      createIpcSingleFlight(wire.worker().client, warn),
+      createIpcSingleFlight(wire.worker().client, warn),
+    ];
+    let runs = 0;
+    const release = gate();
+    const work = async () => {
+      runs += 1;
+      await release.opened;
+      return { prediction_id: `p${runs}` };
+    };
+    const first = flights[0]?.run("bar", work);
+    // The second claim reaches the primary while the first leads: it waits there.
+    await eventually(async () => wire.host.stats().flights === 1, "the first claim leads");
+    const second = flights[1]?.run("bar", work);
+    await eventually(async () => wire.host.stats().waiting === 1, "the second claim waits");
+    release.open();
+    expect(await Promise.all([first, second])).toEqual([{ prediction_id: "p1" }, { prediction_id: "p1" }]);
+    expect(runs).toBe(1);
+  });
+
+  it("the same two runs with a flight per process run twice (what the primary prevents)", async () => {
+    const flights = [createLocalSingleFlight(), createLocalSingleFlight()];
+    let runs = 0;
+    const work = async () => ({ prediction_id: `p${++runs}` });
+    await Promise.all(flights.map((f) => f.run("bar", work)));
+    expect(runs).toBe(2);
+  });
+
+  it("concurrent runs in one worker make one claim", async () => {
+    const wire = ipcWire();
+    const flight = createIpcSingleFlight(wire.worker().client, warn);
+    let runs = 0;
+    const results = await Promise.all([1, 2, 3].map(() => flight.run("bar", async () => ({ run: ++runs }))));
+    expect(results).toEqual([{ run: 1 }, { run: 1 }, { run: 1 }]);
+  });
+
+  it("the leader's failure reaches the waiting worker as the same EdgeMLError", async () => {
+    const wire = ipcWire();
+    const [a, b] = [
+      createIpcSingleFlight(wire.worker().client, warn),
+      createIpcSingleFlight(wire.worker().client, warn),
+    ];
+    const release = gate();
+    const failing = a.run("bar", async () => {
+      await release.opened;
+      throw new EdgeMLError("market_data_stale", "the BTC bars end on 2026-03-27; pass as_of");
+    });
+    await eventually(async () => wire.host.stats().flights === 1, "the first claim leads");
+    const waiting = b.run("bar", async () => "never");
+    await eventually(async () => wire.host.stats().waiting === 1, "the second claim waits");
+    release.open();
+    await expect(failing).rejects.toThrow("pass as_of");
+    const error = await waiting.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EdgeMLError);
+    expect(error).toMatchObject({
+      code: "market_data_stale",
+      message: "edgeml: the BTC bars end on 2026-03-27; pass as_of",
+    });
+  });
+
+  it("a leader that dies hands its flight to a waiting worker, which runs the work", async () => {
+    const wire = ipcWire();
+    const leader = wire.worker();
+    const [a, b] = [
+      createIpcSingleFlight(leader.client, warn),
+      createIpcSingleFlight(wire.worker().client, warn),
+    ];
+    const started = gate();
+    const orphaned = a.run("bar", async () => {
+      started.open();
+      return new Promise<string>(() => {});
+    });
+    void orphaned.catch(() => {});
+    await started.opened;
+    const waiting = b.run("bar", async () => "computed by the second worker");
+    await eventually(async () => wire.host.stats().waiting === 1, "the second claim waits");
+    wire.kill(leader.id);
+    expect(await waiting).toBe("computed by the second worker");
+  });
+
+  it("keeps nothing once a run settles: the next run of the key runs again", async () => {
+    const wire = ipcWire();
+    const flight = createIpcSingleFlight(wire.worker().client, warn);
+    let runs = 0;
+    await flight.run("bar", async () => ++runs);
+    expect(await flight.run("bar", async () => ++runs)).toBe(2);
+  });
+});
+
+describe("the training lock across workers", () => {
+  it("runs one holder at a time; the next starts once the first releases", async () => {
+    const wire = ipcWire();
+    const [a, b] = [
+      createIpcMutex(wire.worker().client, "training"),
+      createIpcMutex(wire.worker().client, "training"),
+    ];
+    const release = gate();
+    const order: string[] = [];
+    const first = a.run(async () => {
+      order.push("a starts");
+      await release.opened;
+      order.push("a ends");
+    });
+    await eventually(async () => order.length === 1, "a holds the lock");
+    const second = b.run(async () => {
+      order.push("b starts");
+    });
+    await eventually(async () => wire.host.stats().waiting === 1, "b waits for the lock");
+    expect(order).toEqual(["a starts"]);
+    release.open();
+    await Promise.all([first, second]);
+    expect(order).toEqual(["a starts", "a ends", "b starts"]);
+  });
+
+  it("a holder that dies passes the lock to the next in line", async () => {
+    const wire = ipcWire();
+    const holder = wire.worker();
+    const [a, b] = [
+      createIpcMutex(holder.client, "training"),
+      createIpcMutex(wire.worker().client, "training"),
+    ];
+    const started = gate();
+    void a
+      .run(async () => {
+        started.open();
+        await new Promise(() => {});
+      })
+      .catch(() => {});
+    await started.opened;
+    const second = b.run(async () => "b ran");
+    await eventually(async () => wire.host.stats().waiting === 1, "b waits for the lock");
+    wire.kill(holder.id);
+    expect(await second).toBe("b ran");
+  });
+});
