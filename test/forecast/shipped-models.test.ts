@@ -50,6 +50,61 @@ describe("shipped models", () => {
     expect(Buffer.from(bytes ?? []).equals(Buffer.from(exportNaive(naiveExportInputOf(sibling))))).toBe(true);
   });
 
+  it.each(shipped)(
+    "%s@%s carries an interval calibration on its test split, and pooled walk-forward coverage of 0.80 ± 0.03",
+    async (name, version) => {
+      const meta = VersionMetadataSchema.parse(
+        JSON.parse((await store.getMetadata(name, version)) ?? "null"),
+      );
+      const calibration = meta.calibration;
+      expect(calibration?.method).toBe("split_conformal_vol_scaled");
+      expect(calibration?.window).toBe("test_split");
+      const intervals = meta.report?.intervals as EvaluationReport["intervals"];
+      // The naive version's: the same test split and folds as the sibling it was registered with, with ŷ = 0.
+      expect(intervals.calibration).toEqual(calibration);
+      const wf = intervals.walk_forward;
+      expect(wf.folds.length).toBeGreaterThanOrEqual(6);
+      expect(wf.rows).toBe(wf.folds.reduce((sum, f) => sum + f.rows, 0));
+      expect(intervals.level).toBe(0.8);
+      expect(wf.coverage).toBeGreaterThanOrEqual(0.77);
+      expect(wf.coverage).toBeLessThanOrEqual(0.83);
+      // Pooled coverage is the row-weighted mean of the folds'.
+      const pooled = wf.folds.reduce((sum, f) => sum + f.coverage * f.rows, 0) / wf.rows;
+      expect(pooled).toBeCloseTo(wf.coverage, 12);
+      expect(wf.naive.method).toBe("gaussian_trailing_volatility");
+      expect(wf.levels.map((l) => l.level)).toEqual([0.5, 0.8, 0.9, 0.95]);
+    },
+  );
+
+  it.each(naive)(
+    "%s@%s (naive) is calibrated like its trained siblings' runs would calibrate it: the same rows, ŷ = 0",
+    async (name, version) => {
+      const meta = VersionMetadataSchema.parse(
+        JSON.parse((await store.getMetadata(name, version)) ?? "null"),
+      );
+      const [, siblingVersion] = trained.find(([n]) => n === name) as readonly [string, string];
+      const sibling = VersionMetadataSchema.parse(
+        JSON.parse((await store.getMetadata(name, siblingVersion)) ?? "null"),
+      );
+      const report = sibling.report as unknown as EvaluationReport;
+      const market = createCsvMarketData({ dir: MARKET_DATA });
+      const bars = await market.getBars(report.symbol, report.interval, {
+        end: new Date(Date.parse(report.data.last) + INTERVAL_MS[report.interval]),
+      });
+      const retrained = await trainForecaster({
+        bars,
+        symbol: report.symbol,
+        interval: report.interval,
+        horizonBars: report.horizonBars,
+        family: report.family,
+        seed: report.seed,
+        params: report.params,
+      });
+      expect(retrained.naive.calibration).toEqual(meta.calibration);
+      expect(retrained.naive.intervals).toEqual(meta.report?.intervals);
+    },
+  );
+
   it.each(trained)(
     "%s@%s has a data_cutoff with the last 90 days of its CSV after it (out of sample, for backfill)",
     async (name, version) => {
@@ -96,6 +151,9 @@ describe("shipped models", () => {
       expect(retrained.report.parity).toEqual({ rows: report.test.rows, bitExact: true });
       expect(retrained.sha256).toBe(meta.sha256);
       expect(retrained.report.test).toEqual(report.test);
+      // The interval calibration that serves, and the walk-forward interval report, reproduced number for number.
+      expect(retrained.calibration).toEqual(meta.calibration);
+      expect(retrained.report.intervals).toEqual(report.intervals);
       const bytes = await store.getModel(name, version);
       expect(Buffer.from(bytes ?? []).equals(Buffer.from(retrained.onnx))).toBe(true);
     },
