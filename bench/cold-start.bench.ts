@@ -1,7 +1,8 @@
 /**
  * `npm run bench:cold-start` (`tsx bench/cold-start.bench.ts [samples]`, default 5): the cold start of onnxruntime-web
- * in each runtime the app serves from: Node (as `npm start`), Vercel Edge (edge-runtime, strict code generation)
- * and Cloudflare Workers (workerd through miniflare).
+ * in each runtime the app serves from: Node (as `npm start`), Vercel Edge (edge-runtime, strict code generation),
+ * Vercel Node.js (the function's bundle in a fresh Node 24 process) and Cloudflare Workers (workerd through
+ * miniflare). The Vercel and Cloudflare rows are local proxies of the platforms, not measurements on them.
  *
  * Every sample is a fresh runtime: a new Node process, a new process holding a new edge-runtime sandbox, a new
  * workerd process. Two measurements per sample:
@@ -12,12 +13,14 @@
  * file is kept).
  */
 
+import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { bundleEdge, edgeRuntimeScript, OUTPUTS } from "../scripts/edge/bundle.js";
+import { bundleEdge, bundleVercelNode, edgeRuntimeScript, OUTPUTS } from "../scripts/edge/bundle.js";
 import { readRegistryDir } from "../scripts/edge/embed.js";
 import { startMiniflare } from "../scripts/edge/runtimes.js";
+import { writeNodeFunction } from "../scripts/vercel/node-launcher.js";
 import { createApp } from "../src/app.js";
 import { createOrtEngine } from "../src/inference/engine.js";
 import { silentLogger } from "../src/logger.js";
@@ -37,10 +40,11 @@ interface Sample {
   /** Loading the code: module import (Node), wasm compile + script evaluation (edge-runtime), worker load (workerd). */
   loadMs: number;
   compileMs: number | null;
-  probe: ProbeResult;
+  /** The runtime's phases; none for Vercel Node.js, whose engine is Node's (the Node 24 row). */
+  probe: ProbeResult | null;
   /** From loaded to the first infer response of the app. */
   firstInferMs: number;
-  /** The app's own report of its cold start (x-edgeml-init-ms), edge only. */
+  /** The app's own report of its cold start (x-edgeml-init-ms): the edge handler's, which Vercel Node.js shares. */
   appInitMs: number | null;
 }
 
@@ -104,6 +108,42 @@ async function edgeRuntimeSample(probeFile: string, appFile: string, body: strin
   };
 }
 
+/**
+ * The Vercel Node.js function: its entry imported in a fresh Node process (no loader), then its POST handler called
+ * as Vercel's launcher calls a Web handler (vercel-node-child.mjs).
+ */
+function vercelNodeSample(fnDir: string, body: string): Promise<Sample> {
+  return new Promise((done, fail) => {
+    const child = spawn(
+      process.execPath,
+      [join(REPO_ROOT, "bench/cold-start/vercel-node-child.mjs"), fnDir, `/v2/models/${MODEL}/infer`, body],
+      // Only what the function is given: no store's variable of this process switches on a production adapter.
+      { cwd: REPO_ROOT, env: { PATH: process.env.PATH }, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    let out = "";
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => {
+      out += chunk;
+    });
+    child.on("error", fail);
+    child.on("close", (code) => {
+      if (code !== 0) return fail(new Error(`vercel-node-child exited with ${code}: ${out}`));
+      const result = JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as {
+        loadMs: number;
+        firstResponseMs: number;
+        initHeaderMs: number;
+      };
+      done({
+        loadMs: result.loadMs,
+        compileMs: null,
+        probe: null,
+        firstInferMs: result.firstResponseMs,
+        appInitMs: result.initHeaderMs,
+      });
+    });
+  });
+}
+
 async function miniflareSample(probeBundle: string, appBundle: string, body: string): Promise<Sample> {
   const t0 = performance.now();
   const probeWorker = await startMiniflare({ bundle: probeBundle });
@@ -158,10 +198,10 @@ function table(results: { runtime: string; samples: Sample[] }[]): string {
   ];
   for (const { runtime, samples: s } of results) {
     const compile = med(s, (x) => x.compileMs);
-    const instantiate = med(s, (x) => x.probe.instantiateMs);
+    const instantiate = med(s, (x) => x.probe?.instantiateMs ?? null);
     const appInit = med(s, (x) => x.appInitMs);
     lines.push(
-      `| ${runtime} | ${ms(med(s, (x) => x.loadMs))}${compile !== null ? ` (${ms(compile)})` : ""} | ${ms(med(s, (x) => x.probe.ortInitMs))}${instantiate !== null ? ` (${ms(instantiate)})` : ""} | ${ms(med(s, (x) => x.probe.sessionMs))} | ${ms(med(s, (x) => x.probe.firstRunMs))} | ${ms(med(s, (x) => x.probe.warmRunMs))} | ${ms(med(s, (x) => x.firstInferMs))}${appInit !== null ? ` (${ms(appInit)})` : ""} |`,
+      `| ${runtime} | ${ms(med(s, (x) => x.loadMs))}${compile !== null ? ` (${ms(compile)})` : ""} | ${ms(med(s, (x) => x.probe?.ortInitMs ?? null))}${instantiate !== null ? ` (${ms(instantiate)})` : ""} | ${ms(med(s, (x) => x.probe?.sessionMs ?? null))} | ${ms(med(s, (x) => x.probe?.firstRunMs ?? null))} | ${ms(med(s, (x) => x.probe?.warmRunMs ?? null))} | ${ms(med(s, (x) => x.firstInferMs))}${appInit !== null ? ` (${ms(appInit)})` : ""} |`,
     );
   }
   return lines.join("\n");
@@ -172,11 +212,12 @@ function section(results: { runtime: string; samples: Sample[] }[], seconds: num
   return [
     SECTION,
     "",
-    `Reproduce with \`${COMMAND}\` (\`tsx bench/cold-start.bench.ts [samples]\`, about ${Math.ceil(seconds / 10) * 10} s). It rewrites this section; measured on ${new Date().toISOString().slice(0, 10)}, ${cpu}, ${cpus().length} cores, Node ${process.versions.node}; median of ${SAMPLES} samples, each in a fresh runtime (a new process, a new edge-runtime sandbox in a new process, a new workerd process). All times in ms.`,
+    `Reproduce with \`${COMMAND}\` (\`tsx bench/cold-start.bench.ts [samples]\`, about ${Math.ceil(seconds / 10) * 10} s). It rewrites this section; measured on ${new Date().toISOString().slice(0, 10)}, ${cpu}, ${cpus().length} cores, Node ${process.versions.node}; median of ${SAMPLES} samples, each in a fresh runtime (a new process, a new edge-runtime sandbox in a new process, a new workerd process). All times in ms. The Vercel and Cloudflare rows are **local proxies** of those platforms (their runtimes or launchers run here), not measurements on them: a platform adds its own scheduling, network and instance start.`,
     "",
     table(results),
     "",
-    "- **load code**: Node: importing onnxruntime-web and the probe; Vercel Edge: compiling the 14 MB wasm (what Vercel does when it deploys a `?module` import) and evaluating the bundle in a strict sandbox; workerd: starting a workerd process with the worker and its CompiledWasm module (process start included, which a Cloudflare isolate does not pay).",
+    "- **load code**: Node: importing onnxruntime-web and the probe; Vercel Edge: compiling the 14 MB wasm (what Vercel does when it deploys a `?module` import) and evaluating the bundle in a strict sandbox; Vercel Node.js: importing the function's entry (api/[[...route]].js, its bundle dist/vercel/node.js with the models, onnxruntime-web's JS) in a fresh Node 24 process, without the process start; workerd: starting a workerd process with the worker and its CompiledWasm module (process start included, which a Cloudflare isolate does not pay).",
+    "- **Vercel Node.js** (`EDGEML_VERCEL_RUNTIME=nodejs`): onnxruntime-web is Node's, compiling the wasm from its file, so its phases are the Node 24 row's (not measured twice: –); its app column is the function's POST handler called with a Request as Vercel's Node launcher calls it, in parentheses the `x-edgeml-init-ms` it reports.",
     "- **onnxruntime-web init**: from nothing to a runtime that has created (and released) a one-node session. On Node it includes compiling the wasm from bytes; on the edge it instantiates the precompiled module (src/inference/precompiled-wasm.ts), in parentheses.",
     "- **session create / first / warm inference**: sk_gbr (scikit-learn GradientBoostingRegressor, 200 trees, depth 3, float32, 30 features), batch 1.",
     "- **app**: the app's first `POST /v2/models/sk_gbr/infer` after the code is loaded: app build, onnxruntime-web init, loading and verifying the version (sha256), session, inference, JSON. In parentheses the `x-edgeml-init-ms` the edge handler reports on that response (app build + onnxruntime-web init).",
@@ -187,6 +228,7 @@ function section(results: { runtime: string; samples: Sample[] }[], seconds: num
 
 const started = performance.now();
 const work = await mkdtemp(join(tmpdir(), "edgeml-cold-start-"));
+let vercelNode: { dir: string } | undefined;
 try {
   const { dir, features } = await registryWithModel(work);
   const registry = await readRegistryDir(dir);
@@ -205,20 +247,25 @@ try {
     JSON.stringify(await edgeRuntimeScript(bundles.vercelProbe, OUTPUTS.vercel.file)),
   );
   await writeFile(appFile, JSON.stringify(await edgeRuntimeScript(bundles.vercelApp, OUTPUTS.vercel.file)));
+  vercelNode = await writeNodeFunction(await bundleVercelNode({ registry }));
 
   const results: { runtime: string; samples: Sample[] }[] = [
     { runtime: "Node 24 (`npm start`)", samples: [] },
-    { runtime: "Vercel Edge (edge-runtime, strict)", samples: [] },
-    { runtime: "Cloudflare Workers (workerd, miniflare)", samples: [] },
+    { runtime: "Vercel Edge (local proxy: edge-runtime, strict)", samples: [] },
+    { runtime: "Vercel Node.js (local proxy: the function in Node 24)", samples: [] },
+    { runtime: "Cloudflare Workers (local proxy: workerd, miniflare)", samples: [] },
   ];
   for (let i = 0; i < SAMPLES; i++) {
     log(`sample ${i + 1}/${SAMPLES}`);
     // Interleaved, so that a slow moment of the machine does not fall on one runtime only.
     results[0]?.samples.push(await nodeSample(dir));
     results[1]?.samples.push(await edgeRuntimeSample(probeFile, appFile, body));
-    results[2]?.samples.push(await miniflareSample(bundles.workerdProbe, bundles.workerdApp, body));
+    results[2]?.samples.push(await vercelNodeSample(vercelNode.dir, body));
+    results[3]?.samples.push(await miniflareSample(bundles.workerdProbe, bundles.workerdApp, body));
   }
-  const outputs = new Set(results.flatMap((r) => r.samples.map((s) => s.probe.output)));
+  const outputs = new Set(
+    results.flatMap((r) => r.samples.flatMap((s) => (s.probe ? [s.probe.output] : []))),
+  );
   if (outputs.size !== 1)
     throw new Error(`the runtimes disagree on sk_gbr's output: ${[...outputs].join(", ")}`);
 
@@ -230,4 +277,5 @@ try {
   );
 } finally {
   await rm(work, { recursive: true, force: true });
+  if (vercelNode) await rm(vercelNode.dir, { recursive: true, force: true });
 }

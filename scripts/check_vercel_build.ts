@@ -1,8 +1,9 @@
 /**
- * `npm run check:vercel`: runs `vercel build` (vercel@58.10.0, offline) and checks `.vercel/output`: an edge function
- * for serving, a Node.js function for training with its maxDuration, the daily cron, the routes (every API path
- * reaches the function that serves it, /dashboard the static page), and a static output that holds robots.txt and the
- * dashboard and publishes none of the repository.
+ * `npm run check:vercel`: runs `vercel build` (vercel@58.10.0, offline) and checks `.vercel/output`: the serving
+ * function on the runtime EDGEML_VERCEL_RUNTIME chose (an edge function, or a Node.js function on Node 24), a Node.js
+ * function for training with its maxDuration, the daily cron, the routes (every API path reaches the function that
+ * serves it, /dashboard the static page), and a static output that holds robots.txt and the dashboard and publishes
+ * none of the repository.
  *
  * `vercel build` needs `.vercel/project.json`; without one it exits 0 having built nothing. A repository linked to
  * a real project has one; otherwise this writes a local one (framework: none, Node 24). Dependencies are taken as
@@ -13,26 +14,28 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { DASHBOARD_FILES } from "../src/runtime/node/dashboard-assets.js";
+import { type VercelRuntime, vercelBuildSettings, writeVercelEntry } from "./build_vercel.js";
 import { REPO_ROOT } from "./edge/embed.js";
 
 export const OUTPUT_DIR = join(REPO_ROOT, ".vercel/output");
-export const EDGE_FUNCTION = "api/[[...route]]";
+/** The serving function: an edge function, or a Node.js one (EDGEML_VERCEL_RUNTIME). */
+export const SERVING_FUNCTION = "api/[[...route]]";
 export const NODE_FUNCTION = "api/train";
 export const CRON = { path: "/api/train", schedule: "0 6 * * *" };
 
 /** Where each path must be served: the edge function, or the Node one. */
 export const EXPECTED_ROUTES: Record<string, string> = {
-  "/": EDGE_FUNCTION,
-  "/docs": EDGE_FUNCTION,
-  "/openapi.json": EDGE_FUNCTION,
-  "/v2": EDGE_FUNCTION,
-  "/v2/health/ready": EDGE_FUNCTION,
-  "/v2/models/BTC-24h/infer": EDGE_FUNCTION,
-  "/v2/models/BTC-24h/versions/2/infer": EDGE_FUNCTION,
-  "/api/ml/serve": EDGE_FUNCTION,
-  "/api/ml/batch": EDGE_FUNCTION,
-  "/api/ml/models/sk_gbr/versions": EDGE_FUNCTION,
-  "/api/ml/performance/BTC": EDGE_FUNCTION,
+  "/": SERVING_FUNCTION,
+  "/docs": SERVING_FUNCTION,
+  "/openapi.json": SERVING_FUNCTION,
+  "/v2": SERVING_FUNCTION,
+  "/v2/health/ready": SERVING_FUNCTION,
+  "/v2/models/BTC-24h/infer": SERVING_FUNCTION,
+  "/v2/models/BTC-24h/versions/2/infer": SERVING_FUNCTION,
+  "/api/ml/serve": SERVING_FUNCTION,
+  "/api/ml/batch": SERVING_FUNCTION,
+  "/api/ml/models/sk_gbr/versions": SERVING_FUNCTION,
+  "/api/ml/performance/BTC": SERVING_FUNCTION,
   "/api/ml/train": NODE_FUNCTION,
   "/api/ml/train/status": NODE_FUNCTION,
   "/api/train": NODE_FUNCTION,
@@ -52,8 +55,19 @@ export const EXPECTED_STATIC_ROUTES: Record<string, string> = {
   "/dashboard/vendor/uPlot.esm.js": "dashboard/vendor/uPlot.esm.js",
 };
 
-/** Runs `vercel build` in the repository; resolves with its output, rejects with it when the build fails. */
-export async function runVercelBuild(timeoutMs = 300_000): Promise<string> {
+export interface VercelBuildOptions {
+  /** EDGEML_VERCEL_RUNTIME and EDGEML_VERCEL_PLAN of the build; unset ones are unset, whatever this process has. */
+  env?: { EDGEML_VERCEL_RUNTIME?: VercelRuntime; EDGEML_VERCEL_PLAN?: string };
+  timeoutMs?: number;
+}
+
+/**
+ * Runs `vercel build` in the repository; resolves with its output, rejects with it when the build fails. The build
+ * writes api/[[...route]].ts for its runtime: afterwards the committed edge entry is written back, so a check of the
+ * Node.js build leaves the working tree as it found it.
+ */
+export async function runVercelBuild(options: VercelBuildOptions = {}): Promise<string> {
+  const { env = {}, timeoutMs = 600_000 } = options;
   const projectFile = join(REPO_ROOT, ".vercel/project.json");
   if (!existsSync(projectFile)) {
     await mkdir(join(REPO_ROOT, ".vercel"), { recursive: true });
@@ -63,9 +77,16 @@ export async function runVercelBuild(timeoutMs = 300_000): Promise<string> {
     );
   }
   await rm(OUTPUT_DIR, { recursive: true, force: true });
+  const { EDGEML_VERCEL_RUNTIME: _runtime, EDGEML_VERCEL_PLAN: _plan, ...inherited } = process.env;
   const child = spawn(join(REPO_ROOT, "node_modules/.bin/vercel"), ["build", "--yes"], {
     cwd: REPO_ROOT,
-    env: { ...process.env, VERCEL_TELEMETRY_DISABLED: "1", VERCEL_INSTALL_COMPLETED: "1", FORCE_COLOR: "0" },
+    env: {
+      ...inherited,
+      ...env,
+      VERCEL_TELEMETRY_DISABLED: "1",
+      VERCEL_INSTALL_COMPLETED: "1",
+      FORCE_COLOR: "0",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -78,6 +99,7 @@ export async function runVercelBuild(timeoutMs = 300_000): Promise<string> {
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
   clearTimeout(timer);
+  await writeVercelEntry("edge");
   if (code !== 0) throw new Error(`vercel build exited with ${code}:\n${output}`);
   return output;
 }
@@ -154,8 +176,61 @@ async function readJson(path: string): Promise<Record<string, unknown> | null> {
   }
 }
 
-/** What is wrong with a `.vercel/output`: empty when it is the deployment we mean. */
-export async function checkVercelOutput(outputDir = OUTPUT_DIR): Promise<string[]> {
+/** What is wrong with the serving function as an edge function. */
+async function edgeFunctionProblems(dir: string, config: Record<string, unknown>): Promise<string[]> {
+  const problems: string[] = [];
+  if (config.runtime !== "edge")
+    problems.push(`${SERVING_FUNCTION} runtime is ${config.runtime}, expected edge`);
+  if (config.entrypoint !== `${SERVING_FUNCTION}.js`)
+    problems.push(`${SERVING_FUNCTION} entrypoint is ${config.entrypoint}`);
+  const files = await filesUnder(dir);
+  for (const needed of ["dist/vercel/edge.js", "wasm/ort-wasm-simd-threaded.wasm"]) {
+    if (!files.includes(needed)) problems.push(`${SERVING_FUNCTION} lacks ${needed}`);
+  }
+  // One wasm, imported as a module: any other binary would count against the 4 MB limit.
+  const binaries = files.filter((f) => f.endsWith(".wasm"));
+  if (binaries.length !== 1)
+    problems.push(`${SERVING_FUNCTION} ships ${binaries.length} wasm files: ${binaries.join(", ")}`);
+  return problems.concat(dashboardProblems(files));
+}
+
+/** What is wrong with the serving function as a Node.js function (EDGEML_VERCEL_RUNTIME=nodejs). */
+async function nodeServingProblems(dir: string, config: Record<string, unknown>): Promise<string[]> {
+  const problems: string[] = [];
+  if (!/^nodejs24/.test(String(config.runtime)))
+    problems.push(`${SERVING_FUNCTION} runtime is ${config.runtime}, expected nodejs24.x`);
+  if (config.handler !== `${SERVING_FUNCTION}.js`)
+    problems.push(`${SERVING_FUNCTION} handler is ${config.handler}`);
+  if (config.launcherType !== "Nodejs")
+    problems.push(`${SERVING_FUNCTION} launcher is ${config.launcherType}`);
+  const files = await filesUnder(dir);
+  for (const needed of [
+    "dist/vercel/node.js",
+    "node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm",
+  ]) {
+    if (!files.includes(needed)) problems.push(`${SERVING_FUNCTION} lacks ${needed}`);
+  }
+  // The bundle holds the app: the sources (and the trainer) stay out of the serving function.
+  const sources = files.filter((f) => f.startsWith("src/"));
+  if (sources.length > 0)
+    problems.push(`${SERVING_FUNCTION} ships sources: ${sources.slice(0, 5).join(", ")}…`);
+  return problems.concat(dashboardProblems(files));
+}
+
+/** The dashboard is static output: none of it belongs in a function (on the edge it would count against the limit). */
+function dashboardProblems(files: string[]): string[] {
+  const dashboard = files.filter((f) => /(^|\/)dashboard\/|uPlot/i.test(f));
+  return dashboard.length > 0 ? [`${SERVING_FUNCTION} ships dashboard files: ${dashboard.join(", ")}`] : [];
+}
+
+/**
+ * What is wrong with a `.vercel/output`: empty when it is the deployment we mean, with the serving function on
+ * `runtime` (default: the one EDGEML_VERCEL_RUNTIME of this process chooses).
+ */
+export async function checkVercelOutput(
+  outputDir = OUTPUT_DIR,
+  runtime: VercelRuntime = vercelBuildSettings(process.env).runtime,
+): Promise<string[]> {
   const problems: string[] = [];
   const config = await readJson(join(outputDir, "config.json"));
   if (!config) return [`${outputDir}/config.json is missing: vercel build built nothing`];
@@ -166,26 +241,11 @@ export async function checkVercelOutput(outputDir = OUTPUT_DIR): Promise<string[
     problems.push(`no cron ${CRON.schedule} → ${CRON.path} in config.json (found ${JSON.stringify(crons)})`);
   }
 
-  const edgeDir = join(outputDir, "functions", `${EDGE_FUNCTION}.func`);
-  const edge = await readJson(join(edgeDir, ".vc-config.json"));
-  if (!edge) problems.push(`${EDGE_FUNCTION} was not built`);
-  else {
-    if (edge.runtime !== "edge") problems.push(`${EDGE_FUNCTION} runtime is ${edge.runtime}, expected edge`);
-    if (edge.entrypoint !== `${EDGE_FUNCTION}.js`)
-      problems.push(`${EDGE_FUNCTION} entrypoint is ${edge.entrypoint}`);
-    const files = await filesUnder(edgeDir);
-    for (const needed of ["dist/vercel/edge.js", "wasm/ort-wasm-simd-threaded.wasm"]) {
-      if (!files.includes(needed)) problems.push(`${EDGE_FUNCTION} lacks ${needed}`);
-    }
-    // One wasm, imported as a module: any other binary would count against the 4 MB limit.
-    const binaries = files.filter((f) => f.endsWith(".wasm"));
-    if (binaries.length !== 1)
-      problems.push(`${EDGE_FUNCTION} ships ${binaries.length} wasm files: ${binaries.join(", ")}`);
-    // The dashboard is static output: none of it may count against the function's code limit.
-    const dashboard = files.filter((f) => /(^|\/)dashboard\/|uPlot/i.test(f));
-    if (dashboard.length > 0)
-      problems.push(`${EDGE_FUNCTION} ships dashboard files: ${dashboard.join(", ")}`);
-  }
+  const servingDir = join(outputDir, "functions", `${SERVING_FUNCTION}.func`);
+  const serving = await readJson(join(servingDir, ".vc-config.json"));
+  if (!serving) problems.push(`${SERVING_FUNCTION} was not built`);
+  else if (runtime === "edge") problems.push(...(await edgeFunctionProblems(servingDir, serving)));
+  else problems.push(...(await nodeServingProblems(servingDir, serving)));
 
   const nodeDir = join(outputDir, "functions", `${NODE_FUNCTION}.func`);
   const node = await readJson(join(nodeDir, ".vc-config.json"));
@@ -214,7 +274,7 @@ export async function checkVercelOutput(outputDir = OUTPUT_DIR): Promise<string[
   if (missing.length > 0) problems.push(`the static output lacks ${missing.join(", ")}`);
 
   const routes = (config.routes ?? []) as Route[];
-  const functions = new Set([EDGE_FUNCTION, NODE_FUNCTION]);
+  const functions = new Set([SERVING_FUNCTION, NODE_FUNCTION]);
   const staticFiles = new Set(statics);
   for (const [path, expected] of Object.entries(EXPECTED_STATIC_ROUTES)) {
     const resolved = resolveRoute(routes, functions, path, staticFiles);
@@ -238,10 +298,11 @@ export async function checkVercelOutput(outputDir = OUTPUT_DIR): Promise<string[
 }
 
 if (import.meta.main) {
-  console.log("vercel build …");
+  const { runtime, plan } = vercelBuildSettings(process.env);
+  console.log(`vercel build (EDGEML_VERCEL_RUNTIME=${runtime}) …`);
   const started = performance.now();
-  await runVercelBuild();
-  const problems = await checkVercelOutput();
+  await runVercelBuild({ env: { EDGEML_VERCEL_RUNTIME: runtime, EDGEML_VERCEL_PLAN: plan } });
+  const problems = await checkVercelOutput(OUTPUT_DIR, runtime);
   console.log(`built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   if (problems.length > 0) {
     console.error(
@@ -249,5 +310,7 @@ if (import.meta.main) {
     );
     process.exit(1);
   }
-  console.log(".vercel/output: edge function for serving, Node function for training, cron, routes: ok");
+  console.log(
+    `.vercel/output: ${runtime === "edge" ? "edge" : "Node.js"} function for serving, Node function for training, cron, routes: ok`,
+  );
 }

@@ -55,6 +55,9 @@ const refuse: Outbound = async (request) => {
   throw new TypeError(`edgeml test runtime: no network (outbound fetch of ${request.url})`);
 };
 
+/** Where `vercel build` puts the serving function's entry inside its directory. */
+export const NODE_ENTRY = "api/[[...route]].js";
+
 export interface NodeFunction {
   /** The function's directory: a `.func` of `.vercel/output`, or one laid out like it. */
   dir: string;
@@ -135,36 +138,49 @@ export async function launchNodeFunction(
       // Vercel's proxy sets these; the launcher rebuilds the request's URL from them.
       headers.set("x-forwarded-host", "edgeml.test");
       headers.set("x-forwarded-proto", "http");
-      return fetch(new URL(path, base), { ...init, headers });
+      try {
+        return await fetch(new URL(path, base), { ...init, headers });
+      } catch (error) {
+        // The launcher closes the connection when the entry failed to load: what the function logged says why.
+        throw new Error(`edgeml: the Node function did not answer ${path}; its log:\n${logs.join("\n")}`, {
+          cause: error,
+        });
+      }
     },
     close: stop,
   };
 }
 
 /**
- * A Node.js function bundle (bundleVercelNode) in Vercel's launcher, laid out as `vercel build` lays it out: the
+ * A Node.js function bundle (bundleVercelNode) laid out as `vercel build` lays it out, in a new directory: the
  * generated entry at api/[[...route]].js re-exporting dist/vercel/node.js. The directory sits under the repository, so
- * that onnxruntime-web resolves from its node_modules as it does from the function's.
+ * that onnxruntime-web resolves from its node_modules as it does from the function's. Remove it when done.
  */
-export async function startVercelNode(options: StartOptions): Promise<RunningEdge> {
+export async function writeNodeFunction(bundle: string): Promise<NodeFunction> {
   await mkdir(join(REPO_ROOT, ".tmp"), { recursive: true });
   const dir = await mkdtemp(join(REPO_ROOT, ".tmp/vercel-node-"));
   await mkdir(join(dir, "api"), { recursive: true });
   await mkdir(join(dir, "dist/vercel"), { recursive: true });
   await writeFile(join(dir, "package.json"), '{ "type": "module" }\n');
-  await writeFile(join(dir, "api/[[...route]].js"), vercelEntry("nodejs"));
-  await writeFile(join(dir, "dist/vercel/node.js"), options.bundle);
+  await writeFile(join(dir, NODE_ENTRY), vercelEntry("nodejs"));
+  await writeFile(join(dir, "dist/vercel/node.js"), bundle);
+  return { dir, entrypoint: NODE_ENTRY };
+}
+
+/** A Node.js function bundle (bundleVercelNode) in Vercel's launcher (see writeNodeFunction). */
+export async function startVercelNode(options: StartOptions): Promise<RunningEdge> {
+  const fn = await writeNodeFunction(options.bundle);
   try {
-    const running = await launchNodeFunction({ dir, entrypoint: "api/[[...route]].js" }, options);
+    const running = await launchNodeFunction(fn, options);
     return {
       ...running,
       async close() {
         await running.close();
-        await rm(dir, { recursive: true, force: true });
+        await rm(fn.dir, { recursive: true, force: true });
       },
     };
   } catch (error) {
-    await rm(dir, { recursive: true, force: true });
+    await rm(fn.dir, { recursive: true, force: true });
     throw error;
   }
 }
