@@ -3,6 +3,8 @@ import { Command, Option } from "commander";
 import { VERSION } from "../config.js";
 import type { EvaluationReport } from "../training/forecaster.js";
 import { CliError, createRegistryClient, type InferRequest, type RegistryClient } from "./client.js";
+import { addRolloutCommands } from "./rollout.js";
+import { addRolloutEvaluateCommand } from "./rollout-evaluate.js";
 import { table } from "./table.js";
 
 function parseTags(values: string[] = []): Record<string, string> {
@@ -156,6 +158,7 @@ export function buildCli(output: (text: string) => void = (text) => console.log(
   addReportCommand(program, client, output);
   addBackfillCommand(program, client, output);
   addChangeAndPredictCommands(program, client, output);
+  addRolloutEvaluateCommand(addRolloutCommands(program, output), program, output);
   return program;
 }
 
