@@ -47,6 +47,29 @@
  */
 /** @typedef {{ model: string, items: PredictionRecord[], next_cursor?: string }} PredictionPage */
 
+/**
+ * @typedef {{
+ *   id: string, challenger: string, champion: string | null, mode: "canary" | "shadow", weight: number,
+ *   started_at: string, min_outcomes: number, max_duration_seconds: number
+ * }} Rollout
+ */
+/**
+ * The live comparison of a rollout (src/rollout/evaluate.ts, `compareRollout`): what `POST …/rollout/evaluate` would
+ * decide now, with the numbers it would write to the audit log.
+ * @typedef {{
+ *   action: "promote" | "end" | "continue", reason: string, summary: string,
+ *   evidence: {
+ *     test: string, alpha: number, source: string, pairing: "shadow_of" | "bar", champion: string, challenger: string,
+ *     outcomes: { champion: number, challenger: number }, pairs: number, min_outcomes: number,
+ *     mean_ape: { champion: number | null, challenger: number | null }, mean_differential: number | null,
+ *     dm_statistic: number | null, p_value_better: number | null, p_value_worse: number | null,
+ *     window: { from: string | null, to: string | null, first_target: string | null, last_target: string | null },
+ *     elapsed_seconds: number, max_duration_seconds: number
+ *   }
+ * }} RolloutComparison
+ */
+/** @typedef {{ rollout: Rollout, comparison: RolloutComparison | null }} RolloutStatus */
+
 /** What the API said when it refused: its stable code and message (`{ error, code }`). */
 export class ApiError extends Error {
   /**
@@ -129,4 +152,19 @@ export async function fetchModelNames(token) {
   /** @type {{ model_stats: { name: string }[] }} */
   const stats = await getJson("/v2/models/stats");
   return [...new Set(stats.model_stats.map((m) => m.name))].sort();
+}
+
+/**
+ * The model's running rollout with its live comparison (admin), or null when none runs: the model's pointers say
+ * first, so a model without a rollout costs no refused request.
+ * @param {string} model
+ * @param {string} token
+ * @returns {Promise<RolloutStatus | null>}
+ */
+export async function fetchRollout(model, token) {
+  const path = `/api/ml/models/${encodeURIComponent(model)}`;
+  /** @type {{ pointers?: { rollout?: Rollout } }} */
+  const detail = await getJson(path, token);
+  if (!detail.pointers?.rollout) return null;
+  return getJson(`${path}/rollout`, token);
 }

@@ -7,9 +7,16 @@
  * What the page drew is exposed as `window.__dashboard` (the chart data, the API's answers) and `data-state` on
  * <body> ("loading", "ready", "error"): the browser test compares the plotted points with the API's JSON.
  */
-import { ApiError, fetchModelNames, fetchPredictions, fetchSeries, fetchSummary } from "./api.js";
+import {
+  ApiError,
+  fetchModelNames,
+  fetchPredictions,
+  fetchRollout,
+  fetchSeries,
+  fetchSummary,
+} from "./api.js";
 import { drawChart, priceData, skillData } from "./charts.js";
-import { el, figuresTable, logTable, notices, servingTable } from "./panels.js";
+import { el, figuresTable, logTable, notices, rolloutPanel, servingTable } from "./panels.js";
 
 /** @typedef {import("./api.js").Source} Source */
 
@@ -27,7 +34,8 @@ const tokenInput = /** @type {HTMLInputElement} */ (byId("token"));
  *   summary?: import("./api.js").Summary, series?: import("./api.js").Series,
  *   charts: { price: import("uplot") | null, skill: import("uplot") | null },
  *   plotted: { price?: import("./charts.js").ChartData, skill?: import("./charts.js").ChartData },
- *   log?: import("./api.js").PredictionRecord[]
+ *   log?: import("./api.js").PredictionRecord[],
+ *   rollout?: import("./api.js").RolloutStatus | null
  * }} DashboardState
  */
 
@@ -111,6 +119,43 @@ async function loadPerformance() {
     document.body.dataset.state = "error";
   }
   await loadLog();
+  await loadRollout();
+}
+
+/** The admin panel's rollout: the running one's live comparison, when a token is set. */
+async function loadRollout() {
+  const panel = byId("rollout");
+  const t = token();
+  if (!t) {
+    state.rollout = undefined;
+    panel.replaceChildren(
+      el("p", { className: "no-data", text: "Enter the admin token to see the model's rollout." }),
+    );
+    panel.dataset.state = "locked";
+    return;
+  }
+  const { model } = state;
+  try {
+    const status = await fetchRollout(model, t);
+    if (model !== state.model) return;
+    state.rollout = status;
+    panel.replaceChildren(
+      ...(status
+        ? rolloutPanel(status)
+        : [
+            el("p", {
+              className: "no-data",
+              text: `No rollout of ${model} is running: start one with POST /api/ml/models/${model}/rollout or npm run cli -- rollout start.`,
+            }),
+          ]),
+    );
+    panel.dataset.state = status ? "ready" : "none";
+  } catch (error) {
+    panel.replaceChildren(
+      el("p", { className: "notice error", text: `Cannot read the rollout: ${messageOf(error)}` }),
+    );
+    panel.dataset.state = "error";
+  }
 }
 
 /** The admin panel: the prediction log, when a token is set. */
@@ -177,11 +222,13 @@ byId("token-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const value = tokenInput.value.trim();
   if (value) sessionStorage.setItem(TOKEN_KEY, value);
-  void loadModels().then(() => loadLog());
+  void loadModels()
+    .then(() => loadLog())
+    .then(() => loadRollout());
 });
 byId("forget").addEventListener("click", () => {
   sessionStorage.removeItem(TOKEN_KEY);
-  void loadLog();
+  void loadLog().then(() => loadRollout());
 });
 window.addEventListener("resize", () => {
   for (const [chart, id] of /** @type {const} */ ([

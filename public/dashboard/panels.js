@@ -243,3 +243,65 @@ export function logTable(items) {
     "prediction log",
   );
 }
+
+/** @typedef {import("./api.js").RolloutStatus} RolloutStatus */
+
+/** @param {number | null | undefined} p */
+const pValue = (p) => (p == null ? "–" : p < 0.0001 ? p.toExponential(2) : p.toFixed(4));
+
+/** What each decision means, in words. */
+const ACTIONS = {
+  promote: "would promote the challenger: significantly better",
+  end: "would end the rollout",
+  continue: "would let it run",
+};
+
+/**
+ * The running rollout and its live comparison: the numbers `POST …/rollout/evaluate` would decide on now (it decides
+ * nothing here). Null p-values: too few paired outcomes yet, or a runtime without the test.
+ * @param {RolloutStatus} status
+ * @returns {HTMLElement[]}
+ */
+export function rolloutPanel(status) {
+  const { rollout, comparison } = status;
+  const what = el("p", {
+    className: "hint",
+    text:
+      `Rollout ${rollout.id}: ${rollout.mode} of v${rollout.challenger} against v${rollout.champion ?? "(what serves)"}` +
+      `${rollout.mode === "canary" ? `, ${fraction(rollout.weight)} of clients` : `, ${fraction(rollout.weight)} of forecasts mirrored`}` +
+      `, since ${day(rollout.started_at)}; decides at ${rollout.min_outcomes} paired outcomes, ends after ${integer.format(rollout.max_duration_seconds / 86_400)} day(s).`,
+  });
+  if (!comparison) return [what, el("p", { className: "no-data", text: "No comparison available." })];
+  const e = comparison.evidence;
+  const rows = [
+    ["challenger", `v${e.challenger}`, integer.format(e.outcomes.challenger), pct(e.mean_ape.challenger)],
+    ["champion", `v${e.champion}`, integer.format(e.outcomes.champion), pct(e.mean_ape.champion)],
+  ];
+  const stats = table(
+    ["paired outcomes", "mean difference", "DM statistic", "p (better)", "p (worse)", "α"],
+    [
+      [
+        integer.format(e.pairs),
+        e.mean_differential == null
+          ? "–"
+          : `${e.mean_differential > 0 ? "+" : ""}${e.mean_differential.toFixed(4)} pp`,
+        e.dm_statistic == null ? "–" : e.dm_statistic.toFixed(3),
+        pValue(e.p_value_better),
+        pValue(e.p_value_worse),
+        String(e.alpha),
+      ],
+    ],
+    "rollout test",
+  );
+  const verdict = el("p", {
+    className: `notice ${comparison.action === "promote" ? "beats" : comparison.action === "end" ? "loses" : "empty"}`,
+    text: `Evaluated now, it ${ACTIONS[comparison.action]} (${comparison.reason.replaceAll("_", " ")}): ${comparison.summary}`,
+  });
+  return [
+    what,
+    table(["", "version", "outcomes", "mean APE (paired)"], rows, "rollout versions"),
+    stats,
+    verdict,
+    el("p", { className: "hint", text: e.test }),
+  ];
+}

@@ -291,11 +291,50 @@ if (!haveChromium && !inCi) {
       expect(stored).toEqual({ session: ADMIN_TOKEN, local: 0, cookie: "", field: "" });
       expect(await context.cookies()).toEqual([]);
 
+      // BTC-24h has no rollout: the panel says so, from the model's pointers (no refused request for it).
+      await page.waitForSelector("#rollout[data-state=none]");
+      expect(await page.locator("#rollout").textContent()).toMatch(/^No rollout of BTC-24h is running/);
+
       await page.locator("#forget").click();
       await page.waitForSelector("#log[data-state=locked]");
       expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
       expect(problems).toEqual([]);
       await context.close();
+    }, 180_000);
+
+    it("the rollout panel shows a running rollout's live comparison as GET …/rollout answers it", async () => {
+      const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" };
+      const started = await fetch(`${server.base}/api/ml/models/ETH-24h/rollout`, {
+        method: "POST",
+        headers: admin,
+        body: JSON.stringify({ challenger: "2", mode: "shadow", weight: 1 }),
+      });
+      expect(started.status, await started.clone().text()).toBe(201);
+      try {
+        const { page, problems, context } = await open("/dashboard?model=ETH-24h&source=backfill");
+        await page.locator("#token").fill(ADMIN_TOKEN);
+        await page.locator("#token-form button[type=submit]").click();
+        await page.waitForSelector("#rollout[data-state=ready]", { timeout: 90_000 });
+        const status = await api("/api/ml/models/ETH-24h/rollout", { headers: admin });
+        const text = (await page.locator("#rollout").textContent()) ?? "";
+        expect(text).toContain(
+          `Rollout ${status.rollout.id}: shadow of v2 against v${status.rollout.champion}`,
+        );
+        // Nothing live yet: no pairs, no p-value, and the decision the evaluation would take now, in its words.
+        const { evidence } = status.comparison;
+        expect(evidence).toMatchObject({ pairs: 0, p_value_better: null, source: "live" });
+        const cells = await page
+          .locator("#rollout table[aria-label='rollout test'] tbody td")
+          .allTextContents();
+        expect(cells).toEqual([String(evidence.pairs), "–", "–", "–", "–", String(evidence.alpha)]);
+        expect(text).toContain(
+          `Evaluated now, it would let it run (too few outcomes): ${status.comparison.summary}`,
+        );
+        expect(problems).toEqual([]);
+        await context.close();
+      } finally {
+        await fetch(`${server.base}/api/ml/models/ETH-24h/rollout`, { method: "DELETE", headers: admin });
+      }
     }, 180_000);
   });
 }
