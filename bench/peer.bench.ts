@@ -26,7 +26,8 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { writeDocSection } from "./doc-section.js";
-import type { Expect, LoadResult, LoadSpec } from "./peer/load.js";
+import type { Expect } from "./peer/checks.js";
+import type { LoadResult, LoadSpec } from "./peer/load.js";
 import { processTree } from "./peer/procfs.js";
 import { BYO_MODELS, MARKET_DATA, median, REPO_ROOT, runChild } from "./support.js";
 
@@ -253,8 +254,12 @@ async function startPeer(python: string, workers: number): Promise<Peer> {
   let info: PeerInfo | undefined;
   let workersReady = 0;
   await watchOutput(child, output, (line) => {
-    if (!line.startsWith("{")) return undefined;
-    const message = JSON.parse(line) as Partial<PeerInfo> & { worker_ready?: number };
+    let message: Partial<PeerInfo> & { worker_ready?: number };
+    try {
+      message = JSON.parse(line);
+    } catch {
+      return undefined; // a log line
+    }
     if (message.worker_ready !== undefined) workersReady += 1;
     else info = message as PeerInfo;
     return info && workersReady === workers ? true : undefined;

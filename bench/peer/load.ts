@@ -9,12 +9,8 @@
  */
 import autocannon from "autocannon";
 import { quantile } from "../support.js";
+import { type Expect, verifier } from "./checks.js";
 import { treeCpuUs } from "./procfs.js";
-
-/** What a correct response holds; anything else counts as a mismatch. */
-export type Expect =
-  | { kind: "infer"; modelName: string; prediction: number; tolerance: number }
-  | { kind: "serve"; price: number; asOf: string };
 
 export interface LoadSpec {
   url: string;
@@ -42,25 +38,6 @@ export interface LoadResult {
   loadCpuUs: number;
 }
 
-/** A checker of response bodies: JSON.parse and a few comparisons, a few µs per response on either server. */
-export function verifier(expect: Expect): (body: string) => boolean {
-  if (expect.kind === "infer") {
-    return (body) => {
-      const r = JSON.parse(body) as { model_name?: string; outputs?: { data?: number[] }[] };
-      const value = r.outputs?.[0]?.data?.[0];
-      return (
-        r.model_name === expect.modelName &&
-        typeof value === "number" &&
-        Math.abs(value - expect.prediction) <= expect.tolerance
-      );
-    };
-  }
-  return (body) => {
-    const r = JSON.parse(body) as { cached?: boolean; predicted_price?: number; as_of?: string };
-    return r.cached === true && r.predicted_price === expect.price && r.as_of === expect.asOf;
-  };
-}
-
 async function run(spec: LoadSpec): Promise<LoadResult> {
   const check = verifier(spec.expect);
   const times: number[] = [];
@@ -68,12 +45,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
   let firstMismatch: string | null = null;
   const verifyBody = (raw: string | Buffer | undefined) => {
     const body = raw === undefined ? "" : raw.toString();
-    let ok = false;
-    try {
-      ok = check(body);
-    } catch {
-      ok = false;
-    }
+    const ok = check(body);
     if (!ok) firstMismatch ??= body.slice(0, 500);
     return ok;
   };
