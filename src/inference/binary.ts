@@ -30,13 +30,18 @@ export const ELEMENT_BYTES: Record<Exclude<OipDatatype, "BYTES">, number> = {
   FP64: 8,
 };
 
-type Element = number | boolean | string;
-type Views = "UINT8" | "INT8" | "UINT16" | "INT16" | "UINT32" | "INT32" | "FP32" | "FP64";
-const VIEW: Record<Views, { new (buffer: ArrayBuffer): ArrayLike<number> }> = {
+type Views = "UINT8" | "INT8" | "UINT16" | "INT16" | "FP16" | "UINT32" | "INT32" | "FP32" | "FP64" | "BOOL";
+type View = {
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): ArrayBufferView & ArrayLike<number>;
+};
+/** The typed array onnxruntime takes for each datatype (FP16 as raw half-precision bits, BOOL as bytes). */
+const VIEW: Record<Views, View> = {
+  BOOL: Uint8Array,
   UINT8: Uint8Array,
   INT8: Int8Array,
   UINT16: Uint16Array,
   INT16: Int16Array,
+  FP16: Uint16Array,
   UINT32: Uint32Array,
   INT32: Int32Array,
   FP32: Float32Array,
@@ -50,17 +55,30 @@ function bad(name: string, message: string): EdgeMLError {
   return new EdgeMLError("invalid_tensor", `input '${name}': ${message}`);
 }
 
+/** `bytes` as a typed array: a view when the offset is aligned to the element size, else over an aligned copy. */
+function view<T extends ArrayBufferView>(
+  bytes: Uint8Array,
+  size: number,
+  View: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T },
+): T {
+  const count = bytes.length / size;
+  if (bytes.byteOffset % size === 0) return new View(bytes.buffer, bytes.byteOffset, count);
+  return new View(bytes.slice().buffer, 0, count);
+}
+
 /**
- * The elements of an input sent as binary data, `bytes` being exactly its `binary_data_size` bytes. Refuses a size
- * that does not fit the shape and datatype, BOOL bytes other than 0 and 1, 64-bit integers past 2^53 (what the JSON
- * path carries exactly too) and BYTES elements that are not UTF-8 text.
+ * The elements of an input sent as binary data, `bytes` being exactly its `binary_data_size` bytes: the typed array
+ * onnxruntime takes (toOrtTensor passes it through), each element checked here as the JSON path checks its own, in
+ * the same words (a non-finite float); BYTES elements as strings, which toOrtTensor then checks as JSON's. Refuses
+ * too a size that does not fit the shape and datatype, BOOL bytes other than 0 and 1, and 64-bit integers past 2^53
+ * (what the JSON path and every output carry exactly).
  */
 export function decodeTensor(
   name: string,
   datatype: OipDatatype,
   shape: readonly number[],
   bytes: Uint8Array,
-): Element[] {
+): ArrayBufferView | string[] {
   const count = elementCount(shape);
   if (datatype === "BYTES") return decodeStrings(name, shape, count, bytes);
   const size = ELEMENT_BYTES[datatype];
@@ -70,33 +88,47 @@ export function decodeTensor(
       `binary_data_size is ${bytes.length} bytes but shape [${shape.join(", ")}] of ${datatype} takes ${count * size} (${count} elements × ${size} bytes)`,
     );
   }
-  // A copy: the slice of the body may start at any offset, and a typed array needs its element alignment.
-  const buffer = bytes.slice().buffer;
+  const finite = (i: number) => bad(name, `element ${i} must be a finite number`);
   switch (datatype) {
-    case "BOOL":
-      return Array.from(new Uint8Array(buffer), (v, i) => {
-        if (v > 1) throw bad(name, `element ${i} is the byte ${v}; a BOOL element is 0 (false) or 1 (true)`);
-        return v === 1;
-      });
-    case "FP16":
-      if (!float16Array) throw bad(name, "FP16 needs a runtime with Float16Array (Node 24, current V8)");
-      return Array.from(new float16Array(buffer));
     case "INT64":
     case "UINT64": {
-      const view = datatype === "INT64" ? new BigInt64Array(buffer) : new BigUint64Array(buffer);
-      return Array.from(view, (v, i) => {
-        const n = Number(v);
-        if (!Number.isSafeInteger(n)) {
+      const values: BigInt64Array | BigUint64Array =
+        datatype === "INT64" ? view(bytes, 8, BigInt64Array) : view(bytes, 8, BigUint64Array);
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i] as bigint;
+        if (v > 9_007_199_254_740_991n || v < -9_007_199_254_740_991n) {
           throw bad(
             name,
             `element ${i} = ${v} is beyond ±2^53, the largest integer this server carries exactly`,
           );
         }
-        return n;
-      });
+      }
+      return values;
+    }
+    case "FP32":
+    case "FP64": {
+      const values = view(bytes, size, VIEW[datatype]);
+      for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) throw finite(i);
+      return values;
+    }
+    case "FP16": {
+      const values = view(bytes, 2, Uint16Array);
+      // Exponent bits all ones: an infinity or a NaN.
+      for (let i = 0; i < values.length; i++)
+        if (((values[i] as number) & 0x7c00) === 0x7c00) throw finite(i);
+      return values;
+    }
+    case "BOOL": {
+      const values = view(bytes, 1, Uint8Array);
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i] as number;
+        if (v > 1) throw bad(name, `element ${i} is the byte ${v}; a BOOL element is 0 (false) or 1 (true)`);
+      }
+      return values;
     }
     default:
-      return Array.from(new VIEW[datatype](buffer));
+      // Every bit pattern of the remaining integer types is in its range.
+      return view(bytes, size, VIEW[datatype]);
   }
 }
 

@@ -7,7 +7,8 @@ export interface TensorInput {
   name: string;
   datatype: string;
   shape: number[];
-  data: unknown[];
+  /** JSON elements, or (binary tensor data, src/inference/binary.ts) the typed array onnxruntime takes, checked. */
+  data: unknown[] | ArrayBufferView;
 }
 
 /**

@@ -67,6 +67,10 @@ function bad(name: string, message: string): EdgeMLError {
  * The caller has already checked the shape against the model's signature; this checks the data against the shape.
  */
 export function toOrtTensor(name: string, datatype: OipDatatype, shape: number[], data: unknown): Tensor {
+  // Binary tensor data (src/inference/binary.ts) arrives as the typed array onnxruntime takes for this datatype, its
+  // size checked against the shape and its elements against the datatype as it was decoded.
+  if (ArrayBuffer.isView(data))
+    return new Tensor(ORT_TYPE_OF[datatype] as "float32", data as Float32Array, shape);
   const flat = flatten(data, name);
   const expected = elementCount(shape);
   if (flat.length !== expected) {

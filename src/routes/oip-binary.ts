@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { EdgeMLError } from "../errors.js";
 import { decodeTensor, encodeTensor, joinBody } from "../inference/binary.js";
+import type { TensorInput } from "../inference/request.js";
 import { JsonTensorSchema } from "../registry/metadata.js";
 import type { InferenceOperations, InferOutput } from "../services/inference.js";
 import { assertJsonDepth } from "./limits.js";
@@ -26,6 +27,11 @@ export const BINARY_DESCRIPTION =
   "JSON, or (binary tensor data extension) the JSON request followed by the raw little-endian bytes of each input that has parameters.binary_data_size, in input order, with Inference-Header-Content-Length giving the JSON's byte length; outputs come back the same way when asked (parameters.binary_data on an output, or binary_data_output on the request)";
 
 export type InferRequestBody = z.infer<typeof InferRequestSchema>;
+type TensorBody = InferRequestBody["inputs"][number];
+/** A decoded binary request: the JSON request, binary inputs' `data` being the typed arrays decodeTensor made. */
+export type DecodedInferRequest = Omit<InferRequestBody, "inputs"> & {
+  inputs: (Omit<TensorBody, "data"> & { data: TensorInput["data"] })[];
+};
 
 /** The JSON header of a binary request: the request as JSON sends it, except that binary inputs have no `data`. */
 const HeaderSchema = InferRequestSchema.extend({
@@ -74,7 +80,10 @@ function headerLengthOf(value: string, bodyLength: number): number {
  * `binary_data_size` against its input's shape and datatype, and their sum against the bytes after the header.
  * `lengthHeader` undefined means the whole body is the JSON header (a client that sends JSON with no content type).
  */
-export function decodeBinaryRequest(bytes: Uint8Array, lengthHeader: string | undefined): InferRequestBody {
+export function decodeBinaryRequest(
+  bytes: Uint8Array,
+  lengthHeader: string | undefined,
+): DecodedInferRequest {
   const headerLength = lengthHeader === undefined ? bytes.length : headerLengthOf(lengthHeader, bytes.length);
   let parsed: unknown;
   try {
@@ -134,7 +143,11 @@ function sizeMismatch(
  * The infer response: JSON, or (when the request asked any output as binary data) the JSON header with those
  * outputs' bytes after it. A per-output `binary_data` overrides the request's `binary_data_output`, as in Triton.
  */
-export function inferResponse(c: Context, request: InferRequestBody, result: InferOutput): JsonAnswer {
+export function inferResponse(
+  c: Context,
+  request: Pick<InferRequestBody, "parameters" | "outputs">,
+  result: InferOutput,
+): JsonAnswer {
   const all = request.parameters?.binary_data_output === true;
   const asked = new Map(request.outputs?.map((o) => [o.name, o.parameters?.binary_data]));
   const binary = (name: string) => (asked.get(name) ?? all) === true;

@@ -27,7 +27,10 @@ describe("Open Inference Protocol v2", () => {
 
   describe("health and server metadata", () => {
     it.each([
-      ["/v2", { name: "edgeml", version: expect.any(String), extensions: ["statistics"] }],
+      [
+        "/v2",
+        { name: "edgeml", version: expect.any(String), extensions: ["statistics", "binary_tensor_data"] },
+      ],
       ["/v2/health/live", { live: true }],
       ["/v2/health/ready", { ready: true }],
     ])("GET %s", async (path, body) => {
