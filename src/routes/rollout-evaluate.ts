@@ -75,7 +75,7 @@ export function rolloutEvaluateRoutes(services: Pick<Services, "rollouts" | "con
     createRoute({
       method: "post",
       path: "/api/ml/models/{name}/rollout/evaluate",
-      tags: ["Model registry (admin)"],
+      tags: ["Rollouts (admin)"],
       security,
       summary:
         "Decide a rollout from outcomes now: promote, end or continue; and the champion's rollback check",
