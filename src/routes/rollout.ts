@@ -9,7 +9,8 @@ import { errorResponses, NameParams } from "./schemas.js";
 
 const tags = ["Rollouts (admin)"];
 
-const RolloutStateSchema = RolloutSchema.openapi("Rollout");
+// Rebuilt with the OpenAPI zod (the storage schema is plain zod, which may load before the extension).
+const RolloutStateSchema = z.object(RolloutSchema.shape).openapi("Rollout");
 
 const RolloutChangeSchema = z
   .object({ rollout: RolloutStateSchema, change: AuditEntrySchema })
