@@ -15,7 +15,7 @@
 
 import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { bundleEdge, bundleVercelNode, edgeRuntimeScript, OUTPUTS } from "../scripts/edge/bundle.js";
 import { readRegistryDir } from "../scripts/edge/embed.js";
@@ -207,12 +207,16 @@ function table(results: { runtime: string; samples: Sample[] }[]): string {
   return lines.join("\n");
 }
 
-function section(results: { runtime: string; samples: Sample[] }[], seconds: number): string {
+function section(
+  results: { runtime: string; samples: Sample[] }[],
+  seconds: number,
+  loads: [number, number],
+): string {
   const cpu = cpus()[0]?.model.trim() ?? "unknown CPU";
   return [
     SECTION,
     "",
-    `Reproduce with \`${COMMAND}\` (\`tsx bench/cold-start.bench.ts [samples]\`, about ${Math.ceil(seconds / 10) * 10} s). It rewrites this section; measured on ${new Date().toISOString().slice(0, 10)}, ${cpu}, ${cpus().length} cores, Node ${process.versions.node}; median of ${SAMPLES} samples, each in a fresh runtime (a new process, a new edge-runtime sandbox in a new process, a new workerd process). All times in ms. The Vercel and Cloudflare rows are **local proxies** of those platforms (their runtimes or launchers run here), not measurements on them: a platform adds its own scheduling, network and instance start.`,
+    `Reproduce with \`${COMMAND}\` (\`tsx bench/cold-start.bench.ts [samples]\`, about ${Math.ceil(seconds / 10) * 10} s). It rewrites this section; measured on ${new Date().toISOString().slice(0, 10)}, ${cpu}, ${cpus().length} cores, Node ${process.versions.node}; 1-minute load average ${loads[0].toFixed(1)} when it started, ${loads[1].toFixed(1)} when it ended (read the rows against each other: the runtimes are sampled in turn); median of ${SAMPLES} samples, each in a fresh runtime (a new process, a new edge-runtime sandbox in a new process, a new workerd process). All times in ms. The Vercel and Cloudflare rows are **local proxies** of those platforms (their runtimes or launchers run here), not measurements on them: a platform adds its own scheduling, network and instance start.`,
     "",
     table(results),
     "",
@@ -227,6 +231,7 @@ function section(results: { runtime: string; samples: Sample[] }[], seconds: num
 }
 
 const started = performance.now();
+const loadAtStart = loadavg()[0] ?? 0;
 const work = await mkdtemp(join(tmpdir(), "edgeml-cold-start-"));
 let vercelNode: { dir: string } | undefined;
 try {
@@ -269,7 +274,7 @@ try {
   if (outputs.size !== 1)
     throw new Error(`the runtimes disagree on sk_gbr's output: ${[...outputs].join(", ")}`);
 
-  const text = section(results, (performance.now() - started) / 1000);
+  const text = section(results, (performance.now() - started) / 1000, [loadAtStart, loadavg()[0] ?? 0]);
   console.log(text);
   await writeDocSection(SECTION, text);
   log(
