@@ -12,6 +12,7 @@ import { metricsRoutes } from "./routes/metrics.js";
 import { oipRoutes } from "./routes/oip.js";
 import { performanceRoutes } from "./routes/performance.js";
 import type { RateLimitStats } from "./routes/ratelimit.js";
+import { rolloutRoutes } from "./routes/rollout.js";
 import { rolloutEvaluateRoutes } from "./routes/rollout-evaluate.js";
 import { trainingRoutes } from "./routes/training.js";
 import type { AppEnv } from "./routes/types.js";
@@ -47,6 +48,7 @@ export function createApp(input: Services | AppDeps, options?: HttpOptions): App
     oipRoutes(services),
     adminRoutes(services),
     backfillRoutes(services),
+    rolloutRoutes(services),
     rolloutEvaluateRoutes(services),
     forecastRoutes(services),
     performanceRoutes(services),

@@ -95,6 +95,19 @@ export const AppConfigFields = z.object({
     .number()
     .refine(isIntervalLevel, `must be one of the calibrated levels ${INTERVAL_LEVELS.join(", ")}`)
     .default(DEFAULT_INTERVAL_LEVEL),
+  /**
+   * Shadow forecasts run only while the engine has at most this many runs waiting or running: a mirror must never
+   * delay answers, and a depth (not a time) keeps the rule deterministic under load. 4 lets a quiet server mirror
+   * every forecast and a busy one drop the mirrors first.
+   */
+  shadowMaxQueueDepth: nonNegativeInt().default(4),
+  /**
+   * Resolved outcomes each version of a rollout needs before the evaluation may decide: 30 paired errors are the
+   * usual floor of a Diebold–Mariano test's normal approximation.
+   */
+  rolloutMinOutcomes: positiveInt().default(30),
+  /** A rollout undecided after this long is ended: 14 days of daily bars are 14 outcomes of a 24h model per client. */
+  rolloutMaxDurationSeconds: positiveInt().default(14 * 24 * 60 * 60),
   /** The registry listing is cached this long per process, so version resolution costs no I/O per request. */
   registryListTtlMs: nonNegativeInt().default(5_000),
   /** Versions kept per model beside the protected ones; older ones are archived when a version registers. */

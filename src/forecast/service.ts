@@ -13,8 +13,10 @@ import {
   type Resolution,
   withinDeadline,
 } from "../registry/registry.js";
+import type { ShadowRunner } from "../rollout/shadow.js";
 import { type ServingEvidence, servingEvidence } from "../selection/policy.js";
 import type { PredictionCache } from "../storage/cache.js";
+import type { Rollout } from "../storage/pointers.js";
 import type { PredictionEntry, PredictionLog, PredictionSource } from "../storage/prediction-log.js";
 import type { ServeObserver } from "../telemetry/recorder.js";
 import type { UsageTracker } from "../tracking/usage.js";
@@ -37,6 +39,8 @@ export interface Forecast {
   horizon: string;
   model_name: string;
   model_version: string;
+  /** How the version was chosen (requested, pinned, canary, champion, policy, naive…): the log's `chosen_via`. */
+  chosen_via: Resolution;
   /** The version's model family (`tags.family`: gbdt, ridge, naive…), null when its metadata does not say. */
   family: string | null;
   /** Close time of the last bar the features used: the forecast is "as of" this instant. */
@@ -65,7 +69,10 @@ export interface Forecast {
  * A forecast as the cache keeps it: its data age is the answer's, computed when it is served, and what it says about
  * its version is read from the version's metadata then (the same version, so the same evidence).
  */
-type StoredForecast = Omit<Forecast, "data_age_seconds" | "beats_naive" | "evidence" | "interval"> & {
+type StoredForecast = Omit<
+  Forecast,
+  "data_age_seconds" | "beats_naive" | "evidence" | "interval" | "chosen_via"
+> & {
   /**
    * σ of the forecast's feature vector (intervalScale): the interval is computed from it when served, at the level
    * the request asks, so one cached forecast serves every level.
@@ -81,6 +88,8 @@ export interface ForecastOptions {
    * refused as `market_data_stale` when the source's last bar is too old.
    */
   asOf?: string;
+  /** Who asks (`x-client-id`, else the address): a canary rollout serves a stable share of keys its challenger. */
+  clientKey?: string;
   /** The interval's level (`interval_level`): one of INTERVAL_LEVELS; default the forecaster's `intervalLevel`. */
   intervalLevel?: number;
 }
@@ -109,6 +118,8 @@ export interface ForecasterDeps {
   usage: UsageTracker;
   /** Where every forecast made is recorded, through `defer`; a cached answer is the same record, not written again. */
   predictionLog: PredictionLog;
+  /** A shadow rollout's mirror of each forecast the champion makes (src/rollout/shadow.ts); none by default. */
+  shadow?: ShadowRunner;
   /** Called (inside the deferred write) once a replay is recorded: the performance tracker resolves it at once. */
   onReplayRecorded?: (entry: PredictionEntry) => Promise<void>;
   /**
@@ -150,12 +161,14 @@ async function resolveModel(
   symbol: string,
   horizon: string,
   deadline: Deadline,
-): Promise<{ meta: VersionMetadata; via: Resolution }> {
+  clientKey?: string,
+): Promise<{ meta: VersionMetadata; via: Resolution; rollout?: Rollout }> {
   const name = forecastModelName(symbol, horizon);
   let meta: VersionMetadata;
   let via: Resolution;
+  let rollout: Rollout | undefined;
   try {
-    ({ meta, via } = await registry.resolve(name, undefined, deadline));
+    ({ meta, via, rollout } = await registry.resolve(name, undefined, deadline, clientKey));
   } catch (error) {
     if (isEdgeMLError(error) && error.code === "model_not_found") {
       throw new EdgeMLError(
@@ -178,7 +191,7 @@ async function resolveModel(
       `${name}@${meta.version} was trained on feature set ${meta.feature_set.name} v${meta.feature_set.version}, which this server does not compute; retrain it or promote another version`,
     );
   }
-  return { meta, via };
+  return { meta, via, rollout };
 }
 
 /** The log's record of a forecast served now, chosen by `via`. */
@@ -222,7 +235,7 @@ function modelNameOf(symbol: string, horizon: string): string {
 function predictionRecorder(
   deps: Pick<ForecasterDeps, "predictionLog" | "defer" | "warn" | "observer" | "onReplayRecorded">,
   now: () => Date,
-): (forecast: StoredForecast, via: Resolution, source: PredictionSource) => void {
+): (forecast: StoredForecast, via: Resolution, source: PredictionSource) => PredictionEntry {
   const outage = outageReporter(
     deps.warn,
     `prediction log (${deps.predictionLog.kind})`,
@@ -244,6 +257,7 @@ function predictionRecorder(
         },
       ),
     );
+    return entry;
   };
 }
 
@@ -390,14 +404,16 @@ export function createForecaster(deps: ForecasterDeps) {
     requested: number | undefined,
     deadline: Deadline,
     level: IntervalLevel,
+    clientKey?: string,
   ): Promise<ForecastResult> => {
     const symbol = resolveSymbol(symbolInput);
     const horizon = normaliseHorizon(horizonInput, await horizonsFor(registry, symbol));
-    const { meta, via } = await resolveModel(registry, symbol, horizon, deadline);
+    const { meta, via, rollout } = await resolveModel(registry, symbol, horizon, deadline, clientKey);
     const spec = meta.forecast as NonNullable<VersionMetadata["forecast"]>;
     const source = requested === undefined ? "live" : "replay";
     const answer = ({ interval_scale, ...stored }: StoredForecast, cached: boolean): Forecast => ({
       ...stored,
+      chosen_via: via,
       ...servingEvidence(meta),
       cached,
       data_age_seconds: ageSeconds(stored.as_of, now().getTime()),
@@ -449,7 +465,11 @@ export function createForecaster(deps: ForecasterDeps) {
       const computed = await computeForecast(registry, meta, bars, dataAsOf, horizon, deadline, now());
       // Recorded where it is made, once: cached answers and the callers sharing this flight carry its
       // prediction_id and are the same record, so they cost the log nothing.
-      recordServed(computed, via, source);
+      const entry = recordServed(computed, via, source);
+      // A shadow rollout's challenger runs on these same bars, after the answer (src/rollout/shadow.ts).
+      deps.shadow?.mirror(rollout, entry, (challenger, shadowDeadline) =>
+        computeForecast(registry, challenger, bars, dataAsOf, horizon, shadowDeadline, now()),
+      );
       if (cacheUp) {
         deps.defer(
           cache.set(key, computed, deps.cacheTtlMs).catch((error: unknown) => cacheOutage.failed(error)),
@@ -467,7 +487,7 @@ export function createForecaster(deps: ForecasterDeps) {
     const deadline = deadlineIn(deps.timeoutMs);
     const started = performance.now();
     const result = await withinDeadline(
-      forecastOnce(symbol, horizon, requested, deadline, level),
+      forecastOnce(symbol, horizon, requested, deadline, level, options.clientKey),
       deadline,
       `the ${symbol} ${horizon} forecast`,
     ).catch((error: unknown) => {

@@ -1,12 +1,16 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { AsOfSchema } from "../forecast/as-of.js";
 import { INTERVAL_LEVELS, isIntervalLevel } from "../forecast/interval.js";
+import { ClientIdSchema } from "../rollout/assign.js";
+import { clientKeyOf } from "../rollout/client-key.js";
 import type { Services } from "../services/index.js";
 import { BODY_LIMITS, limitBody } from "./limits.js";
 import { createRouteApp, json } from "./route-app.js";
 import { errorResponses, SymbolId } from "./schemas.js";
 
 const tags = ["Forecasts"];
+/** `x-client-id`: what a canary rollout keys the client by (src/rollout/assign.ts). */
+const ClientHeaders = z.object({ "x-client-id": ClientIdSchema.optional() });
 const Horizon = z.string().min(1).max(8).openapi({ example: "24h" });
 const AsOf = AsOfSchema.optional().openapi({ example: "2026-03-20" });
 const levels = `one of the calibrated levels ${INTERVAL_LEVELS.join(", ")} (a fraction: 0.8 is the central 80 % interval)`;
@@ -26,6 +30,11 @@ export const ForecastSchema = z
     horizon: z.string(),
     model_name: z.string(),
     model_version: z.string(),
+    chosen_via: z
+      .string()
+      .describe(
+        "How the version was chosen: requested, pinned, canary (a rollout's challenger, for a stable share of clients), champion, policy, naive, best…",
+      ),
     family: z
       .string()
       .nullable()
@@ -109,12 +118,14 @@ export function forecastRoutes(services: Pick<Services, "forecaster">) {
               },
             },
           },
+          headers: ClientHeaders,
         },
         responses: {
           200: {
             ...json(ForecastSchema, "The forecast"),
             headers: z.object({
               "x-model-version": z.string(),
+              "x-chosen-via": z.string(),
               "x-cache": z.enum(["HIT", "MISS", "BYPASS"]),
             }),
           },
@@ -126,8 +137,10 @@ export function forecastRoutes(services: Pick<Services, "forecaster">) {
         const { forecast, cache } = await forecaster.forecast(symbol, horizon, {
           asOf: as_of,
           intervalLevel: interval_level,
+          clientKey: await clientKeyOf(c),
         });
         c.header("x-model-version", forecast.model_version);
+        c.header("x-chosen-via", forecast.chosen_via);
         c.header("x-cache", cache);
         return c.json(forecast, 200);
       },
@@ -155,6 +168,7 @@ export function forecastRoutes(services: Pick<Services, "forecaster">) {
               },
             },
           },
+          headers: ClientHeaders,
         },
         responses: {
           200: json(
@@ -169,6 +183,7 @@ export function forecastRoutes(services: Pick<Services, "forecaster">) {
         const results = await forecaster.batch(symbols, horizon, {
           asOf: as_of,
           intervalLevel: interval_level,
+          clientKey: await clientKeyOf(c),
         });
         return c.json({ horizon, results }, 200);
       },

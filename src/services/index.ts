@@ -14,6 +14,8 @@ import { createPerformanceService, type PerformanceService } from "../performanc
 import type { PairedTest } from "../rollout/decide.js";
 import { createRolloutDecisions, type RolloutDecisions } from "../rollout/evaluate.js";
 import { createRegistry, type Registry } from "../registry/registry.js";
+import { createRolloutControl, type RolloutControl } from "../rollout/control.js";
+import { createShadowRunner } from "../rollout/shadow.js";
 import type { ArtifactStore } from "../storage/artifacts.js";
 import type { PredictionCache } from "../storage/cache.js";
 import { type Counters, createMemoryCounters } from "../storage/counters.js";
@@ -92,6 +94,8 @@ export interface Services {
   backfill: BackfillService;
   /** Rollout decisions from outcomes: promote, end or continue a rollout, and the champions' rollback check. */
   rollouts: RolloutDecisions;
+  /** Starts, reads and ends a model's rollout (canary or shadow); serving reads it from the pointers. */
+  rolloutControl: RolloutControl;
   /** Requests, latency, failures and cold starts, recorded off the response path into the metrics store. */
   telemetry: Telemetry;
   /** Runs `work` after the response (the runtime's waitUntil); its failure is logged, never unobserved. */
@@ -168,6 +172,18 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
     usage,
     predictionLog,
     onReplayRecorded: (entry) => performance.resolveRecorded([entry]),
+    shadow: createShadowRunner({
+      registry: serving,
+      predictionLog,
+      defer,
+      warn,
+      observer: telemetry.observer,
+      queueDepth: () => ports.engine.stats().queued ?? 0,
+      maxQueueDepth: config.shadowMaxQueueDepth,
+      timeoutMs: config.inferTimeoutMs,
+      onReplayRecorded: (entry) => performance.resolveRecorded([entry]),
+      now: options.now ?? (() => new Date()),
+    }),
     staleGraceSeconds: config.staleGraceSeconds,
     intervalLevel: config.intervalLevel,
     now: options.now,
@@ -211,6 +227,12 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
       ...(ports.pairedTest ? { test: ports.pairedTest } : {}),
       now: options.now ?? (() => new Date()),
       warn: (message, error) => logger.warn(message, error),
+    }),
+    rolloutControl: createRolloutControl({
+      pointers: ports.pointers,
+      registry,
+      defaults: { minOutcomes: config.rolloutMinOutcomes, maxDurationSeconds: config.rolloutMaxDurationSeconds },
+      now: options.now ?? (() => new Date()),
     }),
     telemetry,
     defer,

@@ -3,6 +3,7 @@ import { bundleEdge, bundleVercelNode, type EdgeTarget } from "../../../scripts/
 import type { RunningEdge, StartOptions } from "../../../scripts/edge/runtimes.js";
 import { DATA_AS_OF } from "../../support/paths.js";
 import { ADMIN_TOKEN, BYO, type RuntimeFixture, runtimeFixture } from "./fixture.js";
+import { describeRollouts } from "./rollout-suite.js";
 
 const json = (body: unknown): RequestInit => ({
   method: "POST",
@@ -45,11 +46,12 @@ export function describeEdgeRuntime(
   describe(title, () => {
     let fixture: RuntimeFixture;
     let edge: RunningEdge;
+    let bundle: string;
     const node = (path: string, init?: RequestInit) => fixture.node.app.request(path, init);
 
     beforeAll(async () => {
       fixture = await runtimeFixture();
-      const bundle =
+      bundle =
         target === "vercel-node"
           ? await bundleVercelNode({ registry: fixture.embedded })
           : await bundleEdge(target, { registry: fixture.embedded });
@@ -237,6 +239,8 @@ export function describeEdgeRuntime(
       expect(body.code).toBe("training_unavailable");
       expect(body.error).toMatch(/training does not run in this deployment.*vercel\.json.*npm run train/);
     });
+
+    describeRollouts(() => ({ bundle, fixture, start }));
 
     extra?.(() => ({ edge, fixture }));
   });
