@@ -14,7 +14,7 @@
  * that part alone and rewrites only its subsection, keeping the rest of the section's numbers.
  */
 import { type ChildProcess, fork } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
@@ -22,6 +22,7 @@ import type { Tensor as OrtTensor } from "onnxruntime-web/wasm";
 import { BENCHMARKS_DOC, writeDocSection } from "./doc-section.js";
 import type { ServerMessage } from "./server.js";
 import {
+  BENCH_RATE_LIMIT_PUBLIC,
   type ColdResult,
   ITERATIONS,
   type Latency,
@@ -37,7 +38,12 @@ import {
 
 const COLD_STARTS = 5;
 const MEASURE_ROUNDS = 3;
-const HTTP = { connections: 10, seconds: 10, warmupSeconds: 2 } as const;
+/** Load per route: `seconds` per round, `rounds` rounds interleaving the routes. */
+const HTTP = { connections: 10, seconds: 5, warmupSeconds: 2, rounds: 3 } as const;
+/** The as-of date of the cached forecast: the shipped CSVs' last daily close, so the answer is a replay, cacheable. */
+const SERVE_AS_OF = "2026-03-28";
+/** The issue's goals: server CPU per request of each route over the bare route's. */
+const GOALS = { infer: 3, serve: 2.5 } as const;
 const COMMAND = "npm run bench";
 const SECTION = "## Inference";
 const HOP_SECTION = "### The worker hop: an isolated model against the same model inline";
@@ -243,7 +249,10 @@ function split(m: MeasureResult, key: (typeof TREE_MODELS)[number]["key"]) {
 
 // ---------------------------------------------------------------------------------------------- HTTP
 
+type HttpKey = "bare" | "infer" | "named" | "serve";
+
 interface HttpResult {
+  key: HttpKey;
   route: string;
   reqPerSec: number;
   /** Server process CPU time per request, and the share of the run's wall time the server was on a CPU. */
@@ -286,6 +295,22 @@ function stopServer(child: ChildProcess): Promise<Extract<ServerMessage, { type:
   });
 }
 
+/** Asks the server to start or stop (writing `file`) its CPU profile, and waits until it has. */
+function serverProfile(
+  child: ChildProcess,
+  message: { profile: "start" } | { profile: "stop"; file: string },
+) {
+  return new Promise<void>((done) => {
+    const answer = (reply: ServerMessage) => {
+      if (reply.type !== "profiled") return;
+      child.off("message", answer);
+      done();
+    };
+    child.on("message", answer);
+    child.send(message);
+  });
+}
+
 function serverCpuMicros(child: ChildProcess): Promise<number> {
   return new Promise((done) => {
     const answer = (message: ServerMessage) => {
@@ -298,13 +323,17 @@ function serverCpuMicros(child: ChildProcess): Promise<number> {
   });
 }
 
-async function load(
-  child: ChildProcess,
-  url: string,
-  body: string,
-  seconds: number,
-  route: string,
-): Promise<HttpResult & { errors: number }> {
+interface Round {
+  requests: number;
+  seconds: number;
+  cpuUs: number;
+  wallUs: number;
+  times: number[];
+  non2xx: number;
+  errors: number;
+}
+
+async function load(child: ChildProcess, url: string, body: string, seconds: number): Promise<Round> {
   // autocannon's own latency histogram has 1 ms resolution; its per-response times (hrtime, in ms) have more.
   const times: number[] = [];
   let non2xx = 0;
@@ -330,15 +359,30 @@ async function load(
   const wallUs = (performance.now() - wallBefore) * 1_000;
   const cpuUs = (await serverCpuMicros(child)) - cpuBefore;
   return {
-    route,
-    reqPerSec: result.requests.total / result.duration,
-    cpuUsPerRequest: cpuUs / result.requests.total,
-    cpuBusy: cpuUs / wallUs,
-    p50Ms: quantile(times, 0.5),
-    p99Ms: quantile(times, 0.99),
     requests: result.requests.total,
+    seconds: result.duration,
+    cpuUs,
+    wallUs,
+    times,
     non2xx: Math.max(non2xx, result.non2xx),
     errors: result.errors + result.timeouts,
+  };
+}
+
+/** A route's result over its rounds: medians of the per-round rates, percentiles of every response pooled. */
+function combineRounds(key: HttpKey, route: string, rounds: Round[]): HttpResult & { errors: number } {
+  const times = rounds.flatMap((r) => r.times);
+  return {
+    key,
+    route,
+    reqPerSec: median(rounds.map((r) => r.requests / r.seconds)),
+    cpuUsPerRequest: median(rounds.map((r) => r.cpuUs / r.requests)),
+    cpuBusy: median(rounds.map((r) => r.cpuUs / r.wallUs)),
+    p50Ms: quantile(times, 0.5),
+    p99Ms: quantile(times, 0.99),
+    requests: rounds.reduce((n, r) => n + r.requests, 0),
+    non2xx: rounds.reduce((n, r) => n + r.non2xx, 0),
+    errors: rounds.reduce((n, r) => n + r.errors, 0),
   };
 }
 
@@ -418,27 +462,71 @@ async function measureHttp(): Promise<{ results: HttpResult[]; inferRuns: number
       throw new Error(`infer sanity check failed: ${check.status} ${JSON.stringify(answer)} (want ${want})`);
     }
 
-    const targets = [
-      { route: "POST /bare (Hono route, c.json)", url: `${base}/bare`, body: "{}" },
+    if (!check.headers.get("ratelimit-limit"))
+      throw new Error("the infer answer carries no RateLimit-Limit header: the rate limiter did not run");
+
+    // A replay forecast (as_of inside the CSVs): the first request computes and caches it, every later one is a hit.
+    const serveBody = JSON.stringify({ symbol: "BTC", horizon: "24h", as_of: SERVE_AS_OF });
+    for (const expected of ["MISS", "HIT"]) {
+      const served = await fetch(`${base}/api/ml/serve`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: serveBody,
+      });
+      const cache = served.headers.get("x-cache");
+      if (served.status !== 200 || cache !== expected)
+        throw new Error(
+          `serve sanity check: ${served.status} x-cache ${cache}, want ${expected}: ${await served.text()}`,
+        );
+    }
+
+    const targets: { key: HttpKey; route: string; url: string; body: string }[] = [
+      { key: "bare", route: "POST /bare (Hono route, c.json)", url: `${base}/bare`, body: "{}" },
       {
+        key: "infer",
         route: "POST /v2/models/sk_gbr/infer (batch 1)",
         url: `${base}/v2/models/sk_gbr/infer`,
         body: inferBody,
       },
       {
+        key: "named",
         route: `POST /v2/models/sk_gbr/versions/${version}/infer (batch 1, version named)`,
         url: `${base}/v2/models/sk_gbr/versions/${version}/infer`,
         body: inferBody,
       },
+      {
+        key: "serve",
+        route: `POST /api/ml/serve (BTC 24h, as_of ${SERVE_AS_OF}, cached)`,
+        url: `${base}/api/ml/serve`,
+        body: serveBody,
+      },
     ];
-    for (const t of targets) {
+    // --routes infer,serve: only those (with --only http, to profile one route's path alone).
+    const chosen = targets.filter((t) => !ROUTES || ROUTES.includes(t.key));
+    for (const t of chosen) {
       log(`HTTP warm-up ${HTTP.warmupSeconds} s: ${t.route}`);
-      await load(child, t.url, t.body, HTTP.warmupSeconds, t.route);
+      await load(child, t.url, t.body, HTTP.warmupSeconds);
+    }
+    // Rounds interleave the routes, so a busy spell of the shared machine does not land on one route only.
+    const rounds = new Map<HttpKey, Round[]>(targets.map((t) => [t.key, []]));
+    // --profile DIR: one CPU profile of the server per route, over that route's timed rounds only.
+    const profiles = PROFILE_DIR ? await mkdtemp(join(PROFILE_DIR, "edgeml-")) : undefined;
+    const each = Math.max(1, Math.round(httpSeconds / HTTP.rounds));
+    for (let round = 1; round <= HTTP.rounds; round++) {
+      for (const t of chosen) {
+        log(`HTTP round ${round}/${HTTP.rounds}, ${each} s, ${HTTP.connections} connections: ${t.route}`);
+        if (profiles) await serverProfile(child, { profile: "start" });
+        rounds.get(t.key)?.push(await load(child, t.url, t.body, each));
+        if (profiles) {
+          const file = join(profiles, `${t.key}-round${round}.cpuprofile`);
+          await serverProfile(child, { profile: "stop", file });
+          log(`profile: ${file}`);
+        }
+      }
     }
     const results: HttpResult[] = [];
-    for (const t of targets) {
-      log(`HTTP ${HTTP.seconds} s, ${HTTP.connections} connections: ${t.route}`);
-      const r = await load(child, t.url, t.body, HTTP.seconds, t.route);
+    for (const t of chosen) {
+      const r = combineRounds(t.key, t.route, rounds.get(t.key) ?? []);
       if (r.non2xx !== 0 || r.errors !== 0) {
         throw new Error(
           `${t.route}: ${r.non2xx} non-2xx responses and ${r.errors} errors/timeouts; must be 0`,
@@ -449,15 +537,26 @@ async function measureHttp(): Promise<{ results: HttpResult[]; inferRuns: number
     const stats = await stopServer(child);
     if (stats.unexpectedErrors !== 0)
       throw new Error(`the server logged ${stats.unexpectedErrors} unexpected errors`);
+    if (stats.rateLimited !== 0) throw new Error(`the rate limiter refused ${stats.rateLimited} requests`);
+    if (stats.forecastMisses !== 1)
+      throw new Error(
+        `the cached forecast missed the cache ${stats.forecastMisses} times; want once (the first)`,
+      );
     return { results, inferRuns: stats.runs };
   } finally {
     if (child.exitCode === null && child.connected) child.kill();
   }
 }
 
+/** The result of `key`, which every HTTP run has. */
+function pick(results: readonly HttpResult[], key: HttpKey): HttpResult {
+  const found = results.find((r) => r.key === key);
+  if (!found) throw new Error(`missing the ${key} HTTP result`);
+  return found;
+}
+
 function httpTable(results: HttpResult[]): string {
-  const [bare, infer] = results;
-  if (!bare || !infer) throw new Error("missing HTTP results");
+  const bare = pick(results, "bare");
   const rows = results.map((r) => [
     r.route,
     int(r.reqPerSec),
@@ -468,16 +567,22 @@ function httpTable(results: HttpResult[]): string {
     int(r.requests),
     String(r.non2xx),
   ]);
-  rows.push([
-    "infer / bare",
-    ratio(infer.reqPerSec, bare.reqPerSec),
-    ratio(infer.p50Ms, bare.p50Ms),
-    ratio(infer.p99Ms, bare.p99Ms),
-    ratio(infer.cpuUsPerRequest, bare.cpuUsPerRequest),
-    "",
-    "",
-    "",
-  ]);
+  for (const [key, label] of [
+    ["infer", `infer / bare (goal: CPU ≤ ${GOALS.infer}×)`],
+    ["serve", `cached serve / bare (goal: CPU ≤ ${GOALS.serve}×)`],
+  ] as const) {
+    const r = pick(results, key);
+    rows.push([
+      label,
+      ratio(r.reqPerSec, bare.reqPerSec),
+      ratio(r.p50Ms, bare.p50Ms),
+      ratio(r.p99Ms, bare.p99Ms),
+      ratio(r.cpuUsPerRequest, bare.cpuUsPerRequest),
+      "",
+      "",
+      "",
+    ]);
+  }
   return table(
     [
       "route",
@@ -643,12 +748,34 @@ function machine(): string[] {
   ];
 }
 
+/** Whether each goal is met, and by how much it is missed if not. */
+/**
+ * Where the server's CPU went, from V8 CPU profiles of the bench server under each route's load (`npm run bench --
+ * --only http --profile DIR`, then `npx tsx bench/profile.ts DIR/*.cpuprofile`): measured by hand before and after
+ * the fast paths and kept here, since a profile run is slower than the timed runs and is not part of them.
+ */
+const PROFILE_NOTES: string[] = [];
+
+function goalLines(bare: HttpResult, infer: HttpResult, serve: HttpResult): string[] {
+  const verdict = (r: HttpResult, goal: number) => {
+    const x = r.cpuUsPerRequest / bare.cpuUsPerRequest;
+    return x <= goal
+      ? `**${fixed(x, 2)}× the bare route: the goal (≤ ${goal}×) is met**`
+      : `**${fixed(x, 2)}× the bare route: the goal (≤ ${goal}×) is missed by ${us(r.cpuUsPerRequest - goal * bare.cpuUsPerRequest)} a request (${fixed((x / goal - 1) * 100, 0)}% over)**`;
+  };
+  return [
+    `- Goals, in server CPU per request against the bare route (${us(bare.cpuUsPerRequest)}): OIP infer (batch 1, sk_gbr) costs ${us(infer.cpuUsPerRequest)}, ${verdict(infer, GOALS.infer)}; a cached \`POST /api/ml/serve\` costs ${us(serve.cpuUsPerRequest)}, ${verdict(serve, GOALS.serve)}. Both with the default configuration: rate limits counted per client, metrics, usage counters and the prediction log on, tree models inline.`,
+  ];
+}
+
 function reading(r: RuntimeNumbers, http: HttpResult[], inferRuns: number): string {
   const web = r.measured.web;
   const node = r.measured.node;
   const threaded = r.measured["node-default"];
-  const [bare, infer, named] = http;
-  if (!bare || !infer || !named) throw new Error("missing HTTP results");
+  const bare = pick(http, "bare");
+  const infer = pick(http, "infer");
+  const named = pick(http, "named");
+  const serve = pick(http, "serve");
   const each = (f: (key: (typeof TREE_MODELS)[number]["key"]) => string) =>
     TREE_MODELS.map((m) => f(m.key)).join(" / ");
   const b1 = each((k) => ratio(web.runs[k].b1.medianUs, node.runs[k].b1.medianUs));
@@ -679,6 +806,8 @@ function reading(r: RuntimeNumbers, http: HttpResult[], inferRuns: number): stri
     `- p99s of a few microseconds are moved by single GC pauses and by whatever else runs on this shared ${os.cpus().length}-core machine: compare medians first and read p99 as "how spiky". The single-thread native column is the like-for-like comparison (the wasm build runs one thread); ORT's default threading, here ${os.availableParallelism()} cores, gives batch 64 ${each((k) => ratio(threaded.runs[k].b64.medianUs, node.runs[k].b64.medianUs))} and batch 1 ${each((k) => ratio(threaded.runs[k].b1.medianUs, node.runs[k].b1.medianUs))} of the single-thread median, with p99s at batch 64 of ${each((k) => us(threaded.runs[k].b64.p99Us))}.${spikes.length > 0 ? ` Tails in milliseconds (${spikes.join(", ")}) are a process losing its core to other work in the middle of a run, not the runtime's own cost.` : ""}`,
     `- **Over HTTP, the infer route costs the server ${ratio(infer.cpuUsPerRequest, bare.cpuUsPerRequest)} the CPU of a bare Hono route per request** (${us(infer.cpuUsPerRequest)} vs ${us(bare.cpuUsPerRequest)}) and serves ${ratio(infer.reqPerSec, bare.reqPerSec)} its requests per second (${int(infer.reqPerSec)} vs ${int(bare.reqPerSec)}). Of the ${us(infer.cpuUsPerRequest)}, the inference itself (engine.run) is about ${us(engineB1)} (${share(engineB1)}), and running it natively would save about ${us(engineB1 - nativeB1)} (${share(engineB1 - nativeB1)}). The rest is the protocol around the model: HTTP, JSON parsing, zod validation of the OIP body, resolving the version, building the tensor and the response. Naming the version in the path (${us(named.cpuUsPerRequest)} a request, ${int(named.reqPerSec)} req/s) skips the pointer lookup (the embedded JSON-file store serves it from a copy it re-reads at most once a second): that lookup is ${share(infer.cpuUsPerRequest - named.cpuUsPerRequest)} of an infer request${infer.cpuUsPerRequest - named.cpuUsPerRequest > engineB1 - nativeB1 ? ", more than the wasm premium" : ""}.`,
   ];
+  lines.push(...goalLines(bare, infer, serve));
+  lines.push(...PROFILE_NOTES);
   const idle = http.filter((h) => h.cpuBusy < 0.9);
   if (idle.length > 0) {
     lines.push(
@@ -724,7 +853,7 @@ function section(r: RuntimeNumbers, hop: HopResult, http: HttpResult[], inferRun
     "",
     "### HTTP: the OIP infer route against a bare route",
     "",
-    `One @hono/node-server instance on 127.0.0.1 (its own process) serving the app built by \`createApp\` on embedded adapters in a temporary directory, plus \`app.post("/bare", (c) => c.json({ ok: true }))\`. sk_gbr is registered through the admin API and promoted. Load: autocannon, ${HTTP.connections} connections, ${HTTP.seconds} s per route after a ${HTTP.warmupSeconds} s warm-up, batch 1 (the first test row). Latency percentiles are from autocannon's per-response times.`,
+    `One @hono/node-server instance on 127.0.0.1 (its own process) serving the app as \`npm start\` wires it (\`nodeDeps\`: default configuration, embedded adapters on a copy of \`models/\` in a temporary directory, market data from the CSVs), plus \`app.post("/bare", (c) => c.json({ ok: true }))\`. Defaults on: rate limits per client (by socket address, in memory; the public budget raised to ${BENCH_RATE_LIMIT_PUBLIC} so the load is counted but never refused), metrics, usage counters, the prediction log (SQLite), tree models inline. sk_gbr is registered through the admin API and promoted. The cached serve asks the shipped BTC-24h model for \`as_of\` ${SERVE_AS_OF} (inside the CSVs): the check before the runs computes it once, every request after is a prediction-cache hit (the server's usage counters confirm one miss). Load: autocannon, ${HTTP.connections} connections, after a ${HTTP.warmupSeconds} s warm-up per route, ${HTTP.rounds} rounds of ${Math.round(httpSeconds / HTTP.rounds)} s per route interleaving the routes; req/s, CPU and busy are medians over rounds, latency percentiles pool autocannon's per-response times; batch 1 (the first test row).`,
     "",
     httpTable(http),
     "",
@@ -737,13 +866,22 @@ function section(r: RuntimeNumbers, hop: HopResult, http: HttpResult[], inferRun
 
 const started = performance.now();
 const args = process.argv.slice(2);
+const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+/** `--seconds N`: seconds of load per HTTP route (over its rounds); short runs while iterating. */
+const httpSeconds = Number(option("--seconds") ?? HTTP.seconds * HTTP.rounds);
+/** `--profile DIR`: the bench server writes a V8 CPU profile into DIR (see bench/profile.ts). */
+const PROFILE_DIR = option("--profile");
+if (PROFILE_DIR) await mkdir(PROFILE_DIR, { recursive: true });
+/** `--routes bare,infer,named,serve`: the HTTP routes to load (default all; the docs need all). */
+const ROUTES = option("--routes")?.split(",");
 if (args[0] === "hop-child") {
   console.log(JSON.stringify(await hopChild()));
   // The isolating engine's worker is unref'd, but the result is out: end here.
   process.exit(0);
 }
-const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
-if (only !== undefined && only !== "hop") throw new Error(`--only takes "hop", not "${only}"`);
+const only = option("--only");
+if (only !== undefined && only !== "hop" && only !== "http")
+  throw new Error(`--only takes "hop" or "http", not "${only}"`);
 console.log(`# edgeml inference benchmark\n\nCommand: \`${COMMAND}${only ? ` -- --only ${only}` : ""}\`\n`);
 const measureHop = () => {
   log("worker hop: inline vs isolated engine, in a child process");
@@ -755,6 +893,21 @@ if (only === "hop") {
   await writeHopOnly(hop);
   log(
     `rewrote "${HOP_SECTION}" in docs/benchmarks.md in ${fixed((performance.now() - started) / 1000, 0)} s`,
+  );
+} else if (only === "http") {
+  // Iterating on the request path: the HTTP table alone, printed, the docs left as they are.
+  const http = await measureHttp();
+  if (ROUTES) for (const r of http.results) console.log(`${r.route}: ${us(r.cpuUsPerRequest)} CPU a request`);
+  else {
+    console.log(`\n${httpTable(http.results)}`);
+    const bare = pick(http.results, "bare");
+    console.log(`\n${goalLines(bare, pick(http.results, "infer"), pick(http.results, "serve")).join("\n")}`);
+  }
+  log(
+    `load average ${os
+      .loadavg()
+      .map((l) => fixed(l, 2))
+      .join(" ")}`,
   );
 } else {
   const runtimes = await measureRuntimes();

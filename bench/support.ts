@@ -8,6 +8,8 @@ export const REPO_ROOT = resolve(import.meta.dirname, "..");
 /** The real scikit-learn exports live beside the repository (as in CI) and are read in place, never copied. */
 export const BYO_MODELS = resolve(REPO_ROOT, "../shared/data/byo-models");
 export const MARKET_DATA = resolve(REPO_ROOT, "../shared/data/market");
+/** The bench server's public rate limit: far above what the load sends, so it counts every request but refuses none. */
+export const BENCH_RATE_LIMIT_PUBLIC = "1000000000/60s";
 
 /** The tree ensembles the benchmark runs, by the name of their `.json` description. */
 export const TREE_MODELS = [

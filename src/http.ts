@@ -13,6 +13,7 @@ import { createRouteApp } from "./routes/route-app.js";
 import type { AppEnv } from "./routes/types.js";
 import type { Services } from "./services/index.js";
 import { createMemoryRateLimiter, type RateLimiter } from "./storage/ratelimit.js";
+import { noteErrorCode } from "./telemetry/error-code.js";
 
 /** What the HTTP layer needs beyond the services: who is calling, how often they may, where the docs' assets are. */
 export interface HttpOptions {
@@ -61,6 +62,7 @@ export function createHttpApp(
     const error = asEdgeMLError(thrown);
     const where = `${c.req.method} ${c.req.path}`;
     if (error) {
+      noteErrorCode(c, error.code);
       if (error.status === 401) c.header("www-authenticate", 'Bearer realm="edgeml admin"');
       if (error.status >= 500) logger.error(where, error);
       return c.json(
@@ -75,15 +77,21 @@ export function createHttpApp(
     }
     if (thrown instanceof HTTPException && thrown.status < 500) {
       const code = CODE_OF_STATUS[thrown.status] ?? "invalid_request";
+      noteErrorCode(c, code);
       return c.json({ error: `edgeml: ${thrown.message || "invalid request"}`, code }, thrown.status);
     }
     logger.error(where, thrown);
+    noteErrorCode(c, "internal");
     return c.json({ error: "edgeml: unexpected server error; it has been logged", code: "internal" }, 500);
   });
 
-  app.notFound((c) =>
-    c.json({ error: `edgeml: no route ${c.req.method} ${c.req.path}; see /docs`, code: "not_found" }, 404),
-  );
+  app.notFound((c) => {
+    noteErrorCode(c, "not_found");
+    return c.json(
+      { error: `edgeml: no route ${c.req.method} ${c.req.path}; see /docs`, code: "not_found" },
+      404,
+    );
+  });
 
   const rateLimit = createRateLimit({
     limiter: http.rateLimiter ?? createMemoryRateLimiter(),

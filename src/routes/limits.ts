@@ -82,7 +82,10 @@ function isJson(contentType: string | undefined): boolean {
  */
 export function limitBody(maxBytes: number, advice: string): MiddlewareHandler {
   const tooLarge = () => {
-    throw new EdgeMLError("payload_too_large", `this route takes bodies of at most ${maxBytes} bytes; ${advice}`);
+    throw new EdgeMLError(
+      "payload_too_large",
+      `this route takes bodies of at most ${maxBytes} bytes; ${advice}`,
+    );
   };
   // Streamed bodies (no Content-Length, or chunked) are counted as they arrive by Hono's bodyLimit.
   const streamed = bodyLimit({ maxSize: maxBytes, onError: tooLarge });

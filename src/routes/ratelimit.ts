@@ -4,6 +4,7 @@ import { createAsyncCache } from "../cache/async-cache.js";
 import { ERROR_STATUS } from "../errors.js";
 import type { RateLimiter, RateLimitOutcome, RateLimitRule } from "../storage/ratelimit.js";
 import { withTimeout } from "../storage/timeout.js";
+import { noteErrorCode } from "../telemetry/error-code.js";
 import { sha256Hex } from "../util/hash.js";
 
 /** A limit as configured: requests per window, or null when that limit is off. */
@@ -181,6 +182,7 @@ export function createRateLimit(options: RateLimitOptions): {
 
   const refuse = (c: Context, outcome: RateLimitOutcome, rule: RateLimitRule, what: string, hint: string) => {
     const retryAfter = Math.max(1, seconds(outcome.reset - Date.now()));
+    noteErrorCode(c, "rate_limited");
     return c.json(
       {
         error: `edgeml: too many requests from this client ${what}: ${rule.limit} per ${seconds(rule.windowMs)} s; ${hint}retry in ${retryAfter} s`,

@@ -1,4 +1,5 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
+import { noteErrorCode } from "../telemetry/error-code.js";
 import type { AppEnv } from "./types.js";
 
 /**
@@ -11,6 +12,7 @@ export function createRouteApp(): OpenAPIHono<AppEnv> {
       if (!result.success) {
         const issues = result.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
         const first = issues[0];
+        noteErrorCode(c, "invalid_request");
         return c.json(
           {
             error: `edgeml: invalid request${first ? `: ${first.path ? `${first.path}: ` : ""}${first.message}` : ""}`,

@@ -2,7 +2,8 @@ import type { MiddlewareHandler } from "hono";
 import type { InferenceEngine } from "../inference/engine.js";
 import type { Registry } from "../registry/registry.js";
 import type { InferenceOperations } from "../services/inference.js";
-import { codeOf, knownCode, type LabelsOf, methodOf, routeOf, splitSessionKey } from "./labels.js";
+import { notedErrorCode } from "./error-code.js";
+import { andThen, codeOf, knownCode, type LabelsOf, methodOf, routeOf, splitSessionKey } from "./labels.js";
 import { METRIC, seriesKey } from "./series.js";
 import { histogram, type Track } from "./writer.js";
 
@@ -25,13 +26,12 @@ export function serveObserver(track: Track, labelsOf: LabelsOf, now: () => Date)
   return {
     served(model, version, seconds) {
       const at = now().getTime();
-      track(async () => {
-        const labels = await labelsOf(model, version);
-        return {
+      track(() =>
+        andThen(labelsOf(model, version), (labels) => ({
           add: histogram(METRIC.serveDuration, labels, seconds),
           set: { [seriesKey(METRIC.lastInference, labels)]: at },
-        };
-      });
+        })),
+      );
     },
     failed(model, version, seconds, error) {
       const code = knownCode(codeOf(error));
@@ -72,21 +72,34 @@ export function httpMiddleware(track: Track): MiddlewareHandler {
     const route = routeOf(c);
     const method = methodOf(c.req.method);
     const status = c.res.status;
-    // Error answers carry their code in the JSON body (`{error, code}`); read from a copy, after the response.
+    const answered = () => {
+      const batch = histogram(METRIC.httpDuration, { route }, seconds);
+      batch[seriesKey(METRIC.httpRequests, { route, method, status: String(status) })] = 1;
+      return batch;
+    };
+    if (status < 400) {
+      track(() => ({ add: answered() }));
+      return;
+    }
+    // Error answers carry their code in the JSON body (`{error, code}`): noted where the body was made, else read
+    // from a copy of it, after the response.
+    const noted = notedErrorCode(c);
     const body =
-      status >= 400 && c.res.headers.get("content-type")?.includes("json") ? c.res.clone() : undefined;
-    track(async () => {
-      const batch: Record<string, number> = {
-        [seriesKey(METRIC.httpRequests, { route, method, status: String(status) })]: 1,
-        ...histogram(METRIC.httpDuration, { route }, seconds),
-      };
-      if (status >= 400) {
-        const parsed: unknown = await body?.json().catch(() => undefined);
-        const code =
-          typeof parsed === "object" && parsed !== null ? (parsed as { code?: unknown }).code : undefined;
-        batch[seriesKey(METRIC.httpErrors, { route, code: knownCode(code) })] = 1;
-      }
+      noted === undefined && c.res.headers.get("content-type")?.includes("json") ? c.res.clone() : undefined;
+    const withCode = (code: unknown) => {
+      const batch = answered();
+      batch[seriesKey(METRIC.httpErrors, { route, code: knownCode(code) })] = 1;
       return { add: batch };
+    };
+    if (noted !== undefined) {
+      track(() => withCode(noted));
+      return;
+    }
+    track(async () => {
+      const parsed: unknown = await body?.json().catch(() => undefined);
+      return withCode(
+        typeof parsed === "object" && parsed !== null ? (parsed as { code?: unknown }).code : undefined,
+      );
     });
   };
 }
@@ -119,15 +132,13 @@ export function instrumentRegistry(registry: Registry, track: Track, labelsOf: L
       const result = await registry.infer(meta, feeds, outputs, deadline);
       const seconds = elapsedSince(started);
       const rows = Object.values(feeds)[0]?.dims[0] ?? 1;
-      track(async () => {
-        const labels = await labelsOf(meta.name, meta.version);
-        return {
-          add: {
-            ...histogram(METRIC.inferenceDuration, labels, seconds),
-            [seriesKey(METRIC.inferenceRows, labels)]: rows,
-          },
-        };
-      });
+      track(() =>
+        andThen(labelsOf(meta.name, meta.version), (labels) => {
+          const add = histogram(METRIC.inferenceDuration, labels, seconds);
+          add[seriesKey(METRIC.inferenceRows, labels)] = rows;
+          return { add };
+        }),
+      );
       return result;
     },
   };

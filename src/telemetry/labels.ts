@@ -17,9 +17,15 @@ export type Catalog = Pick<Registry, "listModelNames" | "versionNames">;
 
 export type ModelLabels = { model: string; version: string };
 
-/** Model and version labels bounded by the registry: a name it does not list is `other`. */
+/**
+ * Model and version labels bounded by the registry: a name it does not list is `other`. A name and version the
+ * registry lists are remembered and labelled at once (synchronously) after that: the registry never unlists a version
+ * (archived ones stay listed), and the memo holds only what it lists, so it is as small as the registry. Anything
+ * else is looked up each time, so a model registered later is labelled as soon as the listing shows it.
+ */
 export function labeller(catalog: () => Catalog) {
-  return async (model: string, version: string | undefined): Promise<ModelLabels> => {
+  const listed = new Map<string, ModelLabels>();
+  const lookup = async (model: string, version: string | undefined, key: string): Promise<ModelLabels> => {
     const names = await catalog()
       .listModelNames()
       .catch(() => [] as string[]);
@@ -28,9 +34,20 @@ export function labeller(catalog: () => Catalog) {
     const versions = await catalog()
       .versionNames(model)
       .catch(() => [] as string[]);
-    return { model, version: versions.includes(version) ? version : OTHER };
+    if (!versions.includes(version)) return { model, version: OTHER };
+    const labels = { model, version };
+    listed.set(key, labels);
+    return labels;
+  };
+  return (model: string, version: string | undefined): ModelLabels | Promise<ModelLabels> => {
+    const key = `${model}\u0000${version}`;
+    return listed.get(key) ?? lookup(model, version, key);
   };
 }
+
+/** `f` of a value that may still be on its way: at once when it is there, after it otherwise. */
+export const andThen = <T, R>(value: T | Promise<T>, f: (value: T) => R): R | Promise<R> =>
+  value instanceof Promise ? value.then(f) : f(value);
 
 export type LabelsOf = ReturnType<typeof labeller>;
 

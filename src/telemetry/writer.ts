@@ -62,21 +62,38 @@ export function createWriter(deps: {
     return next;
   };
 
+  const merge = (batch: TelemetryRecord) => {
+    for (const k in batch.add) add.set(k, (add.get(k) ?? 0) + (batch.add[k] as number));
+    for (const k in batch.set) set.set(k, Math.max(set.get(k) ?? 0, batch.set[k] as number));
+  };
+
   return {
-    /** Runs `record` off the response path and merges what it returns into the next write. */
-    track(record: () => Promise<TelemetryRecord>): void {
-      const work = (async () => {
-        try {
-          const batch = await record();
-          for (const [k, by] of Object.entries(batch.add ?? {})) add.set(k, (add.get(k) ?? 0) + by);
-          for (const [k, v] of Object.entries(batch.set ?? {})) set.set(k, Math.max(set.get(k) ?? 0, v));
-        } catch (error) {
-          // Labelling reads only the registry's cached listing; a failure there drops one record, loudly.
-          writes.failed(error);
-          return;
-        }
-        await scheduleWrite();
-      })();
+    /**
+     * Merges what `record` returns into the next write, off the response path. A record known at once (its labels
+     * memoised) is merged now, and costs the request no promise of its own: the write it joins is handed to `defer`
+     * once, by the first record that schedules it.
+     */
+    track(record: () => TelemetryRecord | Promise<TelemetryRecord>): void {
+      let made: TelemetryRecord | Promise<TelemetryRecord>;
+      try {
+        made = record();
+      } catch (error) {
+        writes.failed(error);
+        return;
+      }
+      if (!(made instanceof Promise)) {
+        merge(made);
+        if (!queued) deps.defer(scheduleWrite());
+        return;
+      }
+      const work = made.then(
+        (batch) => {
+          merge(batch);
+          return scheduleWrite();
+        },
+        // Labelling reads only the registry's cached listing; a failure there drops one record, loudly.
+        (error: unknown) => writes.failed(error),
+      );
       inflight.add(work);
       void work.finally(() => inflight.delete(work));
       deps.defer(work);

@@ -29,19 +29,17 @@ export function createUsageTracker(deps: {
 }) {
   // Counting is best effort and runs on every request: one warning per outage, not per request.
   const writes = outageReporter(deps.warn, "usage counters (writes)");
+  const succeeded = () => writes.succeeded();
+  const failed = (error: unknown) => writes.failed(error);
   return {
     record(model: string, version: string, events: Partial<Usage>): void {
-      const amounts = Object.fromEntries(
-        Object.entries(events)
-          .filter(([, by]) => by)
-          .map(([event, by]) => [key(model, version, event as UsageEvent), by as number]),
-      );
-      deps.defer(
-        deps.counters.increment(amounts).then(
-          () => writes.succeeded(),
-          (error: unknown) => writes.failed(error),
-        ),
-      );
+      // A plain loop, not entries/filter/map: this runs on every request.
+      const amounts: Record<string, number> = {};
+      for (const event in events) {
+        const by = events[event as UsageEvent];
+        if (by) amounts[key(model, version, event as UsageEvent)] = by;
+      }
+      deps.defer(deps.counters.increment(amounts).then(succeeded, failed));
     },
     /** Usage of each version; all zeros when the counter store cannot be read (say so in `available`). */
     async read(
