@@ -223,7 +223,13 @@ export function createRolloutDecisions(deps: RolloutDecisionDeps) {
       const { model: _m, ...decided } = comparison;
       const written =
         dryRun || comparison.action === "continue" ? null : await writeDecision(deps, model, comparison);
-      rollout = { ...decided, written };
+      // Another writer ended or replaced the rollout between the read and the write: nothing was written.
+      const stale = !dryRun && comparison.action !== "continue" && written === null;
+      rollout = {
+        ...decided,
+        ...(stale ? { summary: `${decided.summary} (not written: the rollout changed meanwhile)` } : {}),
+        written,
+      };
     }
     const rollback = await checkChampion(deps, model, {
       source: parsed.source,

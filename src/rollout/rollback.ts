@@ -182,7 +182,16 @@ export async function checkChampion(
           },
         };
       });
-  return { champion, action: "rollback", to: target.version, summary, evidence, written };
+  // The champion changed between the read and the write (a person, another instance): nothing was written.
+  const stale = !options.dryRun && written === null ? " (not written: the champion changed meanwhile)" : "";
+  return {
+    champion,
+    action: "rollback",
+    to: target.version,
+    summary: `${summary}${stale}`,
+    evidence,
+    written,
+  };
 }
 
 /**

@@ -1,7 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createRolloutDecisions } from "../../src/rollout/evaluate.js";
 import type { Services } from "../../src/services/index.js";
 import type { PointerStore } from "../../src/storage/pointers.js";
 import type { PredictionLog } from "../../src/storage/prediction-log.js";
+import { dieboldMariano } from "../../src/training/diebold-mariano.js";
 import { tempDir } from "../support/paths.js";
 import {
   clock,
@@ -212,6 +214,46 @@ describe("rollout evaluation on backfilled CSV outcomes", () => {
     const wet = await services.rollouts.evaluate(MODEL, { source: "backfill", ...RANGE });
     expect(wet.rollout?.evidence).toEqual(result.rollout?.evidence);
     expect(wet.rollout?.written?.rollout_evidence).toEqual(result.rollout?.evidence);
+  }, 120_000);
+
+  it("a rollout replaced while it was evaluated is not decided on: nothing written, and the answer says so", async () => {
+    const bad = await registerConstantForecaster(services, 0.05);
+    await backfill("3", bad);
+    const read = await startRollout(pointers, { id: "r-read", challenger: bad, ...ROLLOUT });
+    const stored = { ...read, id: "r-replaced" };
+    await pointers.update(MODEL, (current) => ({
+      pointers: { ...current, rollout: stored },
+      entry: {
+        at: STARTED,
+        model: MODEL,
+        action: "rollout_start",
+        from: "3",
+        to: bad,
+        rollout_id: stored.id,
+      },
+    }));
+    // The evaluation reads the rollout as it was (a cached read), and writes under the lock against what is stored.
+    const stale: PointerStore = {
+      ...pointers,
+      get: async (model) => ({ ...(await pointers.get(model)), rollout: read }),
+      update: (model, change) => pointers.update(model, change),
+      history: (model) => pointers.history(model),
+      set: (model, next, entry) => pointers.set(model, next, entry),
+    };
+    const decisions = createRolloutDecisions({
+      log,
+      pointers: stale,
+      registry: services.registry,
+      test: dieboldMariano,
+      now: time.now,
+      warn: () => {},
+    });
+    const before = await pointers.history(MODEL);
+    const result = await decisions.evaluate(MODEL, { source: "backfill", ...RANGE });
+    expect(result.rollout).toMatchObject({ action: "end", written: null, rollout: { id: "r-read" } });
+    expect(result.rollout?.summary).toMatch(/\(not written: the rollout changed meanwhile\)$/);
+    expect(await pointers.history(MODEL)).toEqual(before);
+    expect((await pointers.get(MODEL)).rollout?.id).toBe("r-replaced");
   }, 120_000);
 
   it("in production (source live) backfilled outcomes do not count: too few, nothing decided", async () => {
