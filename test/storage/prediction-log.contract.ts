@@ -170,6 +170,25 @@ export function predictionLogContract(name: string, make: PredictionLogFactory):
         expect(await log.get("BTC-24h", shadow.prediction_id)).toEqual([shadow]);
       });
 
+      it("keeps a shadow under the answer's own prediction id beside it (as rollouts log them): two versions, one id", async () => {
+        const { entry } = firstOf(forecastsFrom(bars.slice(-3), { source: "live" }));
+        const shadow = {
+          ...entry,
+          version: "3",
+          predicted_price: entry.predicted_price * 1.01,
+          source: "shadow" as const,
+          chosen_via: "shadow",
+          shadow_of: entry.prediction_id,
+        };
+        expect(await log.record([entry, shadow])).toBe(2);
+        const both = await log.get("BTC-24h", entry.prediction_id);
+        expect([...both].sort((a, b) => a.version.localeCompare(b.version))).toEqual(
+          [entry, shadow].sort((a, b) => a.version.localeCompare(b.version)),
+        );
+        expect((await log.list("BTC-24h", { source: "shadow" })).items).toEqual([shadow]);
+        expect((await log.list("BTC-24h", { source: "live" })).items).toEqual([entry]);
+      });
+
       it.each([
         ["a shadow without shadow_of", { source: "shadow" }],
         ["shadow_of on a live record", { shadow_of: "abc" }],
