@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleEdge, bundleVercelNode, type EdgeTarget } from "../../../scripts/edge/bundle.js";
 import type { RunningEdge, StartOptions } from "../../../scripts/edge/runtimes.js";
 import { DATA_AS_OF } from "../../support/paths.js";
+import { InferInput, InferResult, inferenceRequest, inferInit } from "../../support/triton-client.js";
 import { ADMIN_TOKEN, BYO, type RuntimeFixture, runtimeFixture } from "./fixture.js";
 import { describeRollouts } from "./rollout-suite.js";
 
@@ -111,6 +112,33 @@ export function describeEdgeRuntime(
       expect(edgeBody.outputs[0].data).toHaveLength(rows);
       expect(bits(edgeBody)).toEqual(bits(await onNode.json()));
     });
+
+    it.each(BYO)(
+      "POST /v2/models/%s/infer with binary tensors (as tritonclient sends them) gives Node's JSON outputs, bit for bit",
+      async (name) => {
+        const { input } = fixture.byo[name];
+        const width = input.shape[1] ?? 0;
+        const rows = 16;
+        const data = input.data.slice(0, rows * width);
+        const typed = input.datatype === "FP64" ? Float64Array.from(data) : Float32Array.from(data);
+        const binary = inferInit(
+          inferenceRequest({
+            inputs: [new InferInput(input.name, [rows, width], input.datatype).setData(typed)],
+          }),
+        );
+        const path = `/v2/models/${name}/infer`;
+        const [onEdge, onNode] = await Promise.all([
+          edge.fetch(path, binary),
+          node(path, json({ inputs: [{ ...input, shape: [rows, width], data }] })),
+        ]);
+        expect(onEdge.status).toBe(200);
+        expect(onEdge.headers.get("content-type")).toBe("application/octet-stream");
+        const result = await InferResult.of(onEdge);
+        const expected = (await onNode.json()).outputs[0];
+        expect(result.result.outputs[0]).toMatchObject({ name: expected.name, shape: expected.shape });
+        expect(bits(Array.from(result.output(expected.name) as Float32Array))).toEqual(bits(expected.data));
+      },
+    );
 
     it("POST /v2/models/BTC-24h/versions/{v}/infer runs each named version as Node does, bit for bit", async () => {
       const features = Array.from({ length: 2 * 30 }, (_, i) => Math.sin(i) / 50);
