@@ -223,7 +223,7 @@ export async function trainSymbol(options: {
   const bars = await trainingBars(options.market, symbol, plan.interval, options.until);
   const name = forecastModelName(symbol, plan.horizon);
   const results: TrainedVersion[] = [];
-  let sibling: { registration: RegistrationInput; naive: TrainedForecaster["naive"] } | undefined;
+  let sibling: { registration: RegistrationInput; naive?: TrainedForecaster["naive"] } | undefined;
   for (const family of plan.families) {
     progress(`training ${name} ${family} on ${bars.length} bars`);
     const trained = await options
@@ -268,14 +268,15 @@ export async function trainSymbol(options: {
  * Registers the model's naive baseline unless it has one: the same ONNX contract, feature set, forecast spec and
  * golden inputs as `sibling` (a version trained in this run), predicting no change. Once per model, not per run.
  * Its interval calibration and report (`naive`) are the sibling run's, computed with ŷ = 0 on the same test split
- * and walk-forward folds: naive fits nothing, so those rows are out of sample for it as for the sibling.
+ * and walk-forward folds: naive fits nothing, so those rows are out of sample for it as for the sibling. A trainer
+ * that gives none (one without intervals) registers a naive version without calibration: `interval: null`.
  */
 async function registerNaiveOnce(
   registry: Registry,
   name: string,
   exportNaive: NaiveExporter,
   sibling: RegistrationInput,
-  naive: TrainedForecaster["naive"],
+  naive: TrainedForecaster["naive"] | undefined,
   progress: (message: string) => void,
 ): Promise<string> {
   const existing = (await registry.versions(name)).find(isNaive);
@@ -284,8 +285,10 @@ async function registerNaiveOnce(
   const registration = naiveRegistrationOf(sibling);
   const meta = await registry.register(name, exportNaive(naiveExportInputOf(sibling)), {
     ...registration,
-    report: { ...registration.report, intervals: naive.intervals },
-    calibration: naive.calibration,
+    ...(naive && {
+      report: { ...registration.report, intervals: naive.intervals },
+      calibration: naive.calibration,
+    }),
   });
   return meta.version;
 }
