@@ -85,6 +85,11 @@ describe("forecast intervals over the HTTP API (shipped models, shipped CSVs)", 
         const asOfs = Array.from({ length: 90 }, (_, k) =>
           new Date(Date.parse(`${last}T00:00:00Z`) - (89 - k) * DAY).toISOString().slice(0, 10),
         );
+        // Every forecast is made after every version's data cutoff: out of sample for all of them.
+        for (const version of trained[symbol] as string[]) {
+          const cutoff = (await metadataOf(`${symbol}-24h`, version)).data_cutoff ?? "";
+          expect(Date.parse(`${asOfs[0]}T00:00:00Z`)).toBeGreaterThanOrEqual(Date.parse(cutoff));
+        }
         const coverage: Record<string, number> = {};
         for (const version of [null, ...(trained[symbol] as string[])]) {
           await pin(symbol, version);
