@@ -11,7 +11,7 @@
  * its audit entry carrying the numbers it used; `dryRun` answers the same without writing.
  */
 import { z } from "zod";
-import { EdgeMLError } from "../errors.js";
+import { asEdgeMLError, EdgeMLError } from "../errors.js";
 import type { Registry } from "../registry/registry.js";
 import { SELECTION_ALPHA } from "../selection/policy.js";
 import type { AuditEntry, ModelPointers, PointerStore, Rollout } from "../storage/pointers.js";
@@ -252,7 +252,7 @@ export function createRolloutDecisions(deps: RolloutDecisionDeps) {
           results[model] = await evaluate(model);
         } catch (error) {
           deps.warn(`evaluating the rollout of ${model} failed`, error);
-          const known = error instanceof EdgeMLError ? error : undefined;
+          const known = asEdgeMLError(error);
           results[model] = {
             error: known?.message ?? "edgeml: the evaluation failed; see the server's log",
             ...(known ? { code: known.code } : {}),
