@@ -196,6 +196,16 @@ let runQueue: Promise<unknown> = Promise.resolve();
 /** Runs on `runQueue`, waiting or running: the depth optional work (shadow runs) is dropped beyond. */
 let queuedRuns = 0;
 
+/** Runs `work` after every run queued before it on this thread, counted in `queuedRuns` until it settles. */
+function onRunQueue<T>(work: () => Promise<T>): Promise<T> {
+  queuedRuns += 1;
+  const turn = runQueue.then(work);
+  runQueue = turn.catch(() => {});
+  return turn.finally(() => {
+    queuedRuns -= 1;
+  });
+}
+
 /**
  * Settles with `work`, or rejects with `reason()` when `signal` aborts first: a deadline that a caller armed once,
  * listened to here without another timer. `work` is left to finish on its own; its late failure is observed.
@@ -375,8 +385,7 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
     async run({ key, load, feeds, outputs, timeoutMs, signal }) {
       let cancelled = false;
       const work = withSession(key, load, async (entry) => {
-        queuedRuns += 1;
-        const turn = runQueue.then(async (): Promise<Record<string, ort.Tensor>> => {
+        return onRunQueue(async (): Promise<Record<string, ort.Tensor>> => {
           // A run whose deadline passed while it queued is not started: nobody is waiting for it.
           if (cancelled) return {};
           runs += 1;
@@ -391,10 +400,6 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
           }
           checkOutputs(key, result, refused, maxOutputBytes);
           return result;
-        });
-        runQueue = turn.catch(() => {});
-        return turn.finally(() => {
-          queuedRuns -= 1;
         });
       });
       try {
