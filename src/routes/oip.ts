@@ -94,6 +94,25 @@ function statisticsRoutes(telemetry: Services["telemetry"]) {
     );
 }
 
+const INFER_BODY = {
+  required: true,
+  description: BINARY_DESCRIPTION,
+  content: { "application/json": { schema: InferRequestSchema } },
+} as const;
+/** What both infer routes share: all but their path, parameters, body and middleware. */
+const INFER_ROUTE = {
+  method: "post",
+  tags,
+  summary: "Run inference",
+  responses: {
+    200: {
+      ...json(InferResponseSchema, "Outputs (binary ones after the JSON, as the request asked)"),
+      headers: z.object({ "x-model-version": z.string() }),
+    },
+    ...errorResponses(400, 404, 413, 415, 503, 504),
+  },
+} as const;
+
 /** The Open Inference Protocol v2 REST surface (KServe / Triton clients): health, metadata, readiness, infer. */
 export function oipRoutes(services: Pick<Services, "config" | "inference" | "ready" | "telemetry">) {
   const { config, inference, telemetry } = services;
@@ -107,10 +126,8 @@ export function oipRoutes(services: Pick<Services, "config" | "inference" | "rea
     params: P,
   ) =>
     createRoute({
-      method: "post",
+      ...INFER_ROUTE,
       path,
-      tags,
-      summary: "Run inference",
       // After the body limit: binary bodies, then the fast path of plain JSON ones (src/routes/fast-infer.ts), then
       // the route's validators for everything else.
       middleware: [
@@ -118,21 +135,7 @@ export function oipRoutes(services: Pick<Services, "config" | "inference" | "rea
         binaryTensorData(params, inference.infer),
         fastJsonInfer(params, inference.infer, inferResponse),
       ] as const,
-      request: {
-        params,
-        body: {
-          required: true,
-          description: BINARY_DESCRIPTION,
-          content: { "application/json": { schema: InferRequestSchema } },
-        },
-      },
-      responses: {
-        200: {
-          ...json(InferResponseSchema, "Outputs (binary ones after the JSON, as the request asked)"),
-          headers: z.object({ "x-model-version": z.string() }),
-        },
-        ...errorResponses(400, 404, 413, 415, 503, 504),
-      },
+      request: { params, body: INFER_BODY },
     });
 
   // The statistics routes come first, before /v2/models/{name}: the first route registered answers
