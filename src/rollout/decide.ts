@@ -66,6 +66,9 @@ export interface RolloutEvidence extends Record<string, unknown> {
   p_value_worse: number | null;
   elapsed_seconds: number;
   max_duration_seconds: number;
+  /** What the numbers decided, and why: kept with them in the audit entry (`timeout` included). */
+  action?: RolloutAction;
+  reason?: RolloutReason;
 }
 
 export interface RolloutDecision {
@@ -148,7 +151,7 @@ export function decideRollout(input: RolloutDecisionInput): RolloutDecision {
     action,
     reason,
     summary: `rollout ${rollout.id} (${rollout.mode}, ${input.source}): ${summary}`,
-    evidence,
+    evidence: { ...evidence, action, reason },
   });
   if (ran && worse) {
     if (ran.pValue < alpha) {

@@ -197,6 +197,7 @@ describe("rollout evaluation on backfilled CSV outcomes", () => {
     const entry = (await pointers.history(MODEL)).at(-1);
     expect(entry).toMatchObject({ action: "rollout_end", rollout_id: "r-slow", from: "2", to: "3" });
     expect(entry?.reason).toMatch(/max_duration_seconds 2592000 passed/);
+    expect(entry?.rollout_evidence).toMatchObject({ action: "end", reason: "timeout", pairs: 8 });
     expect((await pointers.get(MODEL)).rollout).toBeUndefined();
   }, 120_000);
 
