@@ -122,6 +122,22 @@ describe("POST /api/ml/models/{name}/rollout/evaluate", () => {
       const answer = await response.json();
       expect(answer.code).toBe("evaluation_unavailable");
       expect(answer.error).toMatch(/run where training runs/);
+      // The comparison (GET …/rollout's) still answers there: counts and means, no p-values, nothing decided.
+      await startRollout(built.pointers, {
+        id: "r-edge",
+        challenger: "2",
+        mode: "shadow",
+        weight: 1,
+        started_at: STARTED,
+        min_outcomes: 30,
+        max_duration_seconds: 86_400,
+      });
+      const comparison = await built.services.rollouts.compare(MODEL);
+      expect(comparison).toMatchObject({
+        action: "continue",
+        reason: "test_unavailable",
+        evidence: { pairs: 0, p_value_better: null, p_value_worse: null, pairing: "shadow_of" },
+      });
     } finally {
       await edge.cleanup();
     }
