@@ -11,8 +11,17 @@ export const LATENCY_BUCKETS_SECONDS = [
 
 /** The `le` label of the bucket an observation falls in: its smallest bound at or above it, or +Inf. */
 export function bucketOf(seconds: number): string {
-  const bound = LATENCY_BUCKETS_SECONDS.find((le) => seconds <= le);
-  return bound === undefined ? "+Inf" : String(bound);
+  return BUCKET_LABELS[bucketIndex(seconds)] as string;
+}
+
+/** The `le` labels in bucket order, +Inf last. */
+export const BUCKET_LABELS: readonly string[] = [...LATENCY_BUCKETS_SECONDS.map(String), "+Inf"];
+
+/** The index in BUCKET_LABELS of the bucket an observation falls in. */
+export function bucketIndex(seconds: number): number {
+  let i = 0;
+  while (i < LATENCY_BUCKETS_SECONDS.length && !(seconds <= (LATENCY_BUCKETS_SECONDS[i] as number))) i++;
+  return i;
 }
 
 /** A histogram as read back: per-bucket counts (not cumulative, as stored), count and sum. */

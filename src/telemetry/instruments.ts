@@ -65,6 +65,28 @@ export function serveObserver(track: Track, labelsOf: LabelsOf, now: () => Date)
 
 /** HTTP middleware: every answer by route template, method and status; error answers by their code. */
 export function httpMiddleware(track: Track): MiddlewareHandler {
+  // Per route template (a bounded set): its labels object, and its request counters' keys by method and status,
+  // built once instead of on every request.
+  const routes = new Map<string, { labels: { route: string }; requests: Map<string, string> }>();
+  const perRoute = (route: string) => {
+    let entry = routes.get(route);
+    if (!entry) {
+      entry = { labels: { route }, requests: new Map() };
+      routes.set(route, entry);
+    }
+    return entry;
+  };
+  const routeLabels = (route: string) => perRoute(route).labels;
+  const requestsKey = (route: string, method: string, status: number) => {
+    const { requests } = perRoute(route);
+    const id = `${method} ${status}`;
+    let key = requests.get(id);
+    if (key === undefined) {
+      key = seriesKey(METRIC.httpRequests, { route, method, status: String(status) });
+      requests.set(id, key);
+    }
+    return key;
+  };
   return async (c, next) => {
     const started = performance.now();
     await next();
@@ -73,8 +95,8 @@ export function httpMiddleware(track: Track): MiddlewareHandler {
     const method = methodOf(c.req.method);
     const status = c.res.status;
     const answered = () => {
-      const batch = histogram(METRIC.httpDuration, { route }, seconds);
-      batch[seriesKey(METRIC.httpRequests, { route, method, status: String(status) })] = 1;
+      const batch = histogram(METRIC.httpDuration, routeLabels(route), seconds);
+      batch[requestsKey(route, method, status)] = 1;
       return batch;
     };
     if (status < 400) {

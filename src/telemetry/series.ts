@@ -33,11 +33,28 @@ export const METRIC = {
  * Upstash client parses every JSON-looking string it reads back (SMEMBERS included) into a value.
  */
 export function seriesKey(metric: string, labels: Labels = {}): string {
-  const pairs = Object.keys(labels)
-    .sort()
-    .map((k) => `${k}=${encodeURIComponent(labels[k] as string)}`);
-  return [metric, ...pairs].join("|");
+  // Every request records a few series: their keys are memoised by an identity cheaper to build than the key
+  // (length-prefixed, so no two label sets share one). Labels are bounded by construction (route templates, the
+  // registry's names, known codes), so the memo is too; the bound below only guards against a bug that is not.
+  let id = `${metric.length}:${metric}`;
+  for (const k in labels) {
+    const v = labels[k] as string;
+    id += `${k.length}:${k}${v.length}:${v}`;
+  }
+  let key = keys.get(id);
+  if (key === undefined) {
+    const pairs = Object.keys(labels)
+      .sort()
+      .map((k) => `${k}=${encodeURIComponent(labels[k] as string)}`);
+    key = [metric, ...pairs].join("|");
+    if (keys.size >= MAX_MEMOISED_KEYS) keys.clear();
+    keys.set(id, key);
+  }
+  return key;
 }
+
+const keys = new Map<string, string>();
+const MAX_MEMOISED_KEYS = 50_000;
 
 /** The series a key names; undefined for a key this code did not write. */
 export function parseSeries(key: string, value: number): Series | undefined {

@@ -1,5 +1,5 @@
 import { outageReporter } from "../logger.js";
-import { bucketOf } from "./histogram.js";
+import { BUCKET_LABELS, bucketIndex } from "./histogram.js";
 import { type Labels, seriesKey } from "./series.js";
 import type { MetricsBatch, MetricsStore } from "./store.js";
 
@@ -12,11 +12,28 @@ export type TelemetryRecord = { add?: Record<string, number>; set?: Record<strin
  * commands of another instance's pipeline.
  */
 export function histogram(metric: string, labels: Labels, seconds: number): Record<string, number> {
-  return {
-    [seriesKey(`${metric}_bucket`, { ...labels, le: bucketOf(seconds) })]: 1,
-    [seriesKey(`${metric}_sum_us`, labels)]: Math.round(seconds * 1e6),
-  };
+  // Keys by labels object: the recorders pass the same object for the same labels (a route's, a listed version's),
+  // so a request costs a lookup, not building and encoding keys; labels objects are never changed once made.
+  let byMetric = histogramKeys.get(labels);
+  if (!byMetric) {
+    byMetric = new Map();
+    histogramKeys.set(labels, byMetric);
+  }
+  let keys = byMetric.get(metric);
+  if (!keys) {
+    keys = { buckets: [], sum: seriesKey(`${metric}_sum_us`, labels) };
+    byMetric.set(metric, keys);
+  }
+  const i = bucketIndex(seconds);
+  let bucket = keys.buckets[i];
+  if (bucket === undefined) {
+    bucket = seriesKey(`${metric}_bucket`, { ...labels, le: BUCKET_LABELS[i] as string });
+    keys.buckets[i] = bucket;
+  }
+  return { [bucket]: 1, [keys.sum]: Math.round(seconds * 1e6) };
 }
+
+const histogramKeys = new WeakMap<Labels, Map<string, { buckets: string[]; sum: string }>>();
 
 /**
  * The write side of the telemetry. Each record runs off the response path (handed to `defer`, the edge's
