@@ -207,7 +207,7 @@ function intro(r: Report): string {
   return [
     SECTION,
     "",
-    `Reproduce with \`npm run bench:peer\` (\`tsx bench/peer.bench.ts\`; \`-- --workers N\` runs N processes of each and rewrites that subsection only). It needs Python 3 with FastAPI, uvicorn and scikit-learn, on Debian \`${INSTALL}\`: not part of CI.`,
+    `Reproduce with \`npm run bench:peer\` (\`tsx bench/peer.bench.ts\`): as many processes of each as \`npm start\` runs here (one per core); \`-- --workers N\` runs N of each and rewrites that subsection only. It needs Python 3 with FastAPI, uvicorn and scikit-learn, on Debian \`${INSTALL}\`: not part of CI.`,
     "",
     `- **edgeml**: \`npm start\`'s server (\`src/runtime/node/server.ts\`) with WORKERS=N, the default configuration (rate limits counted per client, metrics, usage counters, the SQLite prediction log, tree models inline), embedded stores on a copy of \`models/\` in a temporary directory, market data from the CSVs; the public rate limit raised to ${RATE_LIMIT_PUBLIC} so that the single load client is counted, never refused. \`sk_hgb_f32.onnx\` from \`../shared/data/byo-models\` is registered through the admin API (golden rows: scikit-learn's predictions) and promoted.`,
     `- **peer** (\`bench/peer/\`): FastAPI ${v.fastapi}, pydantic ${v.pydantic}, uvicorn ${v.uvicorn} (${v.loop}, ${v.http}), scikit-learn ${v["scikit-learn"]}, numpy ${v.numpy}, Python ${v.python}, all Debian 12 packages; N uvicorn workers sharing one socket, OMP_NUM_THREADS=1. Handlers are \`async def\` and validate the body with pydantic models, as FastAPI users write them. No rate limiting, metrics or prediction log.`,

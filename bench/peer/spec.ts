@@ -1,4 +1,5 @@
 /** What bench/peer.bench.ts compares, shared by its parts (servers, load, report). */
+import { availableParallelism } from "node:os";
 import { z } from "zod";
 import type { LoadResult } from "./load.js";
 
@@ -55,8 +56,14 @@ export function command(o: Options): string {
   return flags.length > 0 ? `${COMMAND} -- ${flags.join(" ")}` : COMMAND;
 }
 
-/** Until multi-process `npm start` is the default everywhere, one process of each; `--workers N` for N of each. */
-export const DEFAULTS = { workers: 1, rounds: 3, seconds: 10, connections: 16, "warmup-seconds": 3 } as const;
+/** By default as many processes of each as `npm start` runs (WORKERS unset: every core); `--workers N` for N of each. */
+export const DEFAULTS = {
+  workers: availableParallelism(),
+  rounds: 3,
+  seconds: 10,
+  connections: 16,
+  "warmup-seconds": 5,
+} as const;
 
 /** One timed run: one path on one server in one round. */
 export interface Run extends LoadResult {
