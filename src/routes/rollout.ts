@@ -46,7 +46,7 @@ export function rolloutRoutes(services: Pick<Services, "rolloutControl" | "rollo
         security,
         summary: "Start a canary or shadow rollout of a version against the one serving now",
         description:
-          "canary: a request goes to the challenger when hash(rollout id, client key) mod 10000 < weight × 10000 — the client key is `x-client-id`, else the client's address as the rate limiter sees it — so a client keeps its version for the whole rollout, and a new rollout draws clients afresh. shadow: the champion answers every request; for `weight` of the forecasts it makes, the challenger runs on the same features after the answer and is logged as `shadow` with `shadow_of` the answer's prediction id. One rollout per model: 409 while one runs, or while the model is pinned.",
+          "canary: a stable share of clients (by x-client-id, else address) gets the challenger; shadow: the champion answers and the challenger is logged beside it (README, Rollouts). 409 while one runs or the model is pinned.",
         middleware: [
           guard,
           limitBody(

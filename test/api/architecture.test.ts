@@ -47,8 +47,8 @@ describe("routes as sub-apps: auth is declared per route", () => {
       }
     }
     // The registry's nine (restore and backfill included), training and its status, the prediction log's listing
-    // and track, /metrics.
-    expect(guarded).toBe(14);
+    // and track, /metrics, a rollout's start, state and end, and its evaluation.
+    expect(guarded).toBe(18);
   });
 
   it("the admin group carries its guard wherever it is mounted: not an app.use by path", async () => {

@@ -185,6 +185,18 @@ describe("fuzz: mutated requests never answer 500", () => {
       admin: true,
       body: { from: "2026-03-01", to: "2026-03-27", version: "1" },
     },
+    {
+      template: "/api/ml/models/{name}/rollout",
+      path: "/api/ml/models/BTC-24h/rollout",
+      admin: true,
+      body: { challenger: "1", mode: "canary", weight: 0.2, min_outcomes: 30, max_duration_seconds: 3600 },
+    },
+    {
+      template: "/api/ml/models/{name}/rollout/evaluate",
+      path: "/api/ml/models/BTC-24h/rollout/evaluate?dry_run=true",
+      admin: true,
+      body: { source: "backfill", from: "2026-03-01", to: "2026-03-27" },
+    },
     { template: "/api/ml/train", path: "/api/ml/train", admin: true, body: { model_id: "NOPE" } },
     {
       template: "/api/ml/performance/track",
@@ -215,6 +227,7 @@ describe("fuzz: mutated requests never answer 500", () => {
     "/api/ml/models",
     "/api/ml/models/{name}",
     "/api/ml/models/{name}/versions/{version}",
+    "/api/ml/models/{name}/rollout",
     "/api/ml/train/status",
     "/api/ml/performance/{model_id}",
     "/api/ml/performance/{model_id}/series",
