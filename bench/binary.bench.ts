@@ -274,7 +274,7 @@ async function report(variants: Variant[], rounds: Map<string, Round[]>) {
       .join(" / ")} at the end), Node ${process.version}.`,
     `- Load: autocannon, ${HTTP.connections} connections, a ${HTTP.warmupSeconds} s warm-up per variant, then ${HTTP.rounds} rounds of ${seconds} s per variant in rotated order; req/s and CPU per request are medians over rounds, latency percentiles pool every response. Server CPU is the server process's own (user + system) per request. ${int(stats.reduce((n, s) => n + s.requests, 0))} requests, 0 failed.`,
     "- Checks: before timing, each variant's answer was decoded (binary as tritonclient's `InferResult.as_numpy` reads it) and equals the JSON answer bit for bit.",
-    `- Reading: the model's own time is the same in every row; what changes is parsing ${int(ROWS * 30)} numbers out of JSON text against copying ${int(ROWS * 30 * 4)} bytes, and printing ${int(ROWS)} numbers against copying ${int(ROWS * 4)} bytes.`,
+    `- Reading: the model's own time is the same in every row; what changes is parsing ${int(ROWS * 30)} numbers out of JSON text against copying ${int(ROWS * 30 * 4)} bytes (each element still checked), and printing ${int(ROWS)} numbers against copying ${int(ROWS * 4)} bytes. JSON → binary is a JSON request with \`parameters\` on its output: the infer route's fast path (src/routes/fast-infer.ts) takes plain requests only, so it goes the full validation path (zod over every element), which JSON → JSON does not.`,
   ].join("\n");
   console.log(body);
   if (!quick) await writeDocSection(SECTION, body);
