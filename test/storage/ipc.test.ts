@@ -8,8 +8,11 @@ import {
   createIpcMutex,
   createIpcRateLimiter,
   createIpcSingleFlight,
+  createWorkerPointerStore,
 } from "../../src/storage/node/ipc-adapters.js";
+import { createJsonFilePointerStore } from "../../src/storage/node/json-file-pointers.js";
 import { createLocalSingleFlight } from "../../src/storage/single-flight.js";
+import { tempDir } from "../support/paths.js";
 import { metricsStoreContract } from "../telemetry/store.contract.js";
 import { countersContract } from "./counters.contract.js";
 import { jobStoreContract } from "./job-store.contract.js";
@@ -78,7 +81,7 @@ describe("two workers, one primary: the stores are one", () => {
     const [storeOne, storeTwo] = [createIpcMetricsStore(one), createIpcMetricsStore(two)];
     // Worker two has a record pending (its telemetry writes after the response): written only when flushed.
     let pending: Record<string, number> = { "edgeml_http_requests_total|route=/x": 1 };
-    two.onFlush(async () => {
+    two.on("flush", async () => {
       await storeTwo.write({ add: pending });
       pending = {};
     });
@@ -91,7 +94,7 @@ describe("two workers, one primary: the stores are one", () => {
     const one = wire.worker().client;
     const dying = wire.worker();
     const flushing = gate();
-    dying.client.onFlush(() => {
+    dying.client.on("flush", () => {
       flushing.open();
       return new Promise<void>(() => {});
     });
@@ -239,5 +242,46 @@ describe("the training lock across workers", () => {
     await eventually(async () => wire.host.stats().waiting === 1, "b waits for the lock");
     wire.kill(holder.id);
     expect(await second).toBe("b ran");
+  });
+});
+
+describe("the pointer file across workers", () => {
+  const entry = (to: string) => ({
+    at: new Date().toISOString(),
+    model: "m",
+    action: "promote" as const,
+    from: null,
+    to,
+  });
+
+  it("a promote answered on one worker is what the other reads next, though it had the file cached", async () => {
+    const dir = await tempDir();
+    try {
+      const wire = ipcWire();
+      // A cache far longer than the test: only the primary's notice can make the second worker read the file again.
+      const file = () => createJsonFilePointerStore(`${dir.path}/pointers.json`, { cacheTtlMs: 3_600_000 });
+      const a = createWorkerPointerStore(file(), wire.worker().client, warn);
+      const b = createWorkerPointerStore(file(), wire.worker().client, warn);
+      await a.set("m", { champion: "1" }, entry("1"));
+      expect(await b.get("m")).toEqual({ champion: "1" });
+      await a.set("m", { champion: "2" }, entry("2"));
+      expect(await b.get("m")).toEqual({ champion: "2" });
+    } finally {
+      await dir.cleanup();
+    }
+  });
+
+  it("without the notice the other worker serves its cached copy (what the primary's notice prevents)", async () => {
+    const dir = await tempDir();
+    try {
+      const file = () => createJsonFilePointerStore(`${dir.path}/pointers.json`, { cacheTtlMs: 3_600_000 });
+      const [a, b] = [file(), file()];
+      await a.set("m", { champion: "1" }, entry("1"));
+      expect(await b.get("m")).toEqual({ champion: "1" });
+      await a.set("m", { champion: "2" }, entry("2"));
+      expect(await b.get("m")).toEqual({ champion: "1" });
+    } finally {
+      await dir.cleanup();
+    }
   });
 });

@@ -1,5 +1,6 @@
 import cluster, { type Worker } from "node:cluster";
 import { mkdirSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
 import type { AppDeps } from "../../app.js";
@@ -12,8 +13,10 @@ import {
   createIpcMutex,
   createIpcRateLimiter,
   createIpcSingleFlight,
+  createWorkerPointerStore,
 } from "../../storage/node/ipc-adapters.js";
 import {
+  batchingSender,
   createIpcClient,
   type IpcClient,
   isEdgemlMessage,
@@ -21,6 +24,7 @@ import {
   type WorkerMessage,
 } from "../../storage/node/ipc-channel.js";
 import { createIpcHost, type IpcHost } from "../../storage/node/ipc-host.js";
+import type { JsonFilePointerStore } from "../../storage/node/json-file-pointers.js";
 import { openSqlitePredictionLog } from "../../storage/node/sqlite-prediction-log.js";
 import type { Environment } from "../env-schema.js";
 import { DEFAULT_PREDICTION_LOG_FILE } from "./paths.js";
@@ -43,6 +47,8 @@ const STOP = { edgeml: "stop" } as const;
 
 export interface PrimaryOptions {
   workers: number;
+  /** Where every worker listens: a port number, never 0 (see freePort). */
+  port: number;
   logger?: Logger;
   /** Run before the first fork, once: what must exist before several processes open it (the prediction log). */
   prepare?: () => void;
@@ -55,15 +61,14 @@ export interface PrimaryOptions {
  * loads the app or onnxruntime: a crash in serving cannot take it down.
  */
 export function runPrimary(options: PrimaryOptions): void {
+  if (options.port === 0)
+    throw new Error("edgeml: runPrimary needs a port number; resolve PORT=0 with freePort");
   const logger = options.logger ?? consoleLogger;
   const host = createIpcHost();
   let stopping = false;
   let failedStarts = 0;
   let announced = false;
   const listening = new Set<number>();
-  // PORT=0 asks the system for a port: the first workers share the one it gave, and their replacements must listen on
-  // that one too (a replacement listening on 0 alone would get another).
-  let port: number | undefined;
 
   options.prepare?.();
 
@@ -71,16 +76,18 @@ export function runPrimary(options: PrimaryOptions): void {
     const worker = cluster.fork({
       EDGEML_WORKER_INDEX: String(index),
       EDGEML_WORKER_BANNER: banner ? "1" : "",
-      ...(port !== undefined && { PORT: String(port) }),
+      PORT: String(options.port),
     });
-    host.attach(worker.id, (message: PrimaryMessage) => {
-      if (worker.isConnected()) worker.send(message, undefined, () => {});
-    });
+    host.attach(
+      worker.id,
+      batchingSender<PrimaryMessage>((message) => {
+        if (worker.isConnected()) worker.send(message, undefined, () => {});
+      }),
+    );
     worker.on("message", (message: unknown) => host.receive(worker.id, message));
     // A send to a worker that just died reports here; its exit event does the rest.
     worker.on("error", (error) => logger.warn(`worker ${worker.process.pid}: ${error.message}`));
-    worker.on("listening", (address) => {
-      port ??= address.port;
+    worker.on("listening", () => {
       failedStarts = 0;
       listening.add(worker.id);
       if (!announced && listening.size === options.workers) {
@@ -132,6 +139,23 @@ export function runPrimary(options: PrimaryOptions): void {
   process.on("SIGTERM", () => stop());
 }
 
+/**
+ * A port the system has free on `hostname`, for PORT=0. The workers must all name the same port: node:cluster shares
+ * one listening socket per address and port *as the workers ask for it*, and several `listen(0)` calls may each get a
+ * port of their own (a replacement worker would then listen elsewhere). The port is free when asked; another process
+ * could take it before the workers bind, which then fail loudly (EADDRINUSE).
+ */
+export function freePort(hostname: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, hostname, () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 /** This worker's place among its siblings, as its primary set it: its index, and whether it prints the banner. */
 export const workerPlace = () => ({
   index: Number(process.env.EDGEML_WORKER_INDEX ?? "0"),
@@ -144,9 +168,9 @@ export const workerPlace = () => ({
  */
 export function connectToPrimary(): IpcClient {
   const client = createIpcClient({
-    send: (message: WorkerMessage) => {
+    send: batchingSender<WorkerMessage>((message) => {
       process.send?.(message, undefined, {}, () => {});
-    },
+    }),
     onMessage: (listener) => {
       process.on("message", listener);
       return () => process.off("message", listener);
@@ -162,19 +186,27 @@ export const isStopMessage = (message: unknown) => isEdgemlMessage(message) && m
 /**
  * A worker's dependencies: the Node runtime's (`base`), with every port the workers must share moved to the
  * primary: the embedded cache, counters, metrics, jobs and rate limits (a production adapter configured from the
- * environment, Upstash, is shared already and stays), the forecasts' single flight and the training lock.
+ * environment, Upstash, is shared already and stays), the forecasts' single flight and the training lock; and the
+ * pointer file, whose changes every worker hears of before the change is answered.
  */
 export function workerDeps(base: AppDeps, client: IpcClient, logger: Logger = consoleLogger): AppDeps {
   const embedded = (adapter: { kind: string } | undefined) =>
     adapter === undefined || adapter.kind === "memory";
+  const warn = (message: string, error: unknown) => logger.warn(message, error);
+  const file = base.pointers as Partial<JsonFilePointerStore>;
   return {
     ...base,
+    // The file is what the workers share here; Edge Config (production) is read through its own short cache.
+    pointers:
+      typeof file.invalidate === "function"
+        ? createWorkerPointerStore(base.pointers as JsonFilePointerStore, client, warn)
+        : base.pointers,
     cache: embedded(base.cache) ? createIpcCache(client) : base.cache,
     counters: embedded(base.counters) ? createIpcCounters(client) : base.counters,
     metrics: embedded(base.metrics) ? createIpcMetricsStore(client) : base.metrics,
     jobs: embedded(base.jobs) ? createIpcJobStore(client) : base.jobs,
     rateLimiter: embedded(base.rateLimiter) ? createIpcRateLimiter(client) : base.rateLimiter,
-    flights: createIpcSingleFlight(client, (message, error) => logger.warn(message, error)),
+    flights: createIpcSingleFlight(client, warn),
     trainingLock: createIpcMutex(client, "training"),
   };
 }

@@ -24,8 +24,12 @@ if (workers === 1) {
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
 } else if (cluster.isPrimary) {
-  const { runPrimary, preparePredictionLog } = await import("./cluster.js");
-  runPrimary({ workers, prepare: () => preparePredictionLog(env) });
+  const { runPrimary, preparePredictionLog, freePort } = await import("./cluster.js");
+  runPrimary({
+    workers,
+    port: port === 0 ? await freePort(hostname) : port,
+    prepare: () => preparePredictionLog(env),
+  });
 } else {
   const { connectToPrimary, isStopMessage, workerDeps, workerPlace } = await import("./cluster.js");
   const client = connectToPrimary();
@@ -47,7 +51,7 @@ if (workers === 1) {
     label: `worker ${index + 1} of ${workers}, pid ${process.pid}`,
   });
   // A metrics read on any worker first collects what this one has recorded and not yet written.
-  client.onFlush(() => serving.services.telemetry.flush());
+  client.on("flush", () => serving.services.telemetry.flush());
   stop = () => {
     void serving.close().then(() => process.exit(0));
   };

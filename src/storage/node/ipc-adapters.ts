@@ -2,10 +2,12 @@ import type { MetricsStore } from "../../telemetry/store.js";
 import type { PredictionCache } from "../cache.js";
 import type { Counters } from "../counters.js";
 import type { JobStore, TrainingJob } from "../jobs.js";
+import type { PointerStore } from "../pointers.js";
 import type { RateLimiter, RateLimitOutcome } from "../ratelimit.js";
 import type { Mutex, SingleFlight } from "../single-flight.js";
 import { fromWireError, type IpcClient, toWireError } from "./ipc-channel.js";
 import type { FlightClaim } from "./ipc-host.js";
+import type { JsonFilePointerStore } from "./json-file-pointers.js";
 
 /** The kind every adapter here reports (start-up banner, /v2 health): the embedded store, held by the primary. */
 export const PRIMARY_KIND = "primary-memory";
@@ -137,5 +139,37 @@ export function createIpcMutex(client: IpcClient, name: string): Mutex {
         });
       }
     },
+  };
+}
+
+/**
+ * The JSON pointer file as a worker uses it: reads keep the file store's short-lived copy, and a change made here is
+ * answered only once every other worker has dropped its copy (through the primary), so the request after a promote
+ * serves the new champion whichever worker it reaches. A change the primary cannot announce (it is gone, and the
+ * worker with it) is still written: the others then see it within the file store's cache TTL.
+ */
+export function createWorkerPointerStore(
+  store: JsonFilePointerStore,
+  client: IpcClient,
+  warn: (message: string, error: unknown) => void,
+): PointerStore {
+  client.on("pointers", () => store.invalidate());
+  const announce = () =>
+    client
+      .call("pointers", "changed", [])
+      .catch((error: unknown) => warn("pointers: could not tell the other workers", error));
+  return {
+    kind: store.kind,
+    get: (model) => store.get(model),
+    async update(model, change) {
+      const result = await store.update(model, change);
+      await announce();
+      return result;
+    },
+    async set(model, pointers, entry) {
+      await store.set(model, pointers, entry);
+      await announce();
+    },
+    history: (model) => store.history(model),
   };
 }

@@ -4,12 +4,21 @@ import { EdgeMLError, ERROR_STATUS, type ErrorCode, errorMessage } from "../../e
  * The wire between `npm start`'s workers and their primary (src/runtime/node/cluster.ts), which hosts what the
  * workers must share: the prediction cache and its single flight, metrics, usage counters, rate limits, training
  * jobs and the training lock (src/storage/node/ipc-host.ts). A worker calls a port's method and gets its answer;
- * the primary asks a worker to flush its telemetry before a metrics read. Messages are plain JSON objects: on
+ * the primary asks every worker to act on a topic and waits for each one's answer (flush its telemetry before a
+ * metrics read; drop its cached pointers after another worker changed them). Messages are plain JSON objects: on
  * node:cluster they travel over the worker's IPC pipe (`process.send`), in tests over any pair of channels.
  */
 
 /** The ports the primary hosts, by the name a call gives. */
-export type HostedPort = "cache" | "ratelimit" | "counters" | "metrics" | "jobs" | "flights" | "locks";
+export type HostedPort =
+  | "cache"
+  | "ratelimit"
+  | "counters"
+  | "metrics"
+  | "jobs"
+  | "flights"
+  | "locks"
+  | "pointers";
 
 /** Worker → primary: call `port.method(...args)`; the primary answers with a reply of the same id. */
 export interface CallMessage {
@@ -31,19 +40,59 @@ export type ReplyMessage =
   | { edgeml: "reply"; id: number; ok: true; value: unknown }
   | { edgeml: "reply"; id: number; ok: false; error: WireError };
 
-/** Primary → worker: write every telemetry record made so far, then answer `flushed` with the same id. */
-export interface FlushMessage {
-  edgeml: "flush";
+/**
+ * What the primary asks every worker to do before it answers a call: `flush`, write every telemetry record made so
+ * far (a metrics read); `pointers`, forget the pointers read from the file (another worker changed them).
+ */
+export type Topic = "flush" | "pointers";
+
+/** Primary → worker: act on `topic`, then answer `done` with the same id. */
+export interface NotifyMessage {
+  edgeml: "notify";
+  id: number;
+  topic: Topic;
+}
+
+export interface DoneMessage {
+  edgeml: "done";
   id: number;
 }
 
-export interface FlushedMessage {
-  edgeml: "flushed";
-  id: number;
+export type WorkerMessage = CallMessage | DoneMessage;
+export type PrimaryMessage = ReplyMessage | NotifyMessage;
+
+/** Several messages in one: what `batchingSender` sends; receivers unpack it in order. */
+export interface BatchMessage<M> {
+  edgeml: "batch";
+  messages: M[];
 }
 
-export type WorkerMessage = CallMessage | FlushedMessage;
-export type PrimaryMessage = ReplyMessage | FlushMessage;
+/**
+ * A sender that sends what it is given during one turn of the event loop as one message, in order, once the turn's
+ * I/O callbacks have run (setImmediate). Under load a worker handles many requests per turn, each making a call or
+ * two: one pipe write and one parse for all of them instead of one each (docs/benchmarks.md, Multi-core). A lone
+ * message is sent as itself.
+ */
+export function batchingSender<M>(send: (message: M | BatchMessage<M>) => void): (message: M) => void {
+  let queue: M[] = [];
+  const flush = () => {
+    const messages = queue;
+    queue = [];
+    if (messages.length === 1) send(messages[0] as M);
+    else send({ edgeml: "batch", messages });
+  };
+  return (message) => {
+    queue.push(message);
+    if (queue.length === 1) setImmediate(flush);
+  };
+}
+
+/** The messages `message` carries: a batch's, in order, or itself. */
+export function unpack(message: unknown): unknown[] {
+  return isEdgemlMessage(message) && message.edgeml === "batch" && Array.isArray(message.messages)
+    ? message.messages
+    : [message];
+}
 
 /** One side of the wire: what a process sends, and the messages it receives. */
 export interface IpcChannel<Out, In = unknown> {
@@ -81,8 +130,8 @@ export function fromWireError(wire: WireError): Error {
 export interface IpcClient {
   /** Calls `port.method(...args)` in the primary. Rejects with the primary's error, or when the wire is gone. */
   call(port: HostedPort, method: string, args: unknown[]): Promise<unknown>;
-  /** What this process runs when the primary asks for a flush (its telemetry's flush); until set, a flush is immediate. */
-  onFlush(flush: () => Promise<void>): void;
+  /** What this process runs when the primary notifies `topic`; a topic with no handler is done at once. */
+  on(topic: Topic, handler: () => void | Promise<void>): void;
   /** Fails every call waiting for an answer (the primary is gone), and every later call. */
   close(reason: string): void;
   /** Calls sent and not yet answered. */
@@ -90,16 +139,17 @@ export interface IpcClient {
 }
 
 /**
- * The worker's end of the wire: numbered calls with their answers, and flushes on request. A flush that fails is
- * answered all the same (a metrics read must not hang on one worker's outage); the failure is the flush's to report.
+ * The worker's end of the wire: numbered calls with their answers, and notifications answered once handled. A
+ * handler that fails is answered all the same (a metrics read must not hang on one worker's outage); the failure is
+ * the handler's to report.
  */
 export function createIpcClient(channel: IpcChannel<WorkerMessage, unknown>): IpcClient {
   const waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   let next = 1;
   let closed: string | undefined;
-  let flush: () => Promise<void> = async () => {};
+  const handlers = new Map<Topic, () => void | Promise<void>>();
 
-  channel.onMessage((message) => {
+  const receive = (message: unknown) => {
     if (!isEdgemlMessage(message)) return;
     if (message.edgeml === "reply") {
       const reply = message as unknown as ReplyMessage;
@@ -108,14 +158,18 @@ export function createIpcClient(channel: IpcChannel<WorkerMessage, unknown>): Ip
       waiting.delete(reply.id);
       if (reply.ok) call.resolve(reply.value);
       else call.reject(fromWireError(reply.error));
-    } else if (message.edgeml === "flush") {
-      const { id } = message as unknown as FlushMessage;
-      void flush()
+    } else if (message.edgeml === "notify") {
+      const { id, topic } = message as unknown as NotifyMessage;
+      void Promise.resolve()
+        .then(() => handlers.get(topic)?.())
         .catch(() => {})
         .then(() => {
-          if (closed === undefined) channel.send({ edgeml: "flushed", id });
+          if (closed === undefined) channel.send({ edgeml: "done", id });
         });
     }
+  };
+  channel.onMessage((message) => {
+    for (const one of unpack(message)) receive(one);
   });
 
   return {
@@ -132,8 +186,8 @@ export function createIpcClient(channel: IpcChannel<WorkerMessage, unknown>): Ip
         }
       });
     },
-    onFlush(handler) {
-      flush = handler;
+    on(topic, handler) {
+      handlers.set(topic, handler);
     },
     close(reason) {
       closed = reason;

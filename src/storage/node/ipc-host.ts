@@ -9,7 +9,9 @@ import {
   type CallMessage,
   isEdgemlMessage,
   type PrimaryMessage,
+  type Topic,
   toWireError,
+  unpack,
   type WireError,
 } from "./ipc-channel.js";
 
@@ -35,7 +37,7 @@ export interface IpcHost {
   receive(worker: number, message: unknown): void;
   /**
    * The worker is gone: the flights it led pass to a worker waiting for them (or end), the locks it held pass to the
-   * next in line, and a metrics read stops waiting for its flush.
+   * next in line, and a notification stops waiting for its answer.
    */
   detach(worker: number): void;
   /** Workers attached, flights in progress, locks held, and calls waiting for either (tests read these). */
@@ -71,8 +73,8 @@ export function createIpcHost(stores: HostedStores = {}): IpcHost {
   const workers = new Map<number, (message: PrimaryMessage) => void>();
   const flights = new Map<string, { leader: number; waiters: Waiter[] }>();
   const locks = new Map<string, { holder: Waiter; queue: Waiter[] }>();
-  const flushes = new Map<number, { left: Set<number>; done: () => void }>();
-  let nextFlush = 1;
+  const notifications = new Map<number, { left: Set<number>; done: () => void }>();
+  let nextNotification = 1;
 
   const send = (worker: number, message: PrimaryMessage) => {
     try {
@@ -84,22 +86,22 @@ export function createIpcHost(stores: HostedStores = {}): IpcHost {
   const answer = (to: Waiter, value: unknown) =>
     send(to.worker, { edgeml: "reply", id: to.id, ok: true, value });
 
-  /** Resolves once every attached worker has flushed its telemetry (or is gone). */
-  const flushAll = () =>
+  /** Resolves once every attached worker but `except` has handled `topic` (or is gone). */
+  const notifyAll = (topic: Topic, except?: number) =>
     new Promise<void>((done) => {
-      const id = nextFlush++;
-      const left = new Set(workers.keys());
+      const id = nextNotification++;
+      const left = new Set([...workers.keys()].filter((worker) => worker !== except));
       if (left.size === 0) return done();
-      flushes.set(id, { left, done });
-      for (const worker of [...left]) send(worker, { edgeml: "flush", id });
+      notifications.set(id, { left, done });
+      for (const worker of [...left]) send(worker, { edgeml: "notify", id, topic });
     });
-  const flushed = (id: number, worker: number) => {
-    const flush = flushes.get(id);
-    if (!flush) return;
-    flush.left.delete(worker);
-    if (flush.left.size === 0) {
-      flushes.delete(id);
-      flush.done();
+  const handled = (id: number, worker: number) => {
+    const notification = notifications.get(id);
+    if (!notification) return;
+    notification.left.delete(worker);
+    if (notification.left.size === 0) {
+      notifications.delete(id);
+      notification.done();
     }
   };
 
@@ -148,7 +150,7 @@ export function createIpcHost(stores: HostedStores = {}): IpcHost {
     "counters.read": ([keys]) => counters.read(keys as string[]),
     "metrics.write": ([batch]) => metrics.write(batch as Parameters<MetricsStore["write"]>[0]),
     "metrics.readAll": async () => {
-      await flushAll();
+      await notifyAll("flush");
       return metrics.readAll();
     },
     "jobs.put": ([job]) => jobs.put(job as TrainingJob),
@@ -159,6 +161,12 @@ export function createIpcHost(stores: HostedStores = {}): IpcHost {
       if (!flight || flight.leader !== from.worker) return false;
       flights.delete(key as string);
       for (const waiter of flight.waiters) answer(waiter, { lead: false, ...(outcome as object) });
+      return true;
+    },
+    // A worker changed the pointer file: the others drop what they read of it before the change is answered, so the
+    // next request anywhere serves what the change says (the file's own cache would keep the old for up to a second).
+    "pointers.changed": async (_args, from) => {
+      await notifyAll("pointers", from.worker);
       return true;
     },
     "locks.release": ([name], from) => {
@@ -184,22 +192,31 @@ export function createIpcHost(stores: HostedStores = {}): IpcHost {
       reply(false, new Error(`edgeml: no hosted method ${message.port}.${message.method}`));
       return;
     }
-    Promise.resolve()
-      .then(() => handler(Array.isArray(message.args) ? message.args : [], from))
-      .then(
-        (value) => reply(true, value),
-        (error: unknown) => reply(false, error),
-      );
+    // Started now, in arrival order: a worker's settle then its next claim, or a cache write then a read, take effect
+    // in the order it sent them (the embedded stores do their work before their first await).
+    let result: unknown;
+    try {
+      result = handler(Array.isArray(message.args) ? message.args : [], from);
+    } catch (error) {
+      reply(false, error);
+      return;
+    }
+    Promise.resolve(result).then(
+      (value) => reply(true, value),
+      (error: unknown) => reply(false, error),
+    );
   };
 
   return {
     attach(worker, sender) {
       workers.set(worker, sender);
     },
-    receive(worker, message) {
-      if (!isEdgemlMessage(message)) return;
-      if (message.edgeml === "call") call(message as unknown as CallMessage, worker);
-      else if (message.edgeml === "flushed") flushed(Number(message.id), worker);
+    receive(worker, received) {
+      for (const message of unpack(received)) {
+        if (!isEdgemlMessage(message)) continue;
+        if (message.edgeml === "call") call(message as unknown as CallMessage, worker);
+        else if (message.edgeml === "done") handled(Number(message.id), worker);
+      }
     },
     detach(worker) {
       workers.delete(worker);
@@ -216,7 +233,7 @@ export function createIpcHost(stores: HostedStores = {}): IpcHost {
         lock.queue = lock.queue.filter((w) => w.worker !== worker);
         if (lock.holder.worker === worker) releaseLock(name);
       }
-      for (const id of [...flushes.keys()]) flushed(id, worker);
+      for (const id of [...notifications.keys()]) handled(id, worker);
     },
     stats: () => ({
       workers: workers.size,

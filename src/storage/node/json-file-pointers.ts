@@ -36,6 +36,14 @@ export interface JsonFilePointerStoreOptions {
   warn?: (message: string) => void;
 }
 
+export interface JsonFilePointerStore extends PointerStore {
+  /**
+   * Forgets the copy of the file kept for `cacheTtlMs`: the next read reads the file. For a process told that another
+   * changed it (`npm start`'s workers, src/storage/node/ipc-adapters.ts).
+   */
+  invalidate(): void;
+}
+
 /**
  * Pointers in one JSON file `{ models: { name: pointers }, audit: [...] }`, rewritten whole through a temporary
  * file that is fsync'ed and renamed into place, so a reader never sees half a document, even after a crash.
@@ -50,7 +58,7 @@ export interface JsonFilePointerStoreOptions {
 export function createJsonFilePointerStore(
   path: string,
   options: JsonFilePointerStoreOptions = {},
-): PointerStore {
+): JsonFilePointerStore {
   const cacheTtlMs = options.cacheTtlMs ?? JSON_FILE_POINTER_DEFAULTS.cacheTtlMs;
   const lockStaleMs = options.lockStaleMs ?? JSON_FILE_POINTER_DEFAULTS.lockStaleMs;
   const lockWaitMs = options.lockWaitMs ?? JSON_FILE_POINTER_DEFAULTS.lockWaitMs;
@@ -171,6 +179,7 @@ export function createJsonFilePointerStore(
 
   return {
     kind: "json-file",
+    invalidate: () => cache.delete("doc"),
     async get(model) {
       return structuredClone((await read()).models.get(model) ?? {});
     },

@@ -1,4 +1,5 @@
 import {
+  batchingSender,
   createIpcClient,
   type IpcClient,
   type PrimaryMessage,
@@ -8,7 +9,8 @@ import { createIpcHost, type HostedStores, type IpcHost } from "../../../src/sto
 
 /**
  * A primary and its workers in one process, wired as node:cluster wires them: every message is JSON text on the way
- * (what `process.send` does) and arrives on a later turn, in the order it was sent. `kill` is a worker's death as the
+ * (what `process.send` does), batched per turn as src/runtime/node/cluster.ts sends them, and arrives on a later
+ * turn, in the order it was sent. `kill` is a worker's death as the
  * primary sees it (its exit event): its wire goes dead both ways and the host detaches it.
  */
 export function ipcWire(stores: HostedStores = {}) {
@@ -28,13 +30,16 @@ export function ipcWire(stores: HostedStores = {}) {
       const id = nextId++;
       const listeners = new Set<(message: unknown) => void>();
       const alive = () => workers.get(id)?.alive === true;
-      host.attach(id, (message: PrimaryMessage) =>
-        deliver(alive, message, (m) => {
-          for (const listener of listeners) listener(m);
-        }),
+      host.attach(
+        id,
+        batchingSender<PrimaryMessage>((message) =>
+          deliver(alive, message, (m) => {
+            for (const listener of listeners) listener(m);
+          }),
+        ),
       );
       const client = createIpcClient({
-        send: (message: WorkerMessage) => deliver(alive, message, (m) => host.receive(id, m)),
+        send: batchingSender<WorkerMessage>((message) => deliver(alive, message, (m) => host.receive(id, m))),
         onMessage: (listener) => {
           listeners.add(listener);
           return () => listeners.delete(listener);

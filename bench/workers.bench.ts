@@ -1,0 +1,387 @@
+/**
+ * `npm run bench:workers`: requests per second of `npm start` with WORKERS=2 against WORKERS=1 on this machine, in
+ * one run (A/B rounds, interleaved), for OIP infer at batch 1 (a tree model) and a cached forecast; plus the cost
+ * of one call over the workers' IPC wire to their primary. Rewrites the "Multi-core: WORKERS" section of
+ * docs/benchmarks.md.
+ *
+ * The server is the real `npm start` script (src/runtime/node/server.ts through tsx) on a copy of the shipped models
+ * in a temporary directory, the shipped CSVs, default configuration except the rate-limit budgets (raised so that the
+ * load, one client, is counted but never refused). The load generator is autocannon's CLI in a process of its own.
+ *
+ * Usage: tsx bench/workers.bench.ts [--seconds 10] [--rounds 2] [--connections 16] [--no-write]
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import cluster from "node:cluster";
+import { readFileSync } from "node:fs";
+import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
+import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { createIpcCache } from "../src/storage/node/ipc-adapters.js";
+import {
+  batchingSender,
+  createIpcClient,
+  type PrimaryMessage,
+  type WorkerMessage,
+} from "../src/storage/node/ipc-channel.js";
+import { createIpcHost } from "../src/storage/node/ipc-host.js";
+import { writeDocSection } from "./doc-section.js";
+import { BENCH_RATE_LIMIT_PUBLIC, MARKET_DATA, median, REPO_ROOT } from "./support.js";
+
+const HEADING = "## Multi-core: WORKERS";
+const DATA_AS_OF = "2026-03-28";
+const IPC_CALLS = 20_000;
+
+if (cluster.isWorker) {
+  await ipcProbeWorker();
+} else {
+  await main();
+}
+
+interface Route {
+  key: "infer" | "serve";
+  label: string;
+  path: string;
+  body: string;
+}
+
+interface Run {
+  workers: number;
+  route: Route["key"];
+  reqPerSec: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  /** CPU of every server process (primary and workers) per request, µs. */
+  cpuPerRequest: number;
+  /** The primary's share of it (WORKERS=2 only), µs. */
+  primaryCpuPerRequest: number | null;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: "string", default: "10" },
+      rounds: { type: "string", default: "2" },
+      connections: { type: "string", default: "16" },
+      "no-write": { type: "boolean", default: false },
+    },
+  });
+  const seconds = Number(values.seconds);
+  const rounds = Number(values.rounds);
+  const connections = Number(values.connections);
+  const loadBefore = loadavg()[0] ?? 0;
+
+  const golden = JSON.parse(await readFile(join(REPO_ROOT, "models/BTC-24h/1/metadata.json"), "utf8")) as {
+    golden: { cases: { inputs: { data: number[]; shape: number[] }[] }[] };
+  };
+  const input = golden.golden.cases[0]?.inputs[0];
+  if (!input) throw new Error("BTC-24h v1 has no golden input");
+  const width = input.shape[1] ?? 30;
+  const routes: Route[] = [
+    {
+      key: "infer",
+      label: "POST /v2/models/BTC-24h/versions/1/infer (GBDT, batch 1)",
+      path: "/v2/models/BTC-24h/versions/1/infer",
+      body: JSON.stringify({
+        inputs: [{ name: "features", datatype: "FP64", shape: [1, width], data: input.data.slice(0, width) }],
+      }),
+    },
+    {
+      key: "serve",
+      label: "POST /api/ml/serve BTC 24h (cached forecast)",
+      path: "/api/ml/serve",
+      body: JSON.stringify({ symbol: "BTC", horizon: "24h", as_of: DATA_AS_OF }),
+    },
+  ];
+
+  const ipc = await ipcProbe();
+  const runs: Run[] = [];
+  for (let round = 0; round < rounds; round++) {
+    // A/B within each round, the order swapped every round: drift in the machine's load hits both alike.
+    for (const workers of round % 2 === 0 ? [1, 2] : [2, 1]) {
+      const server = await startServer(workers);
+      try {
+        for (const route of routes) {
+          await load(server.base, route, 2, connections); // warm-up: sessions, the cache entry, JIT
+          const before = cpuOf(server.pids);
+          const result = await load(server.base, route, seconds, connections);
+          const after = cpuOf(server.pids);
+          const requests = result.requests;
+          runs.push({
+            workers,
+            route: route.key,
+            reqPerSec: result.reqPerSec,
+            p50: result.p50,
+            p99: result.p99,
+            non2xx: result.non2xx,
+            errors: result.errors,
+            cpuPerRequest: ((after.total - before.total) * 1e6) / Math.max(1, requests),
+            primaryCpuPerRequest:
+              workers > 1 ? ((after.primary - before.primary) * 1e6) / Math.max(1, requests) : null,
+          });
+          console.error(
+            `round ${round + 1} WORKERS=${workers} ${route.key}: ${result.reqPerSec.toFixed(0)} req/s, p50 ${result.p50} ms, non-2xx ${result.non2xx}`,
+          );
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+  }
+  const loadAfter = loadavg()[0] ?? 0;
+  const body = report({ runs, routes, ipc, seconds, rounds, connections, loadBefore, loadAfter });
+  console.log(body);
+  if (!values["no-write"]) await writeDocSection(HEADING, body);
+}
+
+/** One autocannon run in a process of its own; its JSON summary. */
+function load(base: string, route: Route, seconds: number, connections: number) {
+  return new Promise<{
+    reqPerSec: number;
+    p50: number;
+    p99: number;
+    requests: number;
+    non2xx: number;
+    errors: number;
+  }>((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        join(REPO_ROOT, "node_modules/autocannon/autocannon.js"),
+        "--json",
+        "-c",
+        String(connections),
+        "-d",
+        String(seconds),
+        "-m",
+        "POST",
+        "-H",
+        "content-type=application/json",
+        "-b",
+        route.body,
+        `${base}${route.path}`,
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => {
+      out += chunk;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => {
+      try {
+        const r = JSON.parse(out) as {
+          requests: { average: number; total: number };
+          latency: { p50: number; p99: number };
+          non2xx: number;
+          errors: number;
+        };
+        resolve({
+          reqPerSec: r.requests.total / seconds,
+          p50: r.latency.p50,
+          p99: r.latency.p99,
+          requests: r.requests.total,
+          non2xx: r.non2xx,
+          errors: r.errors,
+        });
+      } catch {
+        reject(new Error(`autocannon exited with ${code} without a JSON summary: ${out.slice(0, 500)}`));
+      }
+    });
+  });
+}
+
+interface Server {
+  base: string;
+  pids: { primary: number | null; all: () => number[] };
+  stop: () => Promise<void>;
+}
+
+/** `npm start`'s script with WORKERS=`workers` on a copy of the shipped models; resolves once every worker listens. */
+async function startServer(workers: number): Promise<Server> {
+  const dir = await mkdtemp(join(tmpdir(), "edgeml-bench-workers-"));
+  await cp(join(REPO_ROOT, "models"), join(dir, "models"), { recursive: true });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ["--import", "tsx", join(REPO_ROOT, "src/runtime/node/server.ts")],
+    {
+      cwd: REPO_ROOT,
+      // An explicit environment: no variable of the machine (Upstash, Blob) changes the adapters.
+      env: {
+        PATH: process.env.PATH,
+        PORT: "0",
+        HOST: "127.0.0.1",
+        WORKERS: String(workers),
+        MODELS_DIR: join(dir, "models"),
+        PREDICTION_LOG_FILE: join(dir, "predictions.sqlite"),
+        MARKET_DATA_DIR: MARKET_DATA,
+        RATE_LIMIT_PUBLIC: BENCH_RATE_LIMIT_PUBLIC,
+        RATE_LIMIT_COLD_LOAD: BENCH_RATE_LIMIT_PUBLIC,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let out = "";
+  const base = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      out += chunk;
+      const match = /edgeml listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      const all = workers === 1 || out.includes(`all ${workers} workers listening`);
+      if (match?.[1] && all) resolve(match[1]);
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    child.on("exit", (code) => reject(new Error(`the server exited with ${code}:\n${out}`)));
+  });
+  const root = child.pid as number;
+  return {
+    base,
+    pids: {
+      primary: workers > 1 ? root : null,
+      all: () => [root, ...descendants(root)],
+    },
+    stop: async () => {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Every process below `pid` (Linux /proc). */
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    const text = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8");
+    children = text.trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+  return children.flatMap((child) => [child, ...descendants(child)]);
+}
+
+/** CPU seconds (user + system) of the server's processes, and of its primary. */
+function cpuOf(pids: Server["pids"]): { total: number; primary: number } {
+  const ticks = (pid: number) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8") as string;
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      return 0;
+    }
+  };
+  const all = pids.all();
+  return {
+    total: all.reduce((sum, pid) => sum + ticks(pid), 0),
+    primary: pids.primary ? ticks(pids.primary) : 0,
+  };
+}
+
+/**
+ * The IPC wire alone: a cluster worker (this script, forked) calls the primary's cache `IPC_CALLS` times, one after
+ * another, then `IPC_CALLS` at once; the primary hosts the stores as `npm start`'s does.
+ */
+async function ipcProbe(): Promise<{ sequentialUs: number; concurrentUs: number }> {
+  const host = createIpcHost();
+  const worker = cluster.fork();
+  host.attach(
+    worker.id,
+    batchingSender<PrimaryMessage>((message) => worker.send(message)),
+  );
+  worker.on("message", (message: unknown) => {
+    if (typeof message === "object" && message !== null && "probe" in message) return;
+    host.receive(worker.id, message);
+  });
+  const result = await new Promise<{ sequentialUs: number; concurrentUs: number }>((resolve, reject) => {
+    worker.on("message", (message: unknown) => {
+      if (typeof message === "object" && message !== null && "probe" in message) {
+        resolve((message as { probe: { sequentialUs: number; concurrentUs: number } }).probe);
+      }
+    });
+    worker.on("exit", (code) => reject(new Error(`the IPC probe exited with ${code}`)));
+  });
+  worker.kill();
+  return result;
+}
+
+async function ipcProbeWorker(): Promise<void> {
+  const client = createIpcClient({
+    send: batchingSender<WorkerMessage>((message) => {
+      process.send?.(message);
+    }),
+    onMessage: (listener) => {
+      process.on("message", listener);
+      return () => process.off("message", listener);
+    },
+  });
+  const cache = createIpcCache(client);
+  await cache.set("k", { prediction_id: "p", predicted_price: 1 }, 60_000);
+  for (let i = 0; i < 2_000; i++) await cache.get("k"); // warm-up
+  let started = performance.now();
+  for (let i = 0; i < IPC_CALLS; i++) await cache.get("k");
+  const sequentialUs = ((performance.now() - started) * 1000) / IPC_CALLS;
+  started = performance.now();
+  await Promise.all(Array.from({ length: IPC_CALLS }, () => cache.get("k")));
+  const concurrentUs = ((performance.now() - started) * 1000) / IPC_CALLS;
+  process.send?.({ probe: { sequentialUs, concurrentUs } });
+  await new Promise(() => {});
+}
+
+function report(input: {
+  runs: Run[];
+  routes: Route[];
+  ipc: { sequentialUs: number; concurrentUs: number };
+  seconds: number;
+  rounds: number;
+  connections: number;
+  loadBefore: number;
+  loadAfter: number;
+}): string {
+  const { runs, routes, ipc } = input;
+  const pick = (workers: number, route: Route["key"]) =>
+    runs.filter((r) => r.workers === workers && r.route === route);
+  const med = (rs: Run[], f: (r: Run) => number) => median(rs.map(f));
+  const fmt = (n: number, digits = 0) =>
+    n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  const rows = routes.map((route) => {
+    const one = pick(1, route.key);
+    const two = pick(2, route.key);
+    const rps1 = med(one, (r) => r.reqPerSec);
+    const rps2 = med(two, (r) => r.reqPerSec);
+    const perRound = two.map((r, i) => r.reqPerSec / (one[i]?.reqPerSec ?? Number.NaN));
+    return {
+      line: `| ${route.label} | ${fmt(rps1)} | ${fmt(rps2)} | **${fmt(rps2 / rps1, 2)}×** | ${perRound.map((x) => `${fmt(x, 2)}×`).join(", ")} | ${fmt(
+        med(one, (r) => r.p50),
+        1,
+      )} / ${fmt(
+        med(two, (r) => r.p50),
+        1,
+      )} ms | ${fmt(med(one, (r) => r.cpuPerRequest))} / ${fmt(med(two, (r) => r.cpuPerRequest))} µs | ${fmt(med(two, (r) => r.primaryCpuPerRequest ?? 0))} µs | ${one.concat(two).reduce((n, r) => n + r.non2xx + r.errors, 0)} |`,
+    };
+  });
+  const cpu = cpus()[0]?.model ?? "unknown CPU";
+  const date = new Date().toISOString().slice(0, 10);
+  return [
+    HEADING,
+    "",
+    `Reproduce with \`npm run bench:workers\` (\`tsx bench/workers.bench.ts [--seconds ${input.seconds}] [--rounds ${input.rounds}]\`). It rewrites this section; measured on ${date}, ${cpu}, ${availableParallelism()} cores, Node ${process.versions.node}; 1-minute load average ${fmt(input.loadBefore, 1)} when it started, ${fmt(input.loadAfter, 1)} when it ended.`,
+    "",
+    `\`npm start\`'s own script (src/runtime/node/server.ts) with WORKERS=1 (one process, today's server) and WORKERS=2 (a node:cluster primary and two workers on one port), each on a copy of the shipped models, the shipped CSVs, default configuration except the rate-limit budgets (raised so the load, one client, is counted but never refused: every request still pays the limiter, which with two workers lives in the primary). autocannon's CLI in a process of its own, ${input.connections} connections, ${input.seconds} s per route after a 2 s warm-up; ${input.rounds} rounds, A/B order swapped each round; medians over rounds.`,
+    "",
+    "| route | req/s, 1 worker | req/s, 2 workers | 2 / 1 | 2 / 1 by round | p50, 1 / 2 | server CPU per request, 1 / 2 | of which the primary (2) | non-2xx + errors |",
+    "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+    ...rows.map((r) => r.line),
+    "",
+    `One call over the IPC wire (a cluster worker calling the primary's cache, \`cache.get\` of a forecast-sized value, ${fmt(IPC_CALLS)} calls): **${fmt(input.ipc.sequentialUs, 1)} µs** round trip one after another, ${fmt(ipc.concurrentUs, 1)} µs each when ${fmt(IPC_CALLS)} are in flight at once.`,
+    "",
+    "Reading:",
+    "",
+    `- **The load generator competes for the same ${availableParallelism()} cores.** autocannon runs in its own process, but on this machine it takes a large share of one core at these rates: with two workers, server and load generator want more cores than the machine has, so the 2 / 1 ratio here is a floor of what a machine with cores to spare (or a load generator elsewhere) sees. The primary takes CPU too (accepting connections and handing them round-robin, and every IPC call).`,
+    "- With two workers every request pays the wire to the primary: the rate limiter on each request, and for a forecast the prediction cache (a hit is one call). A tree model's infer request pays one call (the limiter); the usage counters and the telemetry are written off the response path. The CPU per request column shows the total price: the server's processes together, over the requests served.",
+  ].join("\n");
+}
