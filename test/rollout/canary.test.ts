@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { inCanary } from "../../src/rollout/assign.js";
 import { DATA_AS_OF } from "../support/paths.js";
 import { MODEL, type RolloutApp, rolloutApp } from "./serving-app.js";
@@ -15,6 +15,8 @@ describe("canary rollout at weight 0.2: 2,000 clients", () => {
 
   beforeAll(async () => {
     t = await rolloutApp();
+    // A fixed rollout id, so the share drawn is the same on every run (387 of 2,000 clients: 19.35 %).
+    vi.spyOn(globalThis.crypto, "randomUUID").mockReturnValueOnce("00000000-0000-4000-8000-000000000001");
     const res = await t.startRollout({ challenger: "2", mode: "canary", weight: 0.2 });
     expect(res.status).toBe(201);
     rolloutId = (await res.json()).rollout.id;
@@ -29,6 +31,8 @@ describe("canary rollout at weight 0.2: 2,000 clients", () => {
 
   it("the challenger serves 20 % ± 3 % of the client ids", () => {
     const challenger = [...first.values()].filter((version) => version === "2").length;
+    expect(rolloutId).toBe("00000000-0000-4000-8000-000000000001");
+    expect(challenger).toBe(387);
     expect(Math.abs(challenger / clients.length - 0.2)).toBeLessThanOrEqual(0.03);
     // Every other client gets the champion: nothing else serves.
     expect(new Set(first.values())).toEqual(new Set(["2", "3"]));
