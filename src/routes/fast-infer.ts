@@ -29,6 +29,8 @@ const DATATYPES = new Set<string>(OIP_DATATYPES);
 const MAX_ID = 256;
 const MAX_TENSORS = 64;
 const MAX_RANK = 16;
+/** Distinct validated paths remembered (a name or name and version each): far more than a registry has. */
+const MAX_PATHS = 1_024;
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
@@ -84,14 +86,29 @@ export function fastJsonInfer(
   infer: InferenceOperations["infer"],
   respond: (c: Context, body: InferRequestBody, result: InferOutput) => Response,
 ): MiddlewareHandler {
+  // Path parameters zod accepted, by their text: zod's answer for a name and version never changes, and clients
+  // name the same few models again and again. Bounded: cleared when full (a client cycling names pays zod each time).
+  const valid = new Map<string, { name: string; version?: string }>();
+  const pathOf = (c: Context) => {
+    const raw = c.req.param() as { name?: string; version?: string };
+    // Length-prefixed: no two (name, version) pairs share an id.
+    const id = `${raw.name?.length}:${raw.name}:${raw.version}`;
+    const known = valid.get(id);
+    if (known) return known;
+    const path = params.safeParse(raw);
+    if (!path.success) return undefined;
+    if (valid.size >= MAX_PATHS) valid.clear();
+    valid.set(id, path.data);
+    return path.data;
+  };
   return async (c, next) => {
     const type = c.req.header("content-type");
     if (type === undefined || !PLAIN_JSON.has(type)) return next();
     const body = plainInferRequest(parsedJsonBody(c));
     if (!body) return next();
-    const path = params.safeParse(c.req.param());
-    if (!path.success) return next();
-    const result = await infer(path.data.name, path.data.version, body);
+    const path = pathOf(c);
+    if (!path) return next();
+    const result = await infer(path.name, path.version, body);
     c.header("x-model-version", result.model_version);
     return respond(c, body, result);
   };
