@@ -13,8 +13,9 @@ import { InferRequestSchema } from "./schemas.js";
  * extension_binary_data.md; KServe's and Triton's clients send it by default): a JSON header, then the raw bytes of
  * the inputs that carry `parameters.binary_data_size`, in input order; `Inference-Header-Content-Length` gives the
  * header's length. Outputs come back the same way when asked (`binary_data` on an output, `binary_data_output` on
- * the request). A binary request becomes the very object a JSON request validates into, so everything after it (the
- * element checks, the model, the errors) is the JSON path's.
+ * the request). A binary request becomes the object a JSON request validates into (its JSON header checked by the
+ * same schema; binary inputs' `data` the typed arrays onnxruntime takes, each element checked as decoded, in the JSON
+ * path's words), so everything after it (the signature checks, the model, the errors) is the JSON path's.
  */
 
 /** What `GET /v2` lists among its extensions. */
