@@ -1,5 +1,4 @@
 import { Tensor } from "onnxruntime-web/wasm";
-import { createAsyncCache } from "../cache/async-cache.js";
 import { asEdgeMLError, EdgeMLError, isEdgeMLError } from "../errors.js";
 import { computeFeatures, FEATURE_NAMES, knownFeatureSet, MIN_HISTORY } from "../features/index.js";
 import { outageReporter } from "../logger.js";
@@ -18,6 +17,7 @@ import { type ServingEvidence, servingEvidence } from "../selection/policy.js";
 import type { PredictionCache } from "../storage/cache.js";
 import type { Rollout } from "../storage/pointers.js";
 import type { PredictionEntry, PredictionLog, PredictionSource } from "../storage/prediction-log.js";
+import { createLocalSingleFlight, type SingleFlight } from "../storage/single-flight.js";
 import type { ServeObserver } from "../telemetry/recorder.js";
 import type { UsageTracker } from "../tracking/usage.js";
 import { asOfText, lastCloseBy } from "./as-of.js";
@@ -118,6 +118,8 @@ export interface ForecasterDeps {
   usage: UsageTracker;
   /** Where every forecast made is recorded, through `defer`; a cached answer is the same record, not written again. */
   predictionLog: PredictionLog;
+  /** Shares concurrent identical forecasts; default this process only (src/storage/single-flight.ts). */
+  flights?: SingleFlight;
   /** A shadow rollout's mirror of each forecast the champion makes (src/rollout/shadow.ts); none by default. */
   shadow?: ShadowRunner;
   /** Called (inside the deferred write) once a replay is recorded: the performance tracker resolves it at once. */
@@ -391,12 +393,9 @@ export function createForecaster(deps: ForecasterDeps) {
   // A cache outage is warned about once, with the count of failed calls when it ends: not once per request.
   const cacheOutage = outageReporter(deps.warn, `prediction cache (${cache.kind})`, "serving uncached");
   const recordServed = predictionRecorder(deps, now);
-  // Policy: singleFlight: concurrent identical requests share one run; answers are kept by the prediction cache
-  // (a port, shared by instances), not here.
-  const flights = createAsyncCache<string, StoredForecast, () => Promise<StoredForecast>>({
-    policy: { kind: "singleFlight" },
-    load: (_key, work) => work(),
-  });
+  // Concurrent identical requests share one run (in this process, or across `npm start`'s workers through their
+  // primary); answers are kept by the prediction cache (a port, shared by instances), not here.
+  const flights = deps.flights ?? createLocalSingleFlight();
 
   const forecastOnce = async (
     symbolInput: string,
@@ -447,7 +446,12 @@ export function createForecaster(deps: ForecasterDeps) {
       cacheOutage.failed(error);
     }
     // The single flight covers the bars too: concurrent misses cost one market call and one model run.
-    const stored = await flights.get(key, async () => {
+    const stored = await flights.run(key, async (): Promise<StoredForecast> => {
+      // A flight that ended between the read above and this one (another worker's, shared through the primary)
+      // cached its answer before it ended: that answer is this bar's, and computing again would log a second record.
+      const landed = cacheUp ? await cache.get<StoredForecast>(key).catch(() => undefined) : undefined;
+      if (landed && (source === "replay" || !isStale(landed.as_of, spec.interval, now().getTime(), graceMs)))
+        return landed;
       const bars = await barsFor(market, meta, asOfBar, source === "replay");
       const dataAsOf = (bars.at(-1) as Bar).time + INTERVAL_MS[spec.interval];
       // Checked before the model runs: a stale answer is never computed, recorded nor cached.

@@ -55,6 +55,12 @@ const fields = {
     .min(0, "must be a port number, 0 to 65535")
     .max(65_535, "must be a port number, 0 to 65535"),
   HOST: z.string().regex(/^[\w.:[\]%-]+$/, "must be a host name or an IP address"),
+  // Processes `npm start` serves with (src/runtime/node/cluster.ts); unset: every core.
+  WORKERS: z.coerce
+    .number({ error: "must be a number" })
+    .int("must be a whole number")
+    .min(1, "must be 1 or more (1: one process, no primary)")
+    .max(256, "must be at most 256"),
   // The Node server's embedded registry and market data.
   MODELS_DIR: z.string(),
   POINTERS_FILE: z.string(),
@@ -133,6 +139,7 @@ export const ENV_NAMES = Object.keys(fields) as EnvName[];
 export const NODE_ONLY_ENV = new Set<EnvName>([
   "PORT",
   "HOST",
+  "WORKERS",
   "MODELS_DIR",
   "POINTERS_FILE",
   "MARKET_DATA_DIR",

@@ -24,6 +24,7 @@ import { createMemoryCache } from "../storage/memory-cache.js";
 import { createMemoryPredictionLog } from "../storage/memory-prediction-log.js";
 import type { PointerStore } from "../storage/pointers.js";
 import type { PredictionLog } from "../storage/prediction-log.js";
+import type { Mutex, SingleFlight } from "../storage/single-flight.js";
 import { createTelemetry, type Telemetry } from "../telemetry/recorder.js";
 import { createMemoryMetricsStore, type MetricsStore } from "../telemetry/store.js";
 import { createUsageTracker, type UsageTracker } from "../tracking/usage.js";
@@ -47,6 +48,10 @@ export interface Ports {
   metrics?: MetricsStore;
   /** Every forecast served, recorded off the response path; default process memory. */
   predictionLog?: PredictionLog;
+  /** Shares concurrent identical forecasts; default this process (`npm start`'s workers: their primary). */
+  flights?: SingleFlight;
+  /** One training job at a time across processes (`npm start`'s workers); default none (jobs run as they come). */
+  trainingLock?: Mutex;
   /**
    * Fits forecasters (src/training's `trainForecaster`). Left out where training does not run (the edge): training
    * requests then answer 501 `training_unavailable`, and the bundle carries no trainer.
@@ -171,6 +176,7 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
     warn,
     usage,
     predictionLog,
+    flights: ports.flights,
     onReplayRecorded: (entry) => performance.resolveRecorded([entry]),
     shadow: createShadowRunner({
       registry: serving,
@@ -198,6 +204,7 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
     retry: { attempts: config.jobWriteAttempts, backoffMs: config.jobWriteBackoffMs },
     now: options.now,
     plan: options.trainingPlan,
+    lock: ports.trainingLock,
   });
   return {
     config,

@@ -72,12 +72,8 @@ export function runPrimary(options: PrimaryOptions): void {
 
   options.prepare?.();
 
-  const fork = (index: number, banner: boolean): Worker => {
-    const worker = cluster.fork({
-      EDGEML_WORKER_INDEX: String(index),
-      EDGEML_WORKER_BANNER: banner ? "1" : "",
-      PORT: String(options.port),
-    });
+  const fork = (): Worker => {
+    const worker = cluster.fork({ PORT: String(options.port) });
     host.attach(
       worker.id,
       batchingSender<PrimaryMessage>((message) => {
@@ -109,7 +105,7 @@ export function runPrimary(options: PrimaryOptions): void {
       logger.warn(
         `worker ${worker.process.pid} exited (${signal ?? `code ${code}`}); starting a replacement`,
       );
-      fork(index, false);
+      fork();
     });
     return worker;
   };
@@ -134,7 +130,7 @@ export function runPrimary(options: PrimaryOptions): void {
   };
 
   logger.info(`edgeml: starting ${options.workers} workers (WORKERS; primary pid ${process.pid})`);
-  for (let index = 0; index < options.workers; index++) fork(index, index === 0);
+  for (let i = 0; i < options.workers; i++) fork();
   process.on("SIGINT", () => stop());
   process.on("SIGTERM", () => stop());
 }
@@ -156,11 +152,14 @@ export function freePort(hostname: string): Promise<number> {
   });
 }
 
-/** This worker's place among its siblings, as its primary set it: its index, and whether it prints the banner. */
-export const workerPlace = () => ({
-  index: Number(process.env.EDGEML_WORKER_INDEX ?? "0"),
-  banner: process.env.EDGEML_WORKER_BANNER === "1",
-});
+/**
+ * This worker's number (node:cluster's id: 1 to WORKERS for the first ones, higher for replacements) and whether it
+ * prints the start-up banner (the first one only).
+ */
+export const workerPlace = () => {
+  const id = cluster.worker?.id ?? 1;
+  return { id, banner: id === 1 };
+};
 
 /**
  * A worker's end of the wire to its primary, over the cluster's IPC pipe. When the primary goes, so do the calls

@@ -33,7 +33,7 @@ if (workers === 1) {
 } else {
   const { connectToPrimary, isStopMessage, workerDeps, workerPlace } = await import("./cluster.js");
   const client = connectToPrimary();
-  const { index, banner } = workerPlace();
+  const { id, banner } = workerPlace();
   // Registered before the app starts: a stop that arrives while onnxruntime initialises ends the worker at once.
   let stop: () => void = () => process.exit(0);
   process.on("message", (message) => {
@@ -48,7 +48,7 @@ if (workers === 1) {
     hostname,
     banner,
     workerHeader: String(process.pid),
-    label: `worker ${index + 1} of ${workers}, pid ${process.pid}`,
+    label: `worker ${id}, pid ${process.pid}`,
   });
   // A metrics read on any worker first collects what this one has recorded and not yet written.
   client.on("flush", () => serving.services.telemetry.flush());
