@@ -50,6 +50,30 @@ export function pointerStoreContract(name: string, make: () => Promise<PointerSu
       expect(await store.get("m")).toEqual(pointers);
     });
 
+    it("reads back a rollout and its audit entries, with the rollout id and the evidence of a decision", async () => {
+      const rollout = {
+        id: "r-1",
+        challenger: "4",
+        champion: "3",
+        mode: "shadow" as const,
+        weight: 0.5,
+        started_at: "2026-03-01T00:00:00.000Z",
+        min_outcomes: 30,
+        max_duration_seconds: 1_209_600,
+      };
+      const start = { ...entry("m", "rollout_start", "3", "4"), rollout_id: "r-1" };
+      await store.set("m", { champion: "3", rollout }, start);
+      expect(await store.get("m")).toEqual({ champion: "3", rollout });
+      const end = {
+        ...entry("m", "rollout_end", "4", "3", "worse"),
+        rollout_id: "r-1",
+        rollout_evidence: { paired: 31, p_worse: 0.01 },
+      };
+      await store.set("m", { champion: "3" }, end);
+      expect(await store.get("m")).toEqual({ champion: "3" });
+      expect((await store.history("m")).slice(-2)).toEqual([start, end]);
+    });
+
     it("reads back the archived versions (when, why) and the restored ones, and the archive and restore entries", async () => {
       const pointers = {
         champion: "5",
