@@ -92,6 +92,11 @@ export interface Registry {
   pin(name: string, version: string | null, reason?: string): Promise<AuditEntry>;
   /** Brings an archived version back; retention keeps it from then on. */
   restore(name: string, version: string, reason?: string): Promise<AuditEntry>;
+  /**
+   * Forgets the cached listing, so the next read lists the store: for a process told that another registered a
+   * version (`npm start`'s workers, src/runtime/node/cluster.ts). Absent on wrappers that keep no listing.
+   */
+  refreshListing?(): void;
 }
 
 export interface RegistryDeps {
@@ -191,6 +196,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
     prepare: verification.prepare,
     history: pointerOps.history,
     ready: listing.ready,
+    refreshListing: listing.invalidate,
     register,
     versionNames: listing.versionsOf,
     async listModelNames() {

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { cp } from "node:fs/promises";
+import { cp, readFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATA_AS_OF, MARKET_DATA, REPO_ROOT, tempDir } from "../support/paths.js";
+import { BYO_MODELS, DATA_AS_OF, MARKET_DATA, REPO_ROOT, tempDir } from "../support/paths.js";
 
 /**
  * `npm start` with WORKERS=2, as a user runs it: real processes (node:cluster) on one port, the shipped models in
@@ -36,14 +36,21 @@ function send(
   path: string,
   init: { method?: string; headers?: Record<string, string>; body?: unknown } = {},
 ) {
-  const body = init.body === undefined ? undefined : JSON.stringify(init.body);
+  const raw = init.body instanceof Uint8Array;
+  const body =
+    init.body === undefined ? undefined : raw ? (init.body as Uint8Array) : JSON.stringify(init.body);
   return new Promise<Answer>((resolve, reject) => {
     const req = httpRequest(
       `${base}${path}`,
       {
         method: init.method ?? "GET",
         agent: false,
-        headers: { ...(body !== undefined && { "content-type": "application/json" }), ...init.headers },
+        headers: {
+          ...(body !== undefined && {
+            "content-type": raw ? "application/octet-stream" : "application/json",
+          }),
+          ...init.headers,
+        },
       },
       (res) => {
         let text = "";
@@ -118,6 +125,8 @@ describe("npm start with WORKERS=2: two processes, one server", () => {
       API_KEYS: Object.values(KEY).join(","),
       RATE_LIMIT_PUBLIC: `${LIMIT}/240h`,
       RATE_LIMIT_ADMIN: "1000/240h",
+      // Longer than the run: a model registered on one worker is listed on the other only because it is told.
+      REGISTRY_LIST_TTL_MS: "3600000",
     });
   }, 120_000);
 
@@ -213,6 +222,24 @@ describe("npm start with WORKERS=2: two processes, one server", () => {
     const added = after.history.slice(before.history.length);
     expect(added.map((e) => e.reason).sort()).toEqual(versions.map((_, i) => `promote ${i}`).sort());
     expect(after.pointers.champion).toBe(added.at(-1)?.to);
+  }, 60_000);
+
+  it("a model registered through one worker is served by both at once, though their listings are cached for an hour", async () => {
+    const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, "x-api-key": KEY.promotes };
+    // Both workers have listed the models since they started (the tests above), so both hold a fresh listing.
+    const registered = await send(server.base, "/api/ml/models/sk_gbr/versions", {
+      method: "POST",
+      headers: admin,
+      body: await readFile(join(BYO_MODELS, "sk_gbr_f32.onnx")),
+    });
+    expect(registered.status, registered.body).toBe(201);
+    const answers = await Promise.all(
+      [1, 2, 3, 4].map(() =>
+        send(server.base, "/v2/models/sk_gbr", { headers: { "x-api-key": KEY.promotes } }),
+      ),
+    );
+    expect(new Set(answers.map((a) => a.worker)).size).toBe(2);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
   }, 60_000);
 
   it("a worker that is killed is replaced: a new process answers beside the survivor", async () => {

@@ -13,6 +13,7 @@ import {
   createIpcMutex,
   createIpcRateLimiter,
   createIpcSingleFlight,
+  createWorkerArtifactStore,
   createWorkerPointerStore,
 } from "../../storage/node/ipc-adapters.js";
 import {
@@ -186,7 +187,7 @@ export const isStopMessage = (message: unknown) => isEdgemlMessage(message) && m
  * A worker's dependencies: the Node runtime's (`base`), with every port the workers must share moved to the
  * primary: the embedded cache, counters, metrics, jobs and rate limits (a production adapter configured from the
  * environment, Upstash, is shared already and stays), the forecasts' single flight and the training lock; and the
- * pointer file, whose changes every worker hears of before the change is answered.
+ * pointer file and the model store, whose changes every worker hears of before the change is answered.
  */
 export function workerDeps(base: AppDeps, client: IpcClient, logger: Logger = consoleLogger): AppDeps {
   const embedded = (adapter: { kind: string } | undefined) =>
@@ -195,6 +196,7 @@ export function workerDeps(base: AppDeps, client: IpcClient, logger: Logger = co
   const file = base.pointers as Partial<JsonFilePointerStore>;
   return {
     ...base,
+    artifacts: createWorkerArtifactStore(base.artifacts, client, warn),
     // The file is what the workers share here; Edge Config (production) is read through its own short cache.
     pointers:
       typeof file.invalidate === "function"

@@ -52,6 +52,8 @@ if (workers === 1) {
   });
   // A metrics read on any worker first collects what this one has recorded and not yet written.
   client.on("flush", () => serving.services.telemetry.flush());
+  // A version another worker registered is listed here before its registration is answered.
+  client.on("registry", () => serving.services.registry.refreshListing?.());
   stop = () => {
     void serving.close().then(() => process.exit(0));
   };

@@ -1,4 +1,5 @@
 import type { MetricsStore } from "../../telemetry/store.js";
+import type { ArtifactStore } from "../artifacts.js";
 import type { PredictionCache } from "../cache.js";
 import type { Counters } from "../counters.js";
 import type { JobStore, TrainingJob } from "../jobs.js";
@@ -171,5 +172,27 @@ export function createWorkerPointerStore(
       await announce();
     },
     history: (model) => store.history(model),
+  };
+}
+
+/**
+ * The model store as a worker uses it: a version it publishes is announced to the other workers (through the
+ * primary), which forget their registry listing before the registration is answered: the version can be promoted or
+ * served on any worker at once.
+ */
+export function createWorkerArtifactStore(
+  store: ArtifactStore,
+  client: IpcClient,
+  warn: (message: string, error: unknown) => void,
+): ArtifactStore {
+  return {
+    ...store,
+    async publish(...args: Parameters<ArtifactStore["publish"]>) {
+      const result = await store.publish(...args);
+      await client
+        .call("registry", "changed", [])
+        .catch((error: unknown) => warn("registry: could not tell the other workers", error));
+      return result;
+    },
   };
 }

@@ -18,7 +18,8 @@ export type HostedPort =
   | "jobs"
   | "flights"
   | "locks"
-  | "pointers";
+  | "pointers"
+  | "registry";
 
 /** Worker → primary: call `port.method(...args)`; the primary answers with a reply of the same id. */
 export interface CallMessage {
@@ -42,9 +43,10 @@ export type ReplyMessage =
 
 /**
  * What the primary asks every worker to do before it answers a call: `flush`, write every telemetry record made so
- * far (a metrics read); `pointers`, forget the pointers read from the file (another worker changed them).
+ * far (a metrics read); `pointers`, forget the pointers read from the file (another worker changed them);
+ * `registry`, forget the registry's listing (another worker registered a version).
  */
-export type Topic = "flush" | "pointers";
+export type Topic = "flush" | "pointers" | "registry";
 
 /** Primary → worker: act on `topic`, then answer `done` with the same id. */
 export interface NotifyMessage {

@@ -169,6 +169,11 @@ export function createIpcHost(stores: HostedStores = {}): IpcHost {
       await notifyAll("pointers", from.worker);
       return true;
     },
+    // A worker registered a version: the others list the store again before the registration is answered.
+    "registry.changed": async (_args, from) => {
+      await notifyAll("registry", from.worker);
+      return true;
+    },
     "locks.release": ([name], from) => {
       const lock = locks.get(name as string);
       if (!lock || lock.holder.worker !== from.worker) return false;
