@@ -256,9 +256,14 @@ export async function checkVercelOutput(
     if (node.maxDuration !== 300)
       problems.push(`${NODE_FUNCTION} maxDuration is ${node.maxDuration}, expected 300`);
     if (node.handler !== `${NODE_FUNCTION}.js`) problems.push(`${NODE_FUNCTION} handler is ${node.handler}`);
-    const files = await filesUnder(nodeDir);
+    // Files of the function: traced ones are copied in; vercel.json's includeFiles are referenced by filePathMap.
+    const files = [...(await filesUnder(nodeDir)), ...Object.keys(node.filePathMap ?? {})];
     for (const needed of [
       "node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm",
+      // onnxruntime-web on Node imports its Emscripten glue by a computed path that tracing misses (vercel.json
+      // includes it): without it the training function cannot start the runtime.
+      "node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.mjs",
+      "models/pointers.json",
       "src/runtime/vercel/train.js",
     ]) {
       if (!files.includes(needed)) problems.push(`${NODE_FUNCTION} lacks ${needed}`);

@@ -69,8 +69,10 @@ describe("vercel build", () => {
         { outbound: (request) => yahoo.fetch(request) },
       );
       const ready = await fn.fetch("/v2/health/ready");
-      expect(ready.status).toBe(200);
-      expect(await ready.json()).toEqual({ ready: true });
+      expect({ status: ready.status, body: await ready.json() }).toEqual({
+        status: 200,
+        body: { ready: true },
+      });
       expect(Number(ready.headers.get("x-edgeml-init-ms"))).toBeGreaterThan(0);
 
       const forecast = await fn.fetch("/api/ml/serve", {

@@ -14,10 +14,10 @@ export interface EdgeDepsOptions {
   /** The environment's variables: `process.env` on Vercel Edge (see vercelEdgeEnv), the `env` binding on workerd. */
   env: Record<string, string | undefined>;
   /**
-   * `ort-wasm-simd-threaded.wasm`, precompiled by the platform. Absent on Vercel's Node.js runtime
-   * (src/runtime/vercel/node.ts), where onnxruntime-web compiles the wasm from its own file, as Node allows.
+   * `ort-wasm-simd-threaded.wasm`, precompiled by the platform (on Vercel's Node.js runtime, compiled by
+   * src/runtime/vercel/node.ts from onnxruntime-web's own file).
    */
-  wasm?: WebAssembly.Module;
+  wasm: WebAssembly.Module;
   /** The registry generated from `models/` at build time; serves unless Blob / Edge Config are configured. */
   embedded: EmbeddedRegistry;
   /** Where the app hands side effects: the edge handler's waitUntil bridge. */
@@ -41,7 +41,7 @@ export function edgeDeps(options: EdgeDepsOptions): AppDeps {
   });
   return {
     ...adapters,
-    engine: engineFromConfig(config, options.wasm && precompiledWasm(options.wasm)),
+    engine: engineFromConfig(config, precompiledWasm(options.wasm)),
     market: createYahooMarketData(),
     waitUntil: options.defer,
     clientKey: options.clientKey,

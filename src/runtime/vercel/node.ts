@@ -8,13 +8,16 @@
  * production stores from the environment (Vercel Blob, Edge Config, Upstash Redis) with the models of models/
  * embedded in the bundle as the read-only fallback, Yahoo Finance for market data, no trainer (vercel.json sends
  * training to api/train.ts), and /dashboard left to the static output. The differences: onnxruntime-web is imported
- * from node_modules and compiles its wasm from the file there (Node may; the edge may not), and background work is
- * handed to Vercel's `waitUntil` of the request being served (src/runtime/vercel/request-context.ts).
+ * from node_modules and its wasm compiled here, on the first request, from the file there (the edge platforms compile
+ * it at deploy), and background work is handed to Vercel's `waitUntil` of the request being served
+ * (src/runtime/vercel/request-context.ts).
  *
  * Every model runs inline, as on the edge: the Node server's worker-thread isolation would need a second file
  * traced into the function, and the function's `maxDuration` ends a run that never returns.
  */
+
 import { EMBEDDED_REGISTRY } from "edgeml:embedded-registry";
+import { readFileSync } from "node:fs";
 import { Hono } from "hono";
 import { handle } from "hono/vercel";
 import { edgeDeps } from "../edge/deps.js";
@@ -22,16 +25,34 @@ import { createEdgeHandler } from "../edge/handler.js";
 import { VERCEL_CLIENT_ADDRESS } from "./client-address.js";
 import { vercelWaitUntil } from "./request-context.js";
 
+/**
+ * onnxruntime-web's wasm, compiled here from the file beside the module Node resolves `onnxruntime-web/wasm` to (Vercel
+ * traces that file into the function), and started as on the edge (precompiledWasm). Left to itself, onnxruntime-web
+ * on Node would import its Emscripten glue, ort-wasm-simd-threaded.mjs, by a computed path that Vercel's tracing does
+ * not follow, and fail to start in the deployed function; given the module, it uses the glue bundled in its own file.
+ */
+function ortWasm(): WebAssembly.Module {
+  return new WebAssembly.Module(
+    readFileSync(new URL("ort-wasm-simd-threaded.wasm", import.meta.resolve("onnxruntime-web/wasm"))),
+  );
+}
+
 /** Vercel's context for the function's deferred work: the request's own `waitUntil`, looked up when work is handed. */
 const context = { waitUntil: (work: Promise<unknown>) => vercelWaitUntil(work) };
 
 /**
- * The function as a Hono app over `env` (the process's environment on Vercel). Exported for the runtime suites, which
- * start it with the environment they choose.
+ * The function as a Hono app over `env` (the process's environment on Vercel), for `hono/vercel`'s `handle`: every
+ * path goes to the edge handler, which builds the app on the first request.
  */
 export function createVercelNodeApp(env: Record<string, string | undefined> = process.env): Hono {
   const handler = createEdgeHandler((vars: Record<string, string | undefined>, defer) =>
-    edgeDeps({ env: vars, embedded: EMBEDDED_REGISTRY, defer, clientKey: VERCEL_CLIENT_ADDRESS }),
+    edgeDeps({
+      env: vars,
+      wasm: ortWasm(),
+      embedded: EMBEDDED_REGISTRY,
+      defer,
+      clientKey: VERCEL_CLIENT_ADDRESS,
+    }),
   );
   const app = new Hono();
   app.all("*", (c) => handler.fetch(c.req.raw, env, context));
