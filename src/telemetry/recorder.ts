@@ -62,6 +62,8 @@ export function createTelemetry(deps: TelemetryDeps) {
 
   /** Every series in the store, parsed; a series whose name cannot be parsed (not ours) is skipped. */
   const read = async (): Promise<Series[]> => {
+    // This instance's records first: they wait up to a batching window before they are written (writer.ts).
+    await writer.flush();
     const values = await reads.get("all");
     return Object.entries(values).flatMap(([key, value]) => {
       const parsed = parseSeries(key, value);

@@ -80,10 +80,12 @@ describe("writes", () => {
     };
     const { telemetry } = telemetryOn(store);
     telemetry.observer.predictionLogged("two", true);
-    // Let the first write start, then record 50 more while it is held.
+    // Start the first write (without waiting out its batching window), then record 50 more while it is held.
+    const first = telemetry.flush();
     await new Promise((resolve) => setImmediate(resolve));
     for (let i = 0; i < 50; i++) telemetry.observer.predictionLogged("two", i % 2 === 0);
     release();
+    await first;
     await telemetry.flush();
     expect(batches).toHaveLength(2);
     expect(await inner.readAll()).toEqual({
