@@ -8,7 +8,7 @@
  * in a temporary directory, the shipped CSVs, default configuration except the rate-limit budgets (raised so that the
  * load, one client, is counted but never refused). The load generator is autocannon's CLI in a process of its own.
  *
- * Usage: tsx bench/workers.bench.ts [--seconds 10] [--rounds 2] [--connections 16] [--no-write]
+ * Usage: tsx bench/workers.bench.ts [--seconds 10] [--rounds 3] [--connections 16] [--no-write] [--ipc-only]
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import cluster from "node:cluster";
@@ -32,9 +32,18 @@ const HEADING = "## Multi-core: WORKERS";
 const DATA_AS_OF = "2026-03-28";
 const IPC_CALLS = 20_000;
 
+/** Servers running now: stopped if the bench itself is stopped (Ctrl-C), so none is left behind. */
+const running = new Set<ChildProcess>();
+
 if (cluster.isWorker) {
   await ipcProbeWorker();
 } else {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.on(signal, () => {
+      for (const child of running) child.kill("SIGTERM");
+      process.exit(130);
+    });
+  }
   await main();
 }
 
@@ -63,9 +72,10 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       seconds: { type: "string", default: "10" },
-      rounds: { type: "string", default: "2" },
+      rounds: { type: "string", default: "3" },
       connections: { type: "string", default: "16" },
       "no-write": { type: "boolean", default: false },
+      "ipc-only": { type: "boolean", default: false },
     },
   });
   const seconds = Number(values.seconds);
@@ -97,6 +107,10 @@ async function main(): Promise<void> {
   ];
 
   const ipc = await ipcProbe();
+  if (values["ipc-only"]) {
+    console.log(JSON.stringify(ipc));
+    return;
+  }
   const runs: Run[] = [];
   for (let round = 0; round < rounds; round++) {
     // A/B within each round, the order swapped every round: drift in the machine's load hits both alike.
@@ -236,6 +250,8 @@ async function startServer(workers: number): Promise<Server> {
     child.stderr?.on("data", onData);
     child.on("exit", (code) => reject(new Error(`the server exited with ${code}:\n${out}`)));
   });
+  running.add(child);
+  child.once("exit", () => running.delete(child));
   const root = child.pid as number;
   return {
     base,

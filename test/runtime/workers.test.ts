@@ -263,4 +263,24 @@ describe("npm start with WORKERS=2: two processes, one server", () => {
     expect(replacement, server.output.text).toMatch(/^\d+$/);
     expect(server.output.text).toContain(`worker ${victim} exited (SIGKILL); starting a replacement`);
   }, 120_000);
+
+  it("SIGTERM to npm start stops every worker, then the primary", async () => {
+    const headers = { "x-api-key": KEY.restart };
+    const workers = new Set(
+      (await Promise.all([1, 2].map(() => send(server.base, "/v2/health/live", { headers })))).map((a) =>
+        Number(a.worker),
+      ),
+    );
+    expect(workers.size).toBe(2);
+    await stop(server.child);
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect([...workers].filter(alive)).toEqual([]);
+  }, 60_000);
 });

@@ -72,6 +72,9 @@ describe("two workers, one primary: the stores are one", () => {
     const wire = ipcWire();
     const [a, b] = [createIpcCounters(wire.worker().client), createIpcCounters(wire.worker().client)];
     await Promise.all([a.increment({ n: 2 }), b.increment({ n: 3 })]);
+    // Increments are sent without an answer, in order with what each worker sends next: a read from each worker
+    // lands after its own increments.
+    await b.read(["n"]);
     expect(await a.read(["n"])).toEqual({ n: 5 });
   });
 

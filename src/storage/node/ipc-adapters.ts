@@ -46,8 +46,10 @@ export function createIpcRateLimiter(client: IpcClient): RateLimiter {
 export function createIpcCounters(client: IpcClient): Counters {
   return {
     kind: PRIMARY_KIND,
+    // Sent, not called: the primary's memory cannot fail, and no request waits for it (usage is counted after the
+    // answer). Still in order: a metrics read's flush notice is answered after it.
     async increment(amounts) {
-      await client.call("counters", "increment", [amounts]);
+      client.send("counters", "increment", [amounts]);
     },
     async read(keys) {
       return (await client.call("counters", "read", [keys])) as Record<string, number>;
@@ -59,8 +61,9 @@ export function createIpcCounters(client: IpcClient): Counters {
 export function createIpcMetricsStore(client: IpcClient): MetricsStore {
   return {
     kind: PRIMARY_KIND,
+    // Sent, not called, like the counters: the flush notice a read waits for is answered after it.
     async write(batch) {
-      await client.call("metrics", "write", [batch]);
+      client.send("metrics", "write", [batch]);
     },
     async readAll() {
       return (await client.call("metrics", "readAll", [])) as Record<string, number>;

@@ -21,7 +21,10 @@ export type HostedPort =
   | "pointers"
   | "registry";
 
-/** Worker → primary: call `port.method(...args)`; the primary answers with a reply of the same id. */
+/**
+ * Worker → primary: call `port.method(...args)`; the primary answers with a reply of the same id, except to id 0 (a
+ * `send`: a write nobody waits for).
+ */
 export interface CallMessage {
   edgeml: "call";
   id: number;
@@ -132,6 +135,11 @@ export function fromWireError(wire: WireError): Error {
 export interface IpcClient {
   /** Calls `port.method(...args)` in the primary. Rejects with the primary's error, or when the wire is gone. */
   call(port: HostedPort, method: string, args: unknown[]): Promise<unknown>;
+  /**
+   * Sends `port.method(...args)` with no answer: for writes to the primary's memory, which cannot fail. It still
+   * takes effect before anything sent after it (a later call, a notification's `done`). Throws when the wire is gone.
+   */
+  send(port: HostedPort, method: string, args: unknown[]): void;
   /** What this process runs when the primary notifies `topic`; a topic with no handler is done at once. */
   on(topic: Topic, handler: () => void | Promise<void>): void;
   /** Fails every call waiting for an answer (the primary is gone), and every later call. */
@@ -187,6 +195,10 @@ export function createIpcClient(channel: IpcChannel<WorkerMessage, unknown>): Ip
           reject(error instanceof Error ? error : new Error(String(error)));
         }
       });
+    },
+    send(port, method, args) {
+      if (closed !== undefined) throw new Error(closed);
+      channel.send({ edgeml: "call", id: 0, port, method, args });
     },
     on(topic, handler) {
       handlers.set(topic, handler);

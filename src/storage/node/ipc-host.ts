@@ -187,6 +187,7 @@ export function createIpcHost(stores: HostedStores = {}): IpcHost {
     if (deferred(message, from)) return;
     const handler = handlers[`${message.port}.${message.method}`];
     const reply = (ok: boolean, value: unknown) =>
+      message.id !== 0 &&
       send(
         worker,
         ok
