@@ -31,6 +31,7 @@ describe("vercel build", () => {
       // No plan named: the build says what the function weighs and which plans take it.
       expect(log).toMatch(/warning: the Vercel Edge Function is \d\.\d\d MiB gzip.*EDGEML_VERCEL_PLAN/);
       expect(await checkVercelOutput(OUTPUT_DIR, "edge")).toEqual([]);
+      // The committed entry is the edge one, byte for byte what the build writes: a clone deploys the Edge Function.
       expect(await committedEntry()).toBe(vercelEntry("edge"));
     }, 600_000);
   });
