@@ -27,6 +27,8 @@ const LIMITS: Record<string, number> = {
   "/api/ml/models/{name}/versions/{version}/restore": BODY_LIMITS.admin,
   "/api/ml/models/{name}/backfill": BODY_LIMITS.admin,
   "/api/ml/performance/track": BODY_LIMITS.admin,
+  "/api/ml/models/{name}/rollout": BODY_LIMITS.admin,
+  "/api/ml/models/{name}/rollout/evaluate": BODY_LIMITS.admin,
 };
 
 const concrete = (path: string) => path.replace("{name}", "two").replace("{version}", "1");
