@@ -112,12 +112,19 @@ export async function launchNodeFunction(
   }
   const exited = once(child, "exit");
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.send?.("shutdown");
-      await exited;
+    try {
+      if (child.exitCode === null && child.signalCode === null) {
+        // The launcher settles pending waitUntil work, then exits. A channel that closed meanwhile (the launcher
+        // exits by itself when the entry failed to load) reports to the callback instead of throwing.
+        child.send?.("shutdown", (error) => {
+          if (error) child.kill();
+        });
+        await exited;
+      }
+    } finally {
+      outbound.close();
+      await rm(scratch, { recursive: true, force: true });
     }
-    outbound.close();
-    await rm(scratch, { recursive: true, force: true });
   };
   const listening = await Promise.race([
     once(child, "message").then(([address]) => address as AddressInfo),
