@@ -371,6 +371,11 @@ function report(input: {
     const rps2 = med(two, (r) => r.reqPerSec);
     const perRound = two.map((r, i) => r.reqPerSec / (one[i]?.reqPerSec ?? Number.NaN));
     return {
+      key: route.key,
+      ratio: rps2 / rps1,
+      cpu1: med(one, (r) => r.cpuPerRequest),
+      cpu2: med(two, (r) => r.cpuPerRequest),
+      primary: med(two, (r) => r.primaryCpuPerRequest ?? 0),
       line: `| ${route.label} | ${fmt(rps1)} | ${fmt(rps2)} | **${fmt(rps2 / rps1, 2)}×** | ${perRound.map((x) => `${fmt(x, 2)}×`).join(", ")} | ${fmt(
         med(one, (r) => r.p50),
         1,
@@ -397,7 +402,9 @@ function report(input: {
     "",
     "Reading:",
     "",
+    `- **Two workers against one: ${rows.map((r) => `${fmt(r.ratio, 2)}× the ${r.key === "infer" ? "infer requests" : "cached forecasts"} per second`).join(", ")} (medians).** CPU per request with one and two workers: ${rows.map((r) => `${fmt(r.cpu1)} → ${fmt(r.cpu2)} µs (${r.key})`).join(", ")}, of which the primary takes ${rows.map((r) => `${fmt(r.primary)} µs`).join(" and ")}: the IPC calls, and the connections it hands out. With the load generator on the same cores, that extra CPU is what the second core would have served with.`,
     `- **The load generator competes for the same ${availableParallelism()} cores.** autocannon runs in its own process, but on this machine it takes a large share of one core at these rates: with two workers, server and load generator want more cores than the machine has, so the 2 / 1 ratio here is a floor of what a machine with cores to spare (or a load generator elsewhere) sees. The primary takes CPU too (accepting connections and handing them round-robin, and every IPC call).`,
-    "- With two workers every request pays the wire to the primary: the rate limiter on each request, and for a forecast the prediction cache (a hit is one call). A tree model's infer request pays one call (the limiter); the usage counters and the telemetry are written off the response path. The CPU per request column shows the total price: the server's processes together, over the requests served.",
+    "- With two workers every request pays the wire to the primary on its path: an infer request one call (the rate limit), a cached forecast two in a row (the rate limit, then the cache read). Usage counters and telemetry are sent after the answer, without waiting for a reply. The CPU-per-request columns show the whole price: every server process's CPU over the requests served, the primary's share apart.",
+    `- Rounds disagree (2 / 1 by round): this machine is shared with other jobs (the load averages above), so one round's ratio is not a measurement; compare the medians, and rerun on a quiet machine before quoting one. The IPC probe's sequential round trip is mostly two process wake-ups on a busy machine; in flight together, calls cost ${fmt(ipc.concurrentUs, 1)} µs each.`,
   ].join("\n");
 }
