@@ -71,8 +71,6 @@ export function createIpcHost(stores: HostedStores = {}): IpcHost {
   const jobs = stores.jobs ?? createMemoryJobStore();
 
   const workers = new Map<number, (message: PrimaryMessage) => void>();
-  const flights = new Map<string, { leader: number; waiters: Waiter[] }>();
-  const locks = new Map<string, { holder: Waiter; queue: Waiter[] }>();
   const notifications = new Map<number, { left: Set<number>; done: () => void }>();
   let nextNotification = 1;
 
@@ -105,37 +103,16 @@ export function createIpcHost(stores: HostedStores = {}): IpcHost {
     }
   };
 
-  const grant = (name: string, to: Waiter) => {
-    locks.set(name, { holder: to, queue: locks.get(name)?.queue ?? [] });
-    answer(to, true);
-  };
-  const releaseLock = (name: string) => {
-    const lock = locks.get(name);
-    if (!lock) return;
-    const next = lock.queue.shift();
-    if (next) grant(name, next);
-    else locks.delete(name);
-  };
+  const flights = flightTable(answer);
+  const locks = lockTable(answer);
 
-  /** Calls answered later than they arrive (a flight's waiters, a lock's queue): they return undefined here. */
+  /** Calls answered later than they arrive (a flight's waiters, a lock's queue). */
   const deferred = (call: CallMessage, from: Waiter): boolean => {
     const [name] = call.args as [string];
-    if (call.port === "flights" && call.method === "claim") {
-      const flight = flights.get(name);
-      if (flight) flight.waiters.push(from);
-      else {
-        flights.set(name, { leader: from.worker, waiters: [] });
-        answer(from, { lead: true } satisfies FlightClaim);
-      }
-      return true;
-    }
-    if (call.port === "locks" && call.method === "acquire") {
-      const lock = locks.get(name);
-      if (lock) lock.queue.push(from);
-      else grant(name, from);
-      return true;
-    }
-    return false;
+    if (call.port === "flights" && call.method === "claim") flights.claim(name, from);
+    else if (call.port === "locks" && call.method === "acquire") locks.acquire(name, from);
+    else return false;
+    return true;
   };
 
   const handlers: Record<string, (args: unknown[], from: Waiter) => Promise<unknown> | unknown> = {
@@ -155,14 +132,7 @@ export function createIpcHost(stores: HostedStores = {}): IpcHost {
     },
     "jobs.put": ([job]) => jobs.put(job as TrainingJob),
     "jobs.get": ([id]) => jobs.get(id as string),
-    "flights.settle": ([key, outcome], from) => {
-      const flight = flights.get(key as string);
-      // Only the leader settles; a flight it lost (it was taken for dead) is someone else's now.
-      if (!flight || flight.leader !== from.worker) return false;
-      flights.delete(key as string);
-      for (const waiter of flight.waiters) answer(waiter, { lead: false, ...(outcome as object) });
-      return true;
-    },
+    "flights.settle": ([key, outcome], from) => flights.settle(key as string, outcome as object, from.worker),
     // A worker changed the pointer file: the others drop what they read of it before the change is answered, so the
     // next request anywhere serves what the change says (the file's own cache would keep the old for up to a second).
     "pointers.changed": async (_args, from) => {
@@ -174,12 +144,7 @@ export function createIpcHost(stores: HostedStores = {}): IpcHost {
       await notifyAll("registry", from.worker);
       return true;
     },
-    "locks.release": ([name], from) => {
-      const lock = locks.get(name as string);
-      if (!lock || lock.holder.worker !== from.worker) return false;
-      releaseLock(name as string);
-      return true;
-    },
+    "locks.release": ([name], from) => locks.release(name as string, from.worker),
   };
 
   const call = (message: CallMessage, worker: number) => {
@@ -226,6 +191,40 @@ export function createIpcHost(stores: HostedStores = {}): IpcHost {
     },
     detach(worker) {
       workers.delete(worker);
+      flights.detach(worker);
+      locks.detach(worker);
+      for (const id of [...notifications.keys()]) handled(id, worker);
+    },
+    stats: () => ({
+      workers: workers.size,
+      flights: flights.size(),
+      locks: locks.size(),
+      waiting: flights.waiting() + locks.waiting(),
+    }),
+  };
+}
+
+/** One leader per key across workers; the others wait for its outcome. A dead leader's flight passes to a waiter. */
+function flightTable(answer: (to: Waiter, value: unknown) => void) {
+  const flights = new Map<string, { leader: number; waiters: Waiter[] }>();
+  return {
+    claim(key: string, from: Waiter) {
+      const flight = flights.get(key);
+      if (flight) flight.waiters.push(from);
+      else {
+        flights.set(key, { leader: from.worker, waiters: [] });
+        answer(from, { lead: true } satisfies FlightClaim);
+      }
+    },
+    /** The leader's outcome to every waiter; only the leader settles (a flight it lost for dead is another's now). */
+    settle(key: string, outcome: object, worker: number): boolean {
+      const flight = flights.get(key);
+      if (!flight || flight.leader !== worker) return false;
+      flights.delete(key);
+      for (const waiter of flight.waiters) answer(waiter, { lead: false, ...outcome });
+      return true;
+    },
+    detach(worker: number) {
       for (const [key, flight] of flights) {
         flight.waiters = flight.waiters.filter((w) => w.worker !== worker);
         if (flight.leader !== worker) continue;
@@ -235,19 +234,42 @@ export function createIpcHost(stores: HostedStores = {}): IpcHost {
           answer(next, { lead: true } satisfies FlightClaim);
         } else flights.delete(key);
       }
+    },
+    size: () => flights.size,
+    waiting: () => [...flights.values()].reduce((n, f) => n + f.waiters.length, 0),
+  };
+}
+
+/** Named locks granted in arrival order; a dead holder's lock passes to the next in line. */
+function lockTable(answer: (to: Waiter, value: unknown) => void) {
+  const locks = new Map<string, { holder: Waiter; queue: Waiter[] }>();
+  const grant = (name: string, to: Waiter) => {
+    locks.set(name, { holder: to, queue: locks.get(name)?.queue ?? [] });
+    answer(to, true);
+  };
+  const pass = (name: string) => {
+    const next = locks.get(name)?.queue.shift();
+    if (next) grant(name, next);
+    else locks.delete(name);
+  };
+  return {
+    acquire(name: string, from: Waiter) {
+      const lock = locks.get(name);
+      if (lock) lock.queue.push(from);
+      else grant(name, from);
+    },
+    release(name: string, worker: number): boolean {
+      if (locks.get(name)?.holder.worker !== worker) return false;
+      pass(name);
+      return true;
+    },
+    detach(worker: number) {
       for (const [name, lock] of locks) {
         lock.queue = lock.queue.filter((w) => w.worker !== worker);
-        if (lock.holder.worker === worker) releaseLock(name);
+        if (lock.holder.worker === worker) pass(name);
       }
-      for (const id of [...notifications.keys()]) handled(id, worker);
     },
-    stats: () => ({
-      workers: workers.size,
-      flights: flights.size,
-      locks: locks.size,
-      waiting:
-        [...flights.values()].reduce((n, f) => n + f.waiters.length, 0) +
-        [...locks.values()].reduce((n, l) => n + l.queue.length, 0),
-    }),
+    size: () => locks.size,
+    waiting: () => [...locks.values()].reduce((n, l) => n + l.queue.length, 0),
   };
 }
