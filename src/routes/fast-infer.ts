@@ -1,7 +1,8 @@
 import type { z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { OIP_DATATYPES } from "../inference/datatypes.js";
-import type { InferenceOperations, InferOutput } from "../services/inference.js";
+import type { InferOutput } from "../services/inference.js";
+import type { RoutedInfer } from "./infer-routing.js";
 import { parsedJsonBody } from "./limits.js";
 import type { InferRequestSchema } from "./schemas.js";
 
@@ -83,7 +84,7 @@ export function plainInferRequest(value: unknown): InferRequestBody | undefined 
  */
 export function fastJsonInfer(
   params: z.ZodType<{ name: string; version?: string }>,
-  infer: InferenceOperations["infer"],
+  infer: RoutedInfer,
   respond: (c: Context, body: InferRequestBody, result: InferOutput) => Response,
 ): MiddlewareHandler {
   // Path parameters zod accepted, by their text: zod's answer for a name and version never changes, and clients
@@ -108,8 +109,7 @@ export function fastJsonInfer(
     if (!body) return next();
     const path = pathOf(c);
     if (!path) return next();
-    const result = await infer(path.name, path.version, body);
-    c.header("x-model-version", result.model_version);
+    const result = await infer(c, path.name, path.version, body);
     return respond(c, body, result);
   };
 }

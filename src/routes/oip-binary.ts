@@ -4,7 +4,8 @@ import { EdgeMLError } from "../errors.js";
 import { decodeTensor, encodeTensor, joinBody } from "../inference/binary.js";
 import type { TensorInput } from "../inference/request.js";
 import { JsonTensorSchema } from "../registry/metadata.js";
-import type { InferenceOperations, InferOutput } from "../services/inference.js";
+import type { InferOutput } from "../services/inference.js";
+import type { RoutedInfer } from "./infer-routing.js";
 import { assertJsonDepth } from "./limits.js";
 import { InferRequestSchema } from "./schemas.js";
 
@@ -182,7 +183,7 @@ type JsonAnswer = ReturnType<typeof jsonAnswer>;
  */
 export function binaryTensorData(
   params: z.ZodType<{ name: string; version?: string }>,
-  infer: InferenceOperations["infer"],
+  infer: RoutedInfer,
 ): MiddlewareHandler {
   return async (c, next) => {
     const length = c.req.header(HEADER_LENGTH);
@@ -196,8 +197,7 @@ export function binaryTensorData(
     const path = params.safeParse(c.req.param());
     if (!path.success) throw refusal(path.error);
     const body = decodeBinaryRequest(new Uint8Array(await c.req.arrayBuffer()), length);
-    const result = await infer(path.data.name, path.data.version, body);
-    c.header("x-model-version", result.model_version);
+    const result = await infer(c, path.data.name, path.data.version, body);
     return inferResponse(c, body, result);
   };
 }

@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { VERSION } from "../config.js";
 import type { Services } from "../services/index.js";
 import { fastJsonInfer } from "./fast-infer.js";
+import { routedInfer } from "./infer-routing.js";
 import { limitBody } from "./limits.js";
 import {
   BINARY_DESCRIPTION,
@@ -107,7 +108,14 @@ const INFER_ROUTE = {
   responses: {
     200: {
       ...json(InferResponseSchema, "Outputs (binary ones after the JSON, as the request asked)"),
-      headers: z.object({ "x-model-version": z.string() }),
+      headers: z.object({
+        "x-model-version": z.string(),
+        "x-chosen-via": z
+          .string()
+          .describe(
+            "How the version was chosen: requested, pinned, canary (a rollout's challenger), champion, …",
+          ),
+      }),
     },
     ...errorResponses(400, 404, 413, 415, 503, 504),
   },
@@ -116,6 +124,7 @@ const INFER_ROUTE = {
 /** The Open Inference Protocol v2 REST surface (KServe / Triton clients): health, metadata, readiness, infer. */
 export function oipRoutes(services: Pick<Services, "config" | "inference" | "ready" | "telemetry">) {
   const { config, inference, telemetry } = services;
+  const infer = routedInfer(inference.infer);
   const readyResponses = {
     200: json(z.object({ name: z.string(), version: z.string(), ready: z.boolean() }), "Loaded and verified"),
     ...errorResponses(400, 404, 503),
@@ -132,8 +141,8 @@ export function oipRoutes(services: Pick<Services, "config" | "inference" | "rea
       // the route's validators for everything else.
       middleware: [
         limit,
-        binaryTensorData(params, inference.infer),
-        fastJsonInfer(params, inference.infer, inferResponse),
+        binaryTensorData(params, infer),
+        fastJsonInfer(params, infer, inferResponse),
       ] as const,
       request: { params, body: INFER_BODY },
     });
@@ -242,15 +251,13 @@ export function oipRoutes(services: Pick<Services, "config" | "inference" | "rea
     )
     .openapi(inferRoute("/v2/models/{name}/infer", NameParams), async (c) => {
       const body = c.req.valid("json");
-      const result = await inference.infer(c.req.valid("param").name, undefined, body);
-      c.header("x-model-version", result.model_version);
+      const result = await infer(c, c.req.valid("param").name, undefined, body);
       return inferResponse(c, body, result);
     })
     .openapi(inferRoute("/v2/models/{name}/versions/{version}/infer", NameVersionParams), async (c) => {
       const { name, version } = c.req.valid("param");
       const body = c.req.valid("json");
-      const result = await inference.infer(name, version, body);
-      c.header("x-model-version", result.model_version);
+      const result = await infer(c, name, version, body);
       return inferResponse(c, body, result);
     });
 }

@@ -3,6 +3,7 @@ import type { TensorSpec } from "../inference/engine.js";
 import { feedsFor, outputsFor, type TensorInput } from "../inference/request.js";
 import { fromOrtTensor, type JsonTensor } from "../inference/tensors.js";
 import { deadlineIn, type Registry, type Resolved } from "../registry/registry.js";
+import type { Resolution } from "../registry/resolution.js";
 import type { UsageTracker } from "../tracking/usage.js";
 
 /** An Open Inference Protocol v2 request, as the route has validated it. */
@@ -20,6 +21,13 @@ export interface InferOutput {
 }
 
 /** OIP model metadata: the version that serves (or the one named), its signature, and the model's versions. */
+/** Who is asking, for a canary rollout, and who hears how the version was chosen (the route's `x-chosen-via`). */
+export interface InferRouting {
+  /** The client's canary key (`x-client-id`, else the rate limiter's identity): a canary may choose its challenger. */
+  clientKey?: string;
+  onResolved?: (via: Resolution) => void;
+}
+
 export interface ModelMetadata {
   name: string;
   versions: string[];
@@ -52,10 +60,16 @@ export function createInferenceOperations(deps: {
       await registry.prepare(resolved.meta);
       return { name, version: resolved.meta.version, ready: true };
     },
-    async infer(name: string, version: string | undefined, body: InferInput): Promise<InferOutput> {
+    async infer(
+      name: string,
+      version: string | undefined,
+      body: InferInput,
+      routing: InferRouting = {},
+    ): Promise<InferOutput> {
       // One deadline for the whole request: a stalled store read during resolution answers 504 like a slow run.
       const deadline = deadlineIn(deps.timeoutMs);
-      const { meta } = await registry.resolve(name, version, deadline);
+      const { meta, via } = await registry.resolve(name, version, deadline, routing.clientKey);
+      routing.onResolved?.(via);
       const feeds = feedsFor(meta.signature, body.inputs);
       const outputNames = outputsFor(meta.signature, body.outputs);
       const outputs = await registry.infer(meta, feeds, outputNames, deadline);

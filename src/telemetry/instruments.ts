@@ -173,10 +173,10 @@ export function instrumentInference(
 ): InferenceOperations {
   return {
     ...operations,
-    async infer(name, version, body) {
+    async infer(name, version, body, routing) {
       const started = performance.now();
       try {
-        const result = await operations.infer(name, version, body);
+        const result = await operations.infer(name, version, body, routing);
         observer.served(result.model_name, result.model_version, elapsedSince(started));
         return result;
       } catch (error) {
