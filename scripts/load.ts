@@ -270,6 +270,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
         ...env,
         PORT: String(port),
         HOST: "127.0.0.1",
+        // One process, as the report says (its RSS is sampled from this pid); multi-core is bench/workers.bench.ts.
+        WORKERS: "1",
         MARKET_DATA_DIR: options.marketDataDir,
         RATE_LIMIT_PUBLIC: RAISED_LIMIT,
         RATE_LIMIT_ADMIN: RAISED_LIMIT,
