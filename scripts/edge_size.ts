@@ -37,7 +37,7 @@ export const LIMITS = [
  * fails there. Code: what we ship besides ORT's 3.5 MiB wasm, with ~10% headroom over today's; growing past it is a
  * decision to make (and to write down), not a drift.
  */
-export const BUDGET = { totalGzip: 3.9 * MiB, codeGzip: 350 * KiB } as const;
+export const BUDGET = { totalGzip: 3.9 * MiB, codeGzip: 380 * KiB } as const;
 
 export interface TargetSize {
   target: EdgeTarget;
