@@ -3,6 +3,7 @@ import * as ort from "onnxruntime-web/wasm";
 import { createAsyncCache } from "../cache/async-cache.js";
 import { EdgeMLError, errorMessage } from "../errors.js";
 import { type OipDatatype, oipDatatypeOf } from "./datatypes.js";
+import { untilTime } from "./deadline-clock.js";
 import { identityModel } from "./identity-model.js";
 import {
   guardOutputs,
@@ -80,6 +81,11 @@ export interface RunRequest {
    * deadline per request, started where the request arrives).
    */
   signal?: AbortSignal;
+  /**
+   * The request's deadline as an epoch-ms instant, kept by the shared deadline clock (src/inference/deadline-clock.ts)
+   * instead of a signal: preferred over `signal` when both are given.
+   */
+  deadlineAt?: number;
 }
 
 /**
@@ -382,7 +388,7 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
     async signature(key, load) {
       return withSession(key, load, async (entry) => entry.signature);
     },
-    async run({ key, load, feeds, outputs, timeoutMs, signal }) {
+    async run({ key, load, feeds, outputs, timeoutMs, signal, deadlineAt }) {
       let cancelled = false;
       const work = withSession(key, load, async (entry) => {
         return onRunQueue(async (): Promise<Record<string, ort.Tensor>> => {
@@ -402,18 +408,17 @@ export function createOrtEngine(options: EngineOptions): InferenceEngine {
           return result;
         });
       });
+      const passed = () =>
+        new EdgeMLError(
+          "prediction_timeout",
+          `inference on ${key} did not finish within its deadline; try again`,
+        );
       try {
-        return await (signal
-          ? untilAborted(
-              work,
-              signal,
-              () =>
-                new EdgeMLError(
-                  "prediction_timeout",
-                  `inference on ${key} did not finish within its deadline; try again`,
-                ),
-            )
-          : withDeadline(work, timeoutMs ?? options.timeoutMs, `inference on ${key}`));
+        return await (deadlineAt !== undefined
+          ? untilTime(work, deadlineAt, passed)
+          : signal
+            ? untilAborted(work, signal, passed)
+            : withDeadline(work, timeoutMs ?? options.timeoutMs, `inference on ${key}`));
       } catch (error) {
         cancelled = true;
         work.catch(() => {});

@@ -1,4 +1,5 @@
 import { EdgeMLError } from "../errors.js";
+import { untilTime } from "../inference/deadline-clock.js";
 import { untilAborted } from "../inference/engine.js";
 
 /**
@@ -13,10 +14,30 @@ export interface Deadline {
   readonly signal: AbortSignal;
 }
 
+/**
+ * A deadline kept by the shared deadline clock (src/inference/deadline-clock.ts) instead of a timer of its own: its
+ * signal is made only when something asks for one, which nothing on the request path does.
+ */
+class ClockDeadline implements Deadline {
+  #signal: AbortSignal | undefined;
+  constructor(
+    readonly at: number,
+    readonly ms: number,
+  ) {}
+  get signal(): AbortSignal {
+    this.#signal ??= AbortSignal.timeout(Math.max(0, this.at - Date.now()));
+    return this.#signal;
+  }
+}
+
 /** A deadline `ms` from now. */
 export function deadlineIn(ms: number): Deadline {
-  return { at: Date.now() + ms, ms, signal: AbortSignal.timeout(ms) };
+  return new ClockDeadline(Date.now() + ms, ms);
 }
+
+/** The instant a deadline made by `deadlineIn` passes, for the shared clock; undefined for one with its own signal. */
+export const clockedAt = (deadline: Deadline): number | undefined =>
+  deadline instanceof ClockDeadline ? deadline.at : undefined;
 
 export const deadlinePassed = (what: string, deadline: Deadline) =>
   new EdgeMLError("prediction_timeout", `${what} did not finish within ${deadline.ms} ms; try again`);
@@ -31,5 +52,7 @@ export function withinDeadline<T>(
   what: string,
 ): Promise<T> {
   if (!deadline) return work;
+  const at = clockedAt(deadline);
+  if (at !== undefined) return untilTime(work, at, () => deadlinePassed(what, deadline));
   return untilAborted(work, deadline.signal, () => deadlinePassed(what, deadline));
 }

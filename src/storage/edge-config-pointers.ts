@@ -9,6 +9,7 @@ import { StoreError } from "./errors.js";
 import { createKeyedLock } from "./keyed-lock.js";
 import {
   AuditEntrySchema,
+  frozenPointers,
   type ModelPointers,
   ModelPointersSchema,
   type PointerChange,
@@ -355,7 +356,7 @@ export function createEdgeConfigPointerStore(options: EdgeConfigPointerStoreOpti
   return {
     kind: "edge-config",
     async get(model) {
-      return structuredClone(await read(model));
+      return frozenPointers(await read(model));
     },
     async history(model) {
       try {

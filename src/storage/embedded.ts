@@ -2,7 +2,7 @@ import { EdgeMLError, errorMessage } from "../errors.js";
 import { base64ToBytes } from "../util/base64.js";
 import type { ArtifactStore } from "./artifacts.js";
 import { type PointerDocument, pointerDocumentFrom } from "./pointer-document.js";
-import type { PointerStore } from "./pointers.js";
+import { frozenPointers, type PointerStore } from "./pointers.js";
 
 /**
  * The embedded registry as shipped inside an edge bundle: `models/` (each complete version's metadata text and
@@ -74,7 +74,7 @@ export function createEmbeddedPointerStore(embedded: EmbeddedRegistry): PointerS
   return {
     kind: "embedded",
     async get(model) {
-      return structuredClone(document.models.get(model) ?? {});
+      return frozenPointers(document.models.get(model));
     },
     async set() {
       throw new EdgeMLError("forbidden", READ_ONLY);

@@ -131,3 +131,31 @@ export interface PointerStore {
   /** The model's audit log, oldest first. */
   history(model: string): Promise<AuditEntry[]>;
 }
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
+const EMPTY_POINTERS: ModelPointers = deepFreeze({});
+const frozenCopies = new WeakMap<ModelPointers, ModelPointers>();
+
+/**
+ * What a store's `get` answers for pointers it keeps (`stored`, undefined when the model has none): a deep-frozen
+ * copy, made once per stored object. Stores replace, never mutate, the object they keep when the pointers change,
+ * so a copy is valid for as long as its source is kept; every request resolving a version used to pay a
+ * `structuredClone` instead. Frozen, so no caller can change the pointers another request reads (a write through a
+ * frozen object throws in strict-mode code, which every ES module is).
+ */
+export function frozenPointers(stored: ModelPointers | undefined): ModelPointers {
+  if (stored === undefined) return EMPTY_POINTERS;
+  let copy = frozenCopies.get(stored);
+  if (copy === undefined) {
+    copy = deepFreeze(structuredClone(stored));
+    frozenCopies.set(stored, copy);
+  }
+  return copy;
+}

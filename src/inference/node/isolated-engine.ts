@@ -2,8 +2,8 @@ import { Worker } from "node:worker_threads";
 import type { Tensor } from "onnxruntime-web/wasm";
 import type { AppConfig } from "../../config.js";
 import { EdgeMLError, errorMessage } from "../../errors.js";
+import { untilTime } from "../deadline-clock.js";
 import type { EngineStats, InferenceEngine, ModelSignature, RunRequest } from "../engine.js";
-import { withDeadline } from "../engine.js";
 import {
   errorFromWire,
   fromWire,
@@ -235,14 +235,22 @@ export function createIsolatingEngine(options: IsolatingEngineOptions): Inferenc
 
     async run(request) {
       const ms = request.timeoutMs ?? options.timeoutMs;
-      const deadlineAt = Date.now() + ms;
+      // The request's own instant when it has one (kept by the shared deadline clock, no timer of this run's own).
+      const deadlineAt = request.deadlineAt ?? Date.now() + ms;
       const work = place(request.key, request.load).then((placement) =>
         placement.isolate
           ? runIsolated(request, deadlineAt)
           : inline.run({ ...request, timeoutMs: Math.max(0, deadlineAt - Date.now()) }),
       );
-      work.catch(() => {});
-      return withDeadline(work, ms, `inference on ${request.key}`);
+      return untilTime(
+        work,
+        deadlineAt,
+        () =>
+          new EdgeMLError(
+            "prediction_timeout",
+            `inference on ${request.key} did not finish within ${ms} ms; try again`,
+          ),
+      );
     },
 
     evict(key) {

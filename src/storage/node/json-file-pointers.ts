@@ -6,7 +6,13 @@ import { createAsyncCache } from "../../cache/async-cache.js";
 import { EdgeMLError } from "../../errors.js";
 import { consoleLogger } from "../../logger.js";
 import { type PointerDocument, parsePointerDocument, serialisePointerDocument } from "../pointer-document.js";
-import { AuditEntrySchema, ModelPointersSchema, type PointerChange, type PointerStore } from "../pointers.js";
+import {
+  AuditEntrySchema,
+  frozenPointers,
+  ModelPointersSchema,
+  type PointerChange,
+  type PointerStore,
+} from "../pointers.js";
 import { syncDirectory, writeFileDurably } from "./durable-write.js";
 
 /** Defaults of the JSON file pointer store, each with why. */
@@ -181,7 +187,7 @@ export function createJsonFilePointerStore(
     kind: "json-file",
     invalidate: () => cache.delete("doc"),
     async get(model) {
-      return structuredClone((await read()).models.get(model) ?? {});
+      return frozenPointers((await read()).models.get(model));
     },
     update,
     async set(model, pointers, entry) {
