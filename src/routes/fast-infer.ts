@@ -20,7 +20,7 @@ import type { InferRequestSchema } from "./schemas.js";
 type InferRequestBody = z.infer<typeof InferRequestSchema>;
 
 /** Content types that both the media-type gate of @hono/zod-openapi and Hono's JSON validator accept as they are. */
-const PLAIN_JSON = new Set([
+export const PLAIN_JSON: ReadonlySet<string> = new Set([
   "application/json",
   "application/json; charset=utf-8",
   "application/json;charset=utf-8",

@@ -1,12 +1,15 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { AsOfSchema } from "../forecast/as-of.js";
 import { INTERVAL_LEVELS, isIntervalLevel } from "../forecast/interval.js";
 import { ClientIdSchema } from "../rollout/assign.js";
 import { clientKeyOf } from "../rollout/client-key.js";
 import type { Services } from "../services/index.js";
+import { fastServe, type ServeBody } from "./fast-serve.js";
 import { BODY_LIMITS, limitBody } from "./limits.js";
 import { createRouteApp, json } from "./route-app.js";
 import { errorResponses, SymbolId } from "./schemas.js";
+import type { AppEnv } from "./types.js";
 
 const tags = ["Forecasts"];
 /** `x-client-id`: what a canary rollout keys the client by (src/rollout/assign.ts). */
@@ -80,6 +83,14 @@ export const ForecastSchema = z
   })
   .openapi("Forecast");
 
+/** The serve route's body; its fast path (./fast-serve.ts) takes a strict subset of it. */
+export const ServeRequestSchema = z.object({
+  symbol: SymbolId,
+  horizon: Horizon.default("24h"),
+  as_of: AsOf,
+  interval_level: IntervalLevel,
+});
+
 const BatchItemSchema = z
   .union([
     z.object({ symbol: z.string(), ok: z.literal(true), forecast: ForecastSchema, cache: z.string() }),
@@ -94,6 +105,18 @@ const BatchItemSchema = z
 /** The users' seed API: serve and batch, with their paths and bodies kept (training: ./training.ts). */
 export function forecastRoutes(services: Pick<Services, "forecaster">) {
   const { forecaster } = services;
+  // The serve route's operation and response, for its handler and its fast path (./fast-serve.ts) alike.
+  const serve = async (c: Context<AppEnv>, body: ServeBody) => {
+    const { forecast, cache } = await forecaster.forecast(body.symbol, body.horizon, {
+      asOf: body.as_of,
+      intervalLevel: body.interval_level,
+      clientKey: await clientKeyOf(c),
+    });
+    c.header("x-model-version", forecast.model_version);
+    c.header("x-chosen-via", forecast.chosen_via);
+    c.header("x-cache", cache);
+    return c.json(forecast, 200);
+  };
   return createRouteApp()
     .openapi(
       createRoute({
@@ -103,18 +126,14 @@ export function forecastRoutes(services: Pick<Services, "forecaster">) {
         summary: "Forecast one symbol",
         middleware: [
           limitBody(BODY_LIMITS.forecast, "a forecast request is {symbol, horizon, as_of?, interval_level?}"),
+          fastServe(serve),
         ] as const,
         request: {
           body: {
             required: true,
             content: {
               "application/json": {
-                schema: z.object({
-                  symbol: SymbolId,
-                  horizon: Horizon.default("24h"),
-                  as_of: AsOf,
-                  interval_level: IntervalLevel,
-                }),
+                schema: ServeRequestSchema,
               },
             },
           },
@@ -132,18 +151,7 @@ export function forecastRoutes(services: Pick<Services, "forecaster">) {
           ...errorResponses(400, 503, 504),
         },
       }),
-      async (c) => {
-        const { symbol, horizon, as_of, interval_level } = c.req.valid("json");
-        const { forecast, cache } = await forecaster.forecast(symbol, horizon, {
-          asOf: as_of,
-          intervalLevel: interval_level,
-          clientKey: await clientKeyOf(c),
-        });
-        c.header("x-model-version", forecast.model_version);
-        c.header("x-chosen-via", forecast.chosen_via);
-        c.header("x-cache", cache);
-        return c.json(forecast, 200);
-      },
+      async (c) => serve(c, c.req.valid("json")),
     )
     .openapi(
       createRoute({
