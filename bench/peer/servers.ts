@@ -1,7 +1,7 @@
 /** The two servers of bench/peer.bench.ts: edgeml as `npm start` runs it, and the peer (bench/peer/main.py). */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { cp, mkdtemp } from "node:fs/promises";
+import { cp, mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import os from "node:os";
 import { join } from "node:path";
@@ -97,9 +97,14 @@ export async function startEdgeml(workers: number): Promise<Edgeml> {
   const output: string[] = [];
   // One process prints its banner; N processes print it once all N listen (src/runtime/node/cluster.ts).
   const ready = workers === 1 ? /edgeml listening on/ : new RegExp(`all ${workers} workers listening`);
-  await watchOutput(child, output, (line) => (ready.test(line) ? true : undefined)).catch((error: Error) => {
-    throw new Error(`edgeml (WORKERS=${workers}) ${error.message}`);
-  });
+  await watchOutput(child, output, (line) => (ready.test(line) ? true : undefined)).catch(
+    async (error: Error) => {
+      // Nobody else knows this directory yet: a server that did not start leaves nothing behind.
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await rm(dir, { recursive: true, force: true });
+      throw new Error(`edgeml (WORKERS=${workers}) ${error.message}`);
+    },
+  );
   return { child, pid: child.pid as number, base: `http://127.0.0.1:${port}`, output, adminToken, dir };
 }
 
