@@ -157,6 +157,20 @@ async function horizonsFor(registry: Registry, symbol: string): Promise<string[]
   );
 }
 
+/**
+ * The serving evidence of a version, made once per metadata object: the registry hands out the one object it read
+ * for a version while it keeps it (new metadata is a new object), and every answer, cached ones too, carries it.
+ */
+const evidenceMemo = new WeakMap<VersionMetadata, ServingEvidence>();
+function evidenceOf(meta: VersionMetadata): ServingEvidence {
+  let evidence = evidenceMemo.get(meta);
+  if (evidence === undefined) {
+    evidence = servingEvidence(meta);
+    evidenceMemo.set(meta, evidence);
+  }
+  return evidence;
+}
+
 /** The version that serves a symbol's horizon, checked: a forecaster of that symbol on a feature set served here. */
 async function resolveModel(
   registry: Registry,
@@ -413,7 +427,7 @@ export function createForecaster(deps: ForecasterDeps) {
     const answer = ({ interval_scale, ...stored }: StoredForecast, cached: boolean): Forecast => ({
       ...stored,
       chosen_via: via,
-      ...servingEvidence(meta),
+      ...evidenceOf(meta),
       cached,
       data_age_seconds: ageSeconds(stored.as_of, now().getTime()),
       interval: forecastInterval(
