@@ -17,11 +17,17 @@ interface Waiter {
 const waiters = new Set<Waiter>();
 let timer: ReturnType<typeof setTimeout> | undefined;
 let armedAt = Number.POSITIVE_INFINITY;
+/**
+ * The `setTimeout` the timer was armed with: a test that swaps the clock (vitest's fake timers) leaves a timer that
+ * will never fire behind, and the next deadline must arm a live one instead of trusting it.
+ */
+let armedWith: typeof setTimeout | undefined;
 
 function arm(at: number): void {
-  if (at >= armedAt) return;
-  if (timer !== undefined) clearTimeout(timer);
+  if (at >= armedAt && armedWith === globalThis.setTimeout) return;
+  if (timer !== undefined && armedWith === globalThis.setTimeout) clearTimeout(timer);
   armedAt = at;
+  armedWith = globalThis.setTimeout;
   timer = setTimeout(tick, Math.max(1, at - Date.now()));
   // A timer armed for a deadline whose request already answered must not keep a process (a CLI, a test) alive.
   (timer as { unref?: () => void }).unref?.();
