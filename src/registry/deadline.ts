@@ -39,6 +39,15 @@ export function deadlineIn(ms: number): Deadline {
 export const clockedAt = (deadline: Deadline): number | undefined =>
   deadline instanceof ClockDeadline ? deadline.at : undefined;
 
+/**
+ * How the engine is told a deadline: a `deadlineIn` one as its instant, kept by the shared clock (no signal is made
+ * for it); any other (a caller's own signal) by that signal.
+ */
+export const engineBound = (deadline: Deadline): { deadlineAt: number } | { signal: AbortSignal } => {
+  const at = clockedAt(deadline);
+  return at !== undefined ? { deadlineAt: at } : { signal: deadline.signal };
+};
+
 export const deadlinePassed = (what: string, deadline: Deadline) =>
   new EdgeMLError("prediction_timeout", `${what} did not finish within ${deadline.ms} ms; try again`);
 

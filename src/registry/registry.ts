@@ -5,7 +5,7 @@ import type { InferenceEngine } from "../inference/engine.js";
 import { createSelection, type SelectionOutcome, type SelectOptions } from "../selection/select.js";
 import type { ArtifactStore } from "../storage/artifacts.js";
 import type { AuditEntry, ModelPointers, PointerStore, Rollout } from "../storage/pointers.js";
-import { clockedAt, type Deadline, deadlineIn, deadlinePassed, withinDeadline } from "./deadline.js";
+import { type Deadline, deadlineIn, deadlinePassed, engineBound, withinDeadline } from "./deadline.js";
 import { pointersUnavailable } from "./failures.js";
 import { createListing } from "./listing.js";
 import type { RegistrationInput, VersionMetadata } from "./metadata.js";
@@ -223,8 +223,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
           feeds,
           outputs,
           timeoutMs: Math.max(1, bound.at - Date.now()),
-          // deadlineIn's deadlines are kept by the shared clock (no signal made); any other by its own signal.
-          ...(clockedAt(bound) !== undefined ? { deadlineAt: bound.at } : { signal: bound.signal }),
+          ...engineBound(bound),
         }),
       );
       const what = `prediction with ${key}`;
