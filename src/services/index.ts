@@ -11,10 +11,10 @@ import { consoleLogger, type Logger } from "../logger.js";
 import type { MarketDataSource } from "../market/types.js";
 import { type BackfillService, createBackfillService } from "../performance/backfill.js";
 import { createPerformanceService, type PerformanceService } from "../performance/service.js";
-import type { PairedTest } from "../rollout/decide.js";
-import { createRolloutDecisions, type RolloutDecisions } from "../rollout/evaluate.js";
 import { createRegistry, type Registry } from "../registry/registry.js";
 import { createRolloutControl, type RolloutControl } from "../rollout/control.js";
+import type { PairedTest } from "../rollout/decide.js";
+import { createRolloutDecisions, type RolloutDecisions } from "../rollout/evaluate.js";
 import { createShadowRunner } from "../rollout/shadow.js";
 import type { ArtifactStore } from "../storage/artifacts.js";
 import type { PredictionCache } from "../storage/cache.js";
@@ -238,7 +238,10 @@ export function createServices(ports: Ports, options: ServiceOptions = {}): Serv
     rolloutControl: createRolloutControl({
       pointers: ports.pointers,
       registry,
-      defaults: { minOutcomes: config.rolloutMinOutcomes, maxDurationSeconds: config.rolloutMaxDurationSeconds },
+      defaults: {
+        minOutcomes: config.rolloutMinOutcomes,
+        maxDurationSeconds: config.rolloutMaxDurationSeconds,
+      },
       now: options.now ?? (() => new Date()),
     }),
     telemetry,
