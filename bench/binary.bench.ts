@@ -10,9 +10,8 @@
  * (A/B), and the ratios against JSON→JSON come from the same run. Rewrites the "## Binary tensors" section of
  * docs/benchmarks.md.
  */
-import { type ChildProcess, fork } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import os from "node:os";
-import { join } from "node:path";
 import autocannon from "autocannon";
 import {
   InferInput,
@@ -21,8 +20,8 @@ import {
   inferenceRequest,
 } from "../test/support/triton-client.js";
 import { writeDocSection } from "./doc-section.js";
-import type { ServerMessage } from "./server.js";
-import { loadCase, median, quantile, REPO_ROOT } from "./support.js";
+import { serverCpuMicros, startServer, table } from "./server-client.js";
+import { loadCase, median, quantile } from "./support.js";
 
 const COMMAND = "npx tsx bench/binary.bench.ts";
 const SECTION = "## Binary tensors";
@@ -34,44 +33,6 @@ const log = (line: string) => console.error(`bench: ${line}`);
 
 const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : "n/a");
 const int = (value: number) => Math.round(value).toLocaleString("en-US");
-
-function table(header: string[], rows: string[][]): string {
-  const width = header.map((h, i) => Math.max(3, h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    `| ${width.map((w, i) => (i === 0 ? (cells[i] ?? "").padEnd(w) : (cells[i] ?? "").padStart(w))).join(" | ")} |`;
-  const rule = `| ${width.map((w, i) => (i === 0 ? "-".repeat(w) : `${"-".repeat(w - 1)}:`)).join(" | ")} |`;
-  return [line(header), rule, ...rows.map(line)].join("\n");
-}
-
-function startServer(): Promise<{ child: ChildProcess; port: number; adminToken: string }> {
-  return new Promise((done, fail) => {
-    const child = fork(join(REPO_ROOT, "bench", "server.ts"), [], {
-      cwd: REPO_ROOT,
-      execArgv: ["--import", "tsx"],
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
-    child.once("error", fail);
-    child.once("exit", (code) => fail(new Error(`bench/server.ts exited with ${code} before listening`)));
-    child.once("message", (message: ServerMessage) => {
-      if (message.type !== "listening")
-        return fail(new Error(`unexpected message ${JSON.stringify(message)}`));
-      child.removeAllListeners("exit");
-      done({ child, port: message.port, adminToken: message.adminToken });
-    });
-  });
-}
-
-function serverCpuMicros(child: ChildProcess): Promise<number> {
-  return new Promise((done) => {
-    const answer = (message: ServerMessage) => {
-      if (message.type !== "cpu") return;
-      child.off("message", answer);
-      done(message.micros);
-    };
-    child.on("message", answer);
-    child.send("cpu");
-  });
-}
 
 interface Variant {
   key: string;

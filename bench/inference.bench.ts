@@ -13,7 +13,7 @@
  * in a child process of its own too (`tsx bench/inference.bench.ts hop-child`). `npm run bench -- --only hop` reruns
  * that part alone and rewrites only its subsection, keeping the rest of the section's numbers.
  */
-import { type ChildProcess, fork } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, readFile } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
@@ -21,6 +21,7 @@ import autocannon from "autocannon";
 import type { Tensor as OrtTensor } from "onnxruntime-web/wasm";
 import { BENCHMARKS_DOC, writeDocSection } from "./doc-section.js";
 import type { ServerMessage } from "./server.js";
+import { serverCpuMicros, startServer, stopServer, table } from "./server-client.js";
 import {
   BENCH_RATE_LIMIT_PUBLIC,
   type ColdResult,
@@ -30,7 +31,6 @@ import {
   type MeasureResult,
   median,
   quantile,
-  REPO_ROOT,
   type RuntimeName,
   runChild,
   TREE_MODELS,
@@ -59,15 +59,6 @@ const ms = (value: number) => `${fixed(value, value < 10 ? 2 : 1)} ms`;
 const us = (value: number) => `${fixed(value, value < 100 ? 1 : 0)} µs`;
 const ratio = (a: number, b: number) => `${fixed(a / b, 2)}×`;
 const int = (value: number) => Math.round(value).toLocaleString("en-US");
-
-/** A markdown table, first column left-aligned and the others right-aligned, padded as biome formats it. */
-function table(header: string[], rows: string[][]): string {
-  const width = header.map((h, i) => Math.max(3, h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    `| ${width.map((w, i) => (i === 0 ? (cells[i] ?? "").padEnd(w) : (cells[i] ?? "").padStart(w))).join(" | ")} |`;
-  const rule = `| ${width.map((w, i) => (i === 0 ? "-".repeat(w) : `${"-".repeat(w - 1)}:`)).join(" | ")} |`;
-  return [line(header), rule, ...rows.map(line)].join("\n");
-}
 
 // ---------------------------------------------------------------------------------------------- runtimes
 
@@ -264,37 +255,6 @@ interface HttpResult {
   non2xx: number;
 }
 
-function startServer(): Promise<{ child: ChildProcess; port: number; adminToken: string }> {
-  return new Promise((done, fail) => {
-    const child = fork(join(REPO_ROOT, "bench", "server.ts"), [], {
-      cwd: REPO_ROOT,
-      execArgv: ["--import", "tsx"],
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
-    child.once("error", fail);
-    child.once("exit", (code) => fail(new Error(`bench/server.ts exited with ${code} before listening`)));
-    child.once("message", (message: ServerMessage) => {
-      if (message.type !== "listening")
-        return fail(new Error(`unexpected message ${JSON.stringify(message)}`));
-      child.removeAllListeners("exit");
-      done({ child, port: message.port, adminToken: message.adminToken });
-    });
-  });
-}
-
-function stopServer(child: ChildProcess): Promise<Extract<ServerMessage, { type: "stopped" }>> {
-  return new Promise((done, fail) => {
-    let stats: Extract<ServerMessage, { type: "stopped" }> | undefined;
-    child.on("message", (message: ServerMessage) => {
-      if (message.type === "stopped") stats = message;
-    });
-    child.once("exit", (code) =>
-      code === 0 && stats ? done(stats) : fail(new Error(`bench/server.ts stopped with code ${code}`)),
-    );
-    child.send("stop");
-  });
-}
-
 /** Asks the server to start or stop (writing `file`) its CPU profile, and waits until it has. */
 function serverProfile(
   child: ChildProcess,
@@ -308,18 +268,6 @@ function serverProfile(
     };
     child.on("message", answer);
     child.send(message);
-  });
-}
-
-function serverCpuMicros(child: ChildProcess): Promise<number> {
-  return new Promise((done) => {
-    const answer = (message: ServerMessage) => {
-      if (message.type !== "cpu") return;
-      child.off("message", answer);
-      done(message.micros);
-    };
-    child.on("message", answer);
-    child.send("cpu");
   });
 }
 
