@@ -79,6 +79,7 @@ const line = (p: Plotted, label: string) => {
 if (!haveChromium && !inCi) {
   const why = `dashboard in Chromium: SKIPPED, no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH; .ci/run installs it and CI runs this)`;
   console.warn(why);
+  // Skipped because this machine has no Chromium and is not CI (the reason above); CI never takes this branch.
   describe.skip(why, () => {
     it("loads with backfilled data", () => {});
   });
