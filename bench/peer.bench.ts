@@ -35,6 +35,7 @@ import {
   type Peer,
   type Running,
   sleep,
+  startBare,
   startEdgeml,
   startPeer,
   stop,
@@ -83,6 +84,17 @@ function options(): Options {
   return parsed.data;
 }
 // ---------------------------------------------------------------------------------------------- requests
+
+/** A POST whose answer must be 2xx, its body left to read. */
+async function fetchOk(url: string, body: string): Promise<Response> {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+  });
+  if (!response.ok) throw new Error(`POST ${url}: ${response.status} ${await response.text()}`);
+  return response;
+}
 
 async function post(url: string, body: unknown, headers: Record<string, string> = {}) {
   const response = await fetch(url, {
@@ -205,8 +217,8 @@ async function checkAgreement(
     throw new Error(`the servers disagree beyond ${TOLERANCE}: ${JSON.stringify(agreement)}`);
   const serveBody = { symbol: "BTC", horizon: "24h", as_of: SERVE_AS_OF };
   for (const s of [edgeml, peer]) {
-    // Every answer is the naive close; a hit comes once the answering worker has computed it (the peer's workers
-    // each keep their own dict, so a second request may reach one that has not).
+    // Every answer is the naive close; a hit comes once it is computed: edgeml's first request computes it for every
+    // worker (one cache, in the primary), the peer's workers each fill their own dict at start (bench/peer/app.py).
     let hit = false;
     for (let i = 0; i < 8 * workers && !hit; i++) {
       const { response, json } = await post(`${s.base}/api/ml/serve`, serveBody);
@@ -260,7 +272,7 @@ async function measure(
   close: number,
 ): Promise<Run[]> {
   if (o.warmupSeconds > 0) {
-    for (const server of ["edgeml", "peer"] as const) {
+    for (const server of ["edgeml", "peer", "bare"] as const) {
       for (const path of ROUTES) {
         log(`warm-up: ${server} ${path}, ${o.warmupSeconds} s`);
         await runChild<LoadResult>("peer/load.ts", [
@@ -271,8 +283,9 @@ async function measure(
   }
   const runs: Run[] = [];
   for (let round = 1; round <= o.rounds; round++) {
-    // Alternate who goes first, so a slow spell of the shared machine does not always land on the same server.
-    const order: Server[] = round % 2 === 1 ? ["edgeml", "peer"] : ["peer", "edgeml"];
+    // Rotate who goes first, so a slow spell of the shared machine does not always land on the same server.
+    const servers3: Server[] = ["edgeml", "peer", "bare"];
+    const order = [...servers3.slice((round - 1) % 3), ...servers3.slice(0, (round - 1) % 3)];
     for (const path of ROUTES) {
       for (const server of order) {
         const load1 = os.loadavg()[0] ?? Number.NaN;
@@ -307,7 +320,7 @@ const c = JSON.parse(await readFile(join(BYO_MODELS, "sk_hgb_f32.json"), "utf8")
 log(`starting edgeml (WORKERS=${o.workers}) and the peer (${python}, ${o.workers} uvicorn workers)`);
 const launched = await Promise.allSettled([startEdgeml(o.workers), startPeer(python, o.workers)]);
 const [edgemlStart, peerStart] = launched;
-const running = launched.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+const running: Running[] = launched.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
 const stopAll = () => Promise.all(running.map(stop));
 process.once("SIGINT", () => void stopAll().then(() => process.exit(130)));
 try {
@@ -319,7 +332,15 @@ try {
   await registerModel(edgeml, c);
   await untilServing(`${edgeml.base}/v2/models/sk_hgb/infer`, inferBody(c, 1), 4 * o.workers);
   const agreement = await checkAgreement(edgeml, peer, c, o.workers);
-  const runs = await measure(o, { edgeml, peer }, c, agreement.closePrice);
+  // The ceiling's cached forecast is edgeml's own answer, stored: the same bytes, so the same socket writes.
+  const serveBody = JSON.stringify({ symbol: "BTC", horizon: "24h", as_of: SERVE_AS_OF });
+  const stored = await (await fetchOk(`${edgeml.base}/api/ml/serve`, serveBody)).text();
+  log(`starting the ceiling: a bare Hono app in ${o.workers} process(es)`);
+  const bare = await startBare(o.workers, join(BYO_MODELS, "sk_hgb_f32.onnx"), {
+    [`BTC|${SERVE_AS_OF}`]: stored,
+  });
+  running.push(bare);
+  const runs = await measure(o, { edgeml, peer, bare }, c, agreement.closePrice);
   await writeReport({
     o,
     runs,

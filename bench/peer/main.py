@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--market", type=Path, required=True)
     parser.add_argument("--export", type=Path, required=True)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--prefill-as-of", help="an ISO date whose forecasts every worker computes at start")
     args = parser.parse_args()
     found = versions()
     sys.path.insert(0, str(HERE))
@@ -95,6 +96,8 @@ def main() -> None:
         pickle.dump(model, f)
     os.environ["PEER_MODEL_FILE"] = model_file
     os.environ["PEER_MARKET_DATA"] = str(args.market)
+    if args.prefill_as_of:
+        os.environ["PEER_PREFILL_AS_OF"] = args.prefill_as_of
 
     config = uvicorn.Config(
         "app:app",

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { BYO_MODELS, MARKET_DATA, REPO_ROOT } from "../support.js";
 import { processTree } from "./procfs.js";
-import { RATE_LIMIT_PUBLIC } from "./spec.js";
+import { RATE_LIMIT_PUBLIC, SERVE_AS_OF } from "./spec.js";
 
 const STARTUP_TIMEOUT_MS = 180_000;
 export const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
@@ -147,6 +147,9 @@ export async function startPeer(python: string, workers: number): Promise<Peer> 
       join(BYO_MODELS, "sk_hgb_f32.json"),
       "--workers",
       String(workers),
+      // Every worker starts with the timed forecast cached (app.py says why).
+      "--prefill-as-of",
+      SERVE_AS_OF,
     ],
     {
       cwd: REPO_ROOT,
@@ -196,4 +199,35 @@ export async function stop(server: Running): Promise<void> {
       // exited
     }
   }
+}
+
+/**
+ * The ceiling (bench/peer/bare.ts): a bare Hono app in `workers` processes running `model` for infer and answering
+ * `forecasts` ("SYMBOL|as_of" → edgeml's response body, captured before the load) for the cached forecast.
+ */
+export async function startBare(
+  workers: number,
+  model: string,
+  forecasts: Record<string, string>,
+): Promise<Running> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ["--import", "tsx", join("bench", "peer", "bare.ts")], {
+    cwd: REPO_ROOT,
+    env: {
+      ...baseEnv(),
+      BARE_PORT: String(port),
+      BARE_WORKERS: String(workers),
+      BARE_MODEL: model,
+      BARE_FORECASTS: JSON.stringify(forecasts),
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output: string[] = [];
+  await watchOutput(child, output, (line) => (line === "bare listening" ? true : undefined)).catch(
+    (error: Error) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      throw new Error(`the bare Hono server (${workers} processes) ${error.message}`);
+    },
+  );
+  return { child, pid: child.pid as number, base: `http://127.0.0.1:${port}`, output };
 }

@@ -21,7 +21,8 @@ export const TOLERANCE = 1e-6;
 export const TOLERANCE_TEXT = "1e-6";
 
 export type Route = "infer" | "serve";
-export type Server = "edgeml" | "peer";
+/** "bare": the ceiling (bench/peer/bare.ts), a bare Hono app answering edgeml's captured bytes. */
+export type Server = "edgeml" | "peer" | "bare";
 export const ROUTES: readonly Route[] = ["infer", "serve"];
 export const ROUTE_LABEL: Record<Route, string> = {
   infer: "OIP infer, batch 1 (sk_hgb)",
