@@ -5,7 +5,7 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { join } from "node:path";
 import type { ServerMessage } from "./server.js";
-import { REPO_ROOT } from "./support.js";
+import { NODE_TS_LOADER, REPO_ROOT } from "./support.js";
 
 /** A markdown table, first column left-aligned and the others right-aligned, padded as biome formats it. */
 export function table(header: string[], rows: string[][]): string {
@@ -20,7 +20,8 @@ export function startServer(): Promise<{ child: ChildProcess; port: number; admi
   return new Promise((done, fail) => {
     const child = fork(join(REPO_ROOT, "bench", "server.ts"), [], {
       cwd: REPO_ROOT,
-      execArgv: ["--import", "tsx"],
+      // As `npm start` loads the server (scripts/node-ts.mjs says why not tsx).
+      execArgv: ["--import", NODE_TS_LOADER],
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     child.once("error", fail);

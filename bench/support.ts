@@ -5,6 +5,8 @@ import { join, resolve } from "node:path";
 /** Shared helpers of the benchmarks: fixture paths, the scikit-learn exports, statistics and child processes. */
 
 export const REPO_ROOT = resolve(import.meta.dirname, "..");
+/** How `npm start` loads its TypeScript (`node --import <this>`): the benchmarks' servers start the same way. */
+export const NODE_TS_LOADER = join(REPO_ROOT, "scripts", "node-ts.mjs");
 /** The real scikit-learn exports live beside the repository (as in CI) and are read in place, never copied. */
 export const BYO_MODELS = resolve(REPO_ROOT, "../shared/data/byo-models");
 export const MARKET_DATA = resolve(REPO_ROOT, "../shared/data/market");

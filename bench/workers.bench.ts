@@ -4,7 +4,7 @@
  * of one call over the workers' IPC wire to their primary. Rewrites the "Multi-core: WORKERS" section of
  * docs/benchmarks.md.
  *
- * The server is the real `npm start` script (src/runtime/node/server.ts through tsx) on a copy of the shipped models
+ * The server is the real `npm start` script (src/runtime/node/server.ts through scripts/node-ts.mjs) on a copy of the shipped models
  * in a temporary directory, the shipped CSVs, default configuration except the rate-limit budgets (raised so that the
  * load, one client, is counted but never refused). The load generator is autocannon's CLI in a process of its own.
  *
@@ -26,7 +26,8 @@ import {
 } from "../src/storage/node/ipc-channel.js";
 import { createIpcHost } from "../src/storage/node/ipc-host.js";
 import { writeDocSection } from "./doc-section.js";
-import { BENCH_RATE_LIMIT_PUBLIC, MARKET_DATA, median, REPO_ROOT } from "./support.js";
+import { startBare, stop } from "./peer/servers.js";
+import { BENCH_RATE_LIMIT_PUBLIC, MARKET_DATA, median, NODE_TS_LOADER, REPO_ROOT } from "./support.js";
 
 const HEADING = "## Multi-core: WORKERS";
 const DATA_AS_OF = "2026-03-28";
@@ -55,6 +56,8 @@ interface Route {
 }
 
 interface Run {
+  /** edgeml (`npm start`) or the ceiling (bench/peer/bare.ts: a bare Hono app, the model run, stored bytes). */
+  server: "edgeml" | "bare";
   workers: number;
   route: Route["key"];
   reqPerSec: number;
@@ -112,35 +115,55 @@ async function main(): Promise<void> {
     return;
   }
   const runs: Run[] = [];
+  // The ceiling's cached forecast is edgeml's own answer, captured from the first server.
+  let stored: string | undefined;
+  const measureOn = async (server: Server, kind: Run["server"], workers: number, round: number) => {
+    for (const route of routes) {
+      await load(server.base, route, 2, connections); // warm-up: sessions, the cache entry, JIT
+      if (kind === "edgeml" && route.key === "serve" && stored === undefined) {
+        const response = await fetch(`${server.base}${route.path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: route.body,
+        });
+        stored = await response.text();
+      }
+      const before = cpuOf(server.pids);
+      const result = await load(server.base, route, seconds, connections);
+      const after = cpuOf(server.pids);
+      const requests = result.requests;
+      runs.push({
+        server: kind,
+        workers,
+        route: route.key,
+        reqPerSec: result.reqPerSec,
+        p50: result.p50,
+        p99: result.p99,
+        non2xx: result.non2xx,
+        errors: result.errors,
+        cpuPerRequest: ((after.total - before.total) * 1e6) / Math.max(1, requests),
+        primaryCpuPerRequest:
+          workers > 1 ? ((after.primary - before.primary) * 1e6) / Math.max(1, requests) : null,
+      });
+      console.error(
+        `round ${round + 1} ${kind} WORKERS=${workers} ${route.key}: ${result.reqPerSec.toFixed(0)} req/s, p50 ${result.p50} ms, non-2xx ${result.non2xx}`,
+      );
+    }
+  };
   for (let round = 0; round < rounds; round++) {
     // A/B within each round, the order swapped every round: drift in the machine's load hits both alike.
     for (const workers of round % 2 === 0 ? [1, 2] : [2, 1]) {
       const server = await startServer(workers);
       try {
-        for (const route of routes) {
-          await load(server.base, route, 2, connections); // warm-up: sessions, the cache entry, JIT
-          const before = cpuOf(server.pids);
-          const result = await load(server.base, route, seconds, connections);
-          const after = cpuOf(server.pids);
-          const requests = result.requests;
-          runs.push({
-            workers,
-            route: route.key,
-            reqPerSec: result.reqPerSec,
-            p50: result.p50,
-            p99: result.p99,
-            non2xx: result.non2xx,
-            errors: result.errors,
-            cpuPerRequest: ((after.total - before.total) * 1e6) / Math.max(1, requests),
-            primaryCpuPerRequest:
-              workers > 1 ? ((after.primary - before.primary) * 1e6) / Math.max(1, requests) : null,
-          });
-          console.error(
-            `round ${round + 1} WORKERS=${workers} ${route.key}: ${result.reqPerSec.toFixed(0)} req/s, p50 ${result.p50} ms, non-2xx ${result.non2xx}`,
-          );
-        }
+        await measureOn(server, "edgeml", workers, round);
       } finally {
         await server.stop();
+      }
+      const ceiling = await startCeiling(workers, stored ?? "");
+      try {
+        await measureOn(ceiling, "bare", workers, round);
+      } finally {
+        await ceiling.stop();
       }
     }
   }
@@ -220,7 +243,7 @@ async function startServer(workers: number): Promise<Server> {
   await cp(join(REPO_ROOT, "models"), join(dir, "models"), { recursive: true });
   const child: ChildProcess = spawn(
     process.execPath,
-    ["--import", "tsx", join(REPO_ROOT, "src/runtime/node/server.ts")],
+    ["--import", NODE_TS_LOADER, join(REPO_ROOT, "src/runtime/node/server.ts")],
     {
       cwd: REPO_ROOT,
       // An explicit environment: no variable of the machine (Upstash, Blob) changes the adapters.
@@ -265,6 +288,28 @@ async function startServer(workers: number): Promise<Server> {
       await exited;
       await rm(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * The ceiling (bench/peer/bare.ts) in `workers` processes, node:cluster as `npm start`: a bare Hono app running the
+ * same BTC-24h v1 model for infer and answering `forecast` (edgeml's bytes) for the cached forecast. What two
+ * processes gain over one for a server that does nothing else, on this machine, with this load generator.
+ */
+async function startCeiling(workers: number, forecast: string): Promise<Server> {
+  const bare = await startBare(
+    workers,
+    join(REPO_ROOT, "models/BTC-24h/1/model.onnx"),
+    { [`BTC|${DATA_AS_OF}`]: forecast },
+    true,
+  );
+  running.add(bare.child);
+  bare.child.once("exit", () => running.delete(bare.child));
+  const root = bare.pid;
+  return {
+    base: bare.base,
+    pids: { primary: workers > 1 ? root : null, all: () => [root, ...descendants(root)] },
+    stop: () => stop(bare),
   };
 }
 
@@ -359,8 +404,8 @@ function report(input: {
   loadAfter: number;
 }): string {
   const { runs, routes, ipc } = input;
-  const pick = (workers: number, route: Route["key"]) =>
-    runs.filter((r) => r.workers === workers && r.route === route);
+  const pick = (workers: number, route: Route["key"], server: Run["server"] = "edgeml") =>
+    runs.filter((r) => r.workers === workers && r.route === route && r.server === server);
   const med = (rs: Run[], f: (r: Run) => number) => median(rs.map(f));
   const fmt = (n: number, digits = 0) =>
     n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -385,6 +430,25 @@ function report(input: {
       )} ms | ${fmt(med(one, (r) => r.cpuPerRequest))} / ${fmt(med(two, (r) => r.cpuPerRequest))} µs | ${fmt(med(two, (r) => r.primaryCpuPerRequest ?? 0))} µs | ${one.concat(two).reduce((n, r) => n + r.non2xx + r.errors, 0)} |`,
     };
   });
+  // The same columns for the ceiling (bench/peer/bare.ts), whose primary takes no IPC calls.
+  const ceiling = routes.map((route) => {
+    const one = pick(1, route.key, "bare");
+    const two = pick(2, route.key, "bare");
+    const rps1 = med(one, (r) => r.reqPerSec);
+    const rps2 = med(two, (r) => r.reqPerSec);
+    const perRound = two.map((r, i) => r.reqPerSec / (one[i]?.reqPerSec ?? Number.NaN));
+    return {
+      key: route.key,
+      ratio: rps2 / rps1,
+      line: `| ceiling (bare Hono, bench/peer/bare.ts): ${route.key === "infer" ? "the model run" : "stored bytes"} | ${fmt(rps1)} | ${fmt(rps2)} | **${fmt(rps2 / rps1, 2)}×** | ${perRound.map((x) => `${fmt(x, 2)}×`).join(", ")} | ${fmt(
+        med(one, (r) => r.p50),
+        1,
+      )} / ${fmt(
+        med(two, (r) => r.p50),
+        1,
+      )} ms | ${fmt(med(one, (r) => r.cpuPerRequest))} / ${fmt(med(two, (r) => r.cpuPerRequest))} µs | ${fmt(med(two, (r) => r.primaryCpuPerRequest ?? 0))} µs | ${one.concat(two).reduce((n, r) => n + r.non2xx + r.errors, 0)} |`,
+    };
+  });
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const date = new Date().toISOString().slice(0, 10);
   return [
@@ -397,12 +461,14 @@ function report(input: {
     "| route | req/s, 1 worker | req/s, 2 workers | 2 / 1 | 2 / 1 by round | p50, 1 / 2 | server CPU per request, 1 / 2 | of which the primary (2) | non-2xx + errors |",
     "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
     ...rows.map((r) => r.line),
+    ...ceiling.map((r) => r.line),
     "",
     `One call over the IPC wire (a cluster worker calling the primary's cache, \`cache.get\` of a forecast-sized value, ${fmt(IPC_CALLS)} calls): **${fmt(input.ipc.sequentialUs, 1)} µs** round trip one after another, ${fmt(ipc.concurrentUs, 1)} µs each when ${fmt(IPC_CALLS)} are in flight at once.`,
     "",
     "Reading:",
     "",
     `- **Two workers against one: ${rows.map((r) => `${fmt(r.ratio, 2)}× the ${r.key === "infer" ? "infer requests" : "cached forecasts"} per second`).join(", ")} (medians).** CPU per request with one and two workers: ${rows.map((r) => `${fmt(r.cpu1)} → ${fmt(r.cpu2)} µs (${r.key})`).join(", ")}, of which the primary takes ${rows.map((r) => `${fmt(r.primary)} µs`).join(" and ")}: the IPC calls, and the connections it hands out. With the load generator on the same cores, that extra CPU is what the second core would have served with.`,
+    `- **The ceiling shows what this machine allows: ${ceiling.map((r) => `${fmt(r.ratio, 2)}× (${r.key})`).join(", ")} for a bare Hono app in two processes against one**, the same cluster, the same load, nothing on its path (no IPC, limiter, cache or metrics). Where the ceiling itself gains little, the second core is taken by the load generator and the primary, and no server can show two workers' worth here; edgeml's ratio is read against it.`,
     `- **The load generator competes for the same ${availableParallelism()} cores.** autocannon runs in its own process, but on this machine it takes a large share of one core at these rates: with two workers, server and load generator want more cores than the machine has, so the 2 / 1 ratio here is a floor of what a machine with cores to spare (or a load generator elsewhere) sees. The primary takes CPU too (accepting connections and handing them round-robin, and every IPC call).`,
     "- With two workers every request pays the wire to the primary on its path: an infer request one call (the rate limit), a cached forecast two in a row (the rate limit, then the cache read). Usage counters and telemetry are sent after the answer, without waiting for a reply. The CPU-per-request columns show the whole price: every server process's CPU over the requests served, the primary's share apart.",
     `- Rounds disagree (2 / 1 by round): this machine is shared with other jobs (the load averages above), so one round's ratio is not a measurement; compare the medians, and rerun on a quiet machine before quoting one. The IPC probe's sequential round trip is mostly two process wake-ups on a busy machine; in flight together, calls cost ${fmt(ipc.concurrentUs, 1)} µs each.`,

@@ -11,17 +11,19 @@
  * show here: a goal above that ratio is a goal about the machine (loopback TCP, Node's HTTP, the wasm runtime), not
  * about edgeml's request path.
  *
- * Started by bench/peer/servers.ts (startBare) with BARE_PORT, BARE_WORKERS, BARE_MODEL (the .onnx file) and
- * BARE_FORECASTS ({"SYMBOL|as_of": response body}); prints "bare listening" once every worker listens.
+ * Started by bench/peer/servers.ts (startBare) with BARE_PORT, BARE_WORKERS, BARE_MODEL (the .onnx file),
+ * BARE_FLOAT64 ("1" when the model takes doubles) and BARE_FORECASTS ({"SYMBOL|as_of": response body}); prints
+ * "bare listening" once every worker listens. bench/workers.bench.ts starts it too, as its ceiling.
  */
 import cluster from "node:cluster";
 import { readFile } from "node:fs/promises";
 import { serve } from "@hono/node-server";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import * as ort from "onnxruntime-web/wasm";
 
 const port = Number(process.env.BARE_PORT);
 const workers = Number(process.env.BARE_WORKERS ?? "1");
+const float64 = process.env.BARE_FLOAT64 === "1";
 const forecasts = new Map(
   Object.entries(JSON.parse(process.env.BARE_FORECASTS ?? "{}") as Record<string, string>),
 );
@@ -42,25 +44,29 @@ async function listen(onListening: () => void): Promise<void> {
   const [outputName] = session.outputNames;
   const app = new Hono();
   const json = { "content-type": "application/json" };
-  app.post("/v2/models/:name/infer", async (c) => {
+  const infer = async (c: Context) => {
     const body = await c.req.json<InferBody>();
     const input = body.inputs[0] as InferBody["inputs"][number];
-    const tensor = new ort.Tensor("float32", Float32Array.from(input.data), input.shape);
+    const tensor = float64
+      ? new ort.Tensor("float64", Float64Array.from(input.data), input.shape)
+      : new ort.Tensor("float32", Float32Array.from(input.data), input.shape);
     const output = (await session.run({ [inputName as string]: tensor }))[outputName as string] as ort.Tensor;
     return c.json({
       model_name: c.req.param("name"),
-      model_version: "1",
+      model_version: c.req.param("version") ?? "1",
       ...(body.id === undefined ? {} : { id: body.id }),
       outputs: [
         {
           name: outputName,
-          datatype: "FP32",
+          datatype: float64 ? "FP64" : "FP32",
           shape: output.dims,
-          data: Array.from(output.data as Float32Array),
+          data: Array.from(output.data as Float32Array | Float64Array),
         },
       ],
     });
-  });
+  };
+  app.post("/v2/models/:name/infer", infer);
+  app.post("/v2/models/:name/versions/:version/infer", infer);
   app.post("/api/ml/serve", async (c) => {
     const body = await c.req.json<{ symbol: string; as_of: string }>();
     const stored = forecasts.get(`${body.symbol}|${body.as_of}`);

@@ -6,7 +6,7 @@ import { createServer } from "node:net";
 import os from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { BYO_MODELS, MARKET_DATA, REPO_ROOT } from "../support.js";
+import { BYO_MODELS, MARKET_DATA, NODE_TS_LOADER, REPO_ROOT } from "../support.js";
 import { processTree } from "./procfs.js";
 import { RATE_LIMIT_PUBLIC, SERVE_AS_OF } from "./spec.js";
 
@@ -79,7 +79,7 @@ export async function startEdgeml(workers: number): Promise<Edgeml> {
   await cp(join(REPO_ROOT, "models"), join(dir, "models"), { recursive: true });
   const adminToken = randomBytes(24).toString("hex");
   const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", "src/runtime/node/server.ts"], {
+  const child = spawn(process.execPath, ["--import", NODE_TS_LOADER, "src/runtime/node/server.ts"], {
     cwd: REPO_ROOT,
     env: {
       ...baseEnv(),
@@ -209,9 +209,10 @@ export async function startBare(
   workers: number,
   model: string,
   forecasts: Record<string, string>,
+  float64 = false,
 ): Promise<Running> {
   const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", join("bench", "peer", "bare.ts")], {
+  const child = spawn(process.execPath, ["--import", NODE_TS_LOADER, join("bench", "peer", "bare.ts")], {
     cwd: REPO_ROOT,
     env: {
       ...baseEnv(),
@@ -219,6 +220,7 @@ export async function startBare(
       BARE_WORKERS: String(workers),
       BARE_MODEL: model,
       BARE_FORECASTS: JSON.stringify(forecasts),
+      BARE_FLOAT64: float64 ? "1" : "0",
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -1,5 +1,6 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { EdgeMLError } from "../../src/errors.js";
+import { createMemoryCache } from "../../src/storage/memory-cache.js";
 import {
   createIpcCache,
   createIpcCounters,
@@ -10,7 +11,9 @@ import {
   createIpcSingleFlight,
   createWorkerPointerStore,
 } from "../../src/storage/node/ipc-adapters.js";
+import type { IpcClient } from "../../src/storage/node/ipc-channel.js";
 import { createJsonFilePointerStore } from "../../src/storage/node/json-file-pointers.js";
+import { createMemoryRateLimiter, type RateLimiter } from "../../src/storage/ratelimit.js";
 import { createLocalSingleFlight } from "../../src/storage/single-flight.js";
 import { tempDir } from "../support/paths.js";
 import { metricsStoreContract } from "../telemetry/store.contract.js";
@@ -105,6 +108,180 @@ describe("two workers, one primary: the stores are one", () => {
     await flushing.opened;
     wire.kill(dying.id);
     expect(await read).toEqual({});
+  });
+});
+
+/** A worker's client that counts the calls it makes to the primary. */
+function counting(client: IpcClient) {
+  const calls: string[] = [];
+  const counted: IpcClient = {
+    call: (port, method, args) => {
+      calls.push(`${port}.${method}`);
+      return client.call(port, method, args);
+    },
+    send: (port, method, args) => client.send(port, method, args),
+    on: (topic, handler) => client.on(topic, handler),
+    close: (reason) => client.close(reason),
+    get pending() {
+      return client.pending;
+    },
+  };
+  return { client: counted, calls };
+}
+
+describe("the cache's copies in the workers", () => {
+  it("a forecast read once is answered from the worker's copy: no call to the primary, a fresh object each read", async () => {
+    const wire = ipcWire();
+    await createIpcCache(wire.worker().client).set("forecast:k", { prediction_id: "p1" }, 60_000);
+    const { client, calls } = counting(wire.worker().client);
+    const cache = createIpcCache(client);
+    const first = await cache.get<{ prediction_id: string }>("forecast:k");
+    const second = await cache.get<{ prediction_id: string }>("forecast:k");
+    expect(calls).toEqual(["cache.getEntry"]);
+    expect(second).toEqual({ prediction_id: "p1" });
+    expect(second).not.toBe(first);
+    (second as { prediction_id: string }).prediction_id = "changed by a caller";
+    expect(await cache.get("forecast:k")).toEqual({ prediction_id: "p1" });
+  });
+
+  it("a forecast the worker wrote is its copy too", async () => {
+    const { client, calls } = counting(ipcWire().worker().client);
+    const cache = createIpcCache(client);
+    await cache.set("forecast:k", { prediction_id: "p1" }, 60_000);
+    expect(await cache.get("forecast:k")).toEqual({ prediction_id: "p1" });
+    expect(calls).toEqual(["cache.set"]);
+  });
+
+  it("a copy lives no longer than the primary's entry had left; then the worker asks again", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(1_000_000);
+      const wire = ipcWire();
+      await createIpcCache(wire.worker().client).set("forecast:k", { prediction_id: "p1" }, 60_000);
+      const { client, calls } = counting(wire.worker().client);
+      const cache = createIpcCache(client);
+      await cache.get("forecast:k");
+      vi.setSystemTime(1_000_000 + 60_001);
+      await cache.get("forecast:k");
+      expect(calls).toEqual(["cache.getEntry", "cache.getEntry"]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("a miss is not kept: the next read asks the primary, and finds what another worker wrote meanwhile", async () => {
+    const wire = ipcWire();
+    const { client, calls } = counting(wire.worker().client);
+    const cache = createIpcCache(client);
+    expect(await cache.get("forecast:k")).toBeUndefined();
+    await createIpcCache(wire.worker().client).set("forecast:k", { prediction_id: "p1" }, 60_000);
+    expect(await cache.get("forecast:k")).toEqual({ prediction_id: "p1" });
+    expect(calls).toEqual(["cache.getEntry", "cache.getEntry"]);
+  });
+
+  it("nothing is kept when the primary's cache cannot tell how long an entry has left", async () => {
+    const plain = createMemoryCache();
+    const wire = ipcWire({
+      cache: { kind: "plain", get: (k) => plain.get(k), set: (k, v, t) => plain.set(k, v, t) },
+    });
+    await createIpcCache(wire.worker().client).set("forecast:k", { prediction_id: "p1" }, 60_000);
+    const { client, calls } = counting(wire.worker().client);
+    const cache = createIpcCache(client);
+    await cache.get("forecast:k");
+    await cache.get("forecast:k");
+    expect(calls).toEqual(["cache.getEntry", "cache.getEntry"]);
+  });
+});
+
+describe("rate limits leased to the workers", () => {
+  const BIG = { name: "public", limit: 600, windowMs: 10 * 24 * 3_600_000 };
+
+  it.each([
+    // [budget left, leased]: 1/8 of what is left, at most 32; one below 64 left; nothing once it is spent
+    [600, 32],
+    [256, 32],
+    [255, 31],
+    [80, 10],
+    [64, 8],
+    [63, 1],
+    [8, 1],
+    [1, 1],
+    [0, 0],
+  ])("with %i left, the primary leases %i", async (left, leased) => {
+    const limiter = createMemoryRateLimiter();
+    const rule = { name: "public", limit: 600, windowMs: BIG.windowMs };
+    for (let i = 0; i < 600 - left; i++) await limiter.limit("c", rule);
+    const lease = await limiter.lease("c", rule);
+    expect({ granted: lease.granted, remaining: lease.remaining }).toEqual({
+      granted: leased,
+      remaining: left - leased,
+    });
+  });
+
+  it("a worker admits from its lease: 32 requests cost one call to the primary, remaining counting down", async () => {
+    const { client, calls } = counting(ipcWire().worker().client);
+    const limiter = createIpcRateLimiter(client);
+    const outcomes = [];
+    for (let i = 0; i < 33; i++) outcomes.push(await limiter.limit("c", BIG));
+    expect(calls).toEqual(["ratelimit.lease", "ratelimit.lease"]);
+    expect(outcomes.every((o) => o.success)).toBe(true);
+    expect(outcomes.map((o) => o.remaining)).toEqual(Array.from({ length: 33 }, (_, i) => 599 - i));
+  });
+
+  it("requests arriving while a lease is asked for wait for it instead of asking again", async () => {
+    const { client, calls } = counting(ipcWire().worker().client);
+    const limiter = createIpcRateLimiter(client);
+    const outcomes = await Promise.all(Array.from({ length: 20 }, () => limiter.limit("c", BIG)));
+    expect(calls).toEqual(["ratelimit.lease"]);
+    expect(outcomes.map((o) => o.remaining).sort((a, b) => b - a)).toEqual(
+      Array.from({ length: 20 }, (_, i) => 599 - i),
+    );
+  });
+
+  it("two workers asked until both refuse admit exactly the budget between them, never more", async () => {
+    const wire = ipcWire();
+    const workers = [createIpcRateLimiter(wire.worker().client), createIpcRateLimiter(wire.worker().client)];
+    const budget = { ...BIG, limit: 100 };
+    let admitted = 0;
+    // Uneven turns (3 on one, 1 on the other): each worker's lease is spent by its own requests.
+    for (let i = 0; i < 400; i++) {
+      const worker = workers[i % 4 === 3 ? 1 : 0] as RateLimiter;
+      if ((await worker.limit("c", budget)).success) admitted += 1;
+    }
+    expect(admitted).toBe(100);
+    for (const worker of workers) expect((await worker.limit("c", budget)).success).toBe(false);
+  });
+
+  it("a lease is spent in its window or not at all: the next window asks the primary again", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const windowMs = 60_000;
+      vi.setSystemTime(10 * windowMs);
+      const { client, calls } = counting(ipcWire().worker().client);
+      const limiter = createIpcRateLimiter(client);
+      const rule = { ...BIG, windowMs };
+      await limiter.limit("c", rule);
+      await limiter.limit("c", rule);
+      expect(calls).toHaveLength(1);
+      vi.setSystemTime(11 * windowMs);
+      await limiter.limit("c", rule);
+      expect(calls).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("a limiter that cannot lease (any other adapter the primary holds) grants one request per call", async () => {
+    const only = createMemoryRateLimiter();
+    const { client, calls } = counting(
+      ipcWire({ rateLimiter: { kind: "plain", limit: (k, r) => only.limit(k, r) } }).worker().client,
+    );
+    const limiter = createIpcRateLimiter(client);
+    const rule = { ...BIG, limit: 3 };
+    const outcomes = [];
+    for (let i = 0; i < 4; i++) outcomes.push(await limiter.limit("c", rule));
+    expect(outcomes.map((o) => o.success)).toEqual([true, true, true, false]);
+    expect(calls).toHaveLength(4);
   });
 });
 

@@ -18,11 +18,16 @@ export interface RunningServer {
  */
 export async function startNodeServer(env: Record<string, string>): Promise<RunningServer> {
   const bin = join(REPO_ROOT, "node_modules/.bin");
-  const child: ChildProcess = spawn(join(bin, "tsx"), ["src/runtime/node/server.ts"], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}`, PORT: "0", HOST: "127.0.0.1", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  // As `npm start` runs it: Node with scripts/node-ts.mjs as the TypeScript loader.
+  const child: ChildProcess = spawn(
+    join(bin, "node"),
+    ["--import", "./scripts/node-ts.mjs", "src/runtime/node/server.ts"],
+    {
+      cwd: REPO_ROOT,
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}`, PORT: "0", HOST: "127.0.0.1", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let out = "";
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
   const base = await new Promise<string>((resolve, reject) => {

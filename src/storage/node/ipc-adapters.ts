@@ -1,10 +1,11 @@
+import { LRUCache } from "lru-cache";
 import type { MetricsStore } from "../../telemetry/store.js";
 import type { ArtifactStore } from "../artifacts.js";
 import type { PredictionCache } from "../cache.js";
 import type { Counters } from "../counters.js";
 import type { JobStore, TrainingJob } from "../jobs.js";
 import type { PointerStore } from "../pointers.js";
-import type { RateLimiter, RateLimitOutcome } from "../ratelimit.js";
+import type { Lease, RateLimiter, RateLimitOutcome, RateLimitRule } from "../ratelimit.js";
 import type { Mutex, SingleFlight } from "../single-flight.js";
 import { fromWireError, type IpcClient, toWireError } from "./ipc-channel.js";
 import type { FlightClaim } from "./ipc-host.js";
@@ -13,30 +14,116 @@ import type { JsonFilePointerStore } from "./json-file-pointers.js";
 /** The kind every adapter here reports (start-up banner, /v2 health): the embedded store, held by the primary. */
 export const PRIMARY_KIND = "primary-memory";
 
-/** The prediction cache held by the primary: one cache for every worker. */
-export function createIpcCache(client: IpcClient): PredictionCache {
+/**
+ * The prediction cache held by the primary: one cache for every worker. A worker keeps a copy of what it read or
+ * wrote until the primary's entry expires (the primary says how long it has left): a cached forecast is then
+ * answered without a round trip to the primary, the same answer with the same prediction_id, since an entry is
+ * written only when it is missing (single flight) and never changed while it lives. The copies are bounded
+ * (`maxCopies`, least recently used dropped first) and kept as JSON text, parsed per read as the primary's cache
+ * does, so a caller that changes what it got changes nothing here. The one way a copy can outlive the primary's
+ * entry is the primary's LRU evicting it early (more than its 10,000 entries live at once); the next forecast of
+ * that bar on another worker would then be computed again.
+ */
+export function createIpcCache(client: IpcClient, options: { maxCopies?: number } = {}): PredictionCache {
+  const copies = new LRUCache<string, { text: string; expiresAt: number }>({
+    max: options.maxCopies ?? 1_000,
+  });
+  // Expiry counted from before the call: never later than the primary's own.
+  const keep = (key: string, value: unknown, ttlMs: number, since: number) => {
+    if (ttlMs > 0) copies.set(key, { text: JSON.stringify(value), expiresAt: since + ttlMs });
+  };
   return {
     kind: PRIMARY_KIND,
     async get<T>(key: string) {
+      const copy = copies.get(key);
+      if (copy) {
+        if (copy.expiresAt > Date.now()) return JSON.parse(copy.text) as T;
+        copies.delete(key);
+      }
+      const since = Date.now();
       // JSON has no undefined: a miss crosses the wire as an absent value.
-      return ((await client.call("cache", "get", [key])) ?? undefined) as T | undefined;
+      const entry = (await client.call("cache", "getEntry", [key])) as { value: T; ttlMs: number } | null;
+      if (!entry) return undefined;
+      keep(key, entry.value, entry.ttlMs, since);
+      return entry.value;
     },
     async set(key, value, ttlMs) {
+      const since = Date.now();
       await client.call("cache", "set", [key, value, ttlMs]);
+      keep(key, value, ttlMs, since);
     },
   };
 }
 
-/** Rate limits counted by the primary: one budget per client for the whole server, whatever worker answers. */
-export function createIpcRateLimiter(client: IpcClient): RateLimiter {
+/** What a worker holds of a lease: requests it may still admit alone in `window`, and the budget left beside them. */
+interface Held {
+  window: number;
+  credit: number;
+  limit: number;
+  /** The budget's remaining after the lease, not counting `credit`. */
+  remaining: number;
+  reset: number;
+}
+
+/**
+ * Rate limits counted by the primary: one budget per client for the whole server, whatever worker answers. A call
+ * per request would put a round trip to the primary on every request's path (measured: most of what a second
+ * worker cost, docs/benchmarks.md "Multi-core"), so a worker leases several requests at once (the primary counts
+ * them when it grants them: src/storage/ratelimit.ts says how many) and admits from its lease until it is spent or
+ * its window ends. A client never gets more than its budget; near the budget's end leases are one request, decided
+ * by the primary as before. One lease in flight per key and worker: requests arriving meanwhile wait for it.
+ */
+export function createIpcRateLimiter(client: IpcClient, options: { maxKeys?: number } = {}): RateLimiter {
+  const held = new LRUCache<string, Held>({ max: options.maxKeys ?? 10_000 });
+  const leasing = new Map<string, Promise<unknown>>();
+  const fromHeld = (id: string, windowMs: number): Omit<RateLimitOutcome, "pending"> | undefined => {
+    const h = held.get(id);
+    if (!h || h.credit <= 0 || h.window !== Math.floor(Date.now() / windowMs)) return undefined;
+    h.credit -= 1;
+    return { success: true, limit: h.limit, remaining: h.remaining + h.credit, reset: h.reset };
+  };
+  const lease = async (id: string, key: string, rule: RateLimitRule) => {
+    const { name, limit, windowMs } = rule;
+    const granted = (await client.call("ratelimit", "lease", [key, { name, limit, windowMs }])) as Lease;
+    if (granted.granted === 0) {
+      held.delete(id);
+      return { success: false, limit: granted.limit, remaining: 0, reset: granted.reset };
+    }
+    // One of the grant is this request's; the rest is held for the next ones, beside what concurrent leases of the
+    // same window left (requests that found no credit lease at once, without waiting for each other).
+    const before = held.get(id);
+    const carried = before && before.window === granted.window ? before.credit : 0;
+    const h: Held = {
+      window: granted.window,
+      credit: carried + granted.granted - 1,
+      limit: granted.limit,
+      remaining: granted.remaining,
+      reset: granted.reset,
+    };
+    held.set(id, h);
+    return { success: true, limit: h.limit, remaining: h.remaining + h.credit, reset: h.reset };
+  };
   return {
     kind: PRIMARY_KIND,
     async limit(key, rule) {
-      const { name, limit, windowMs } = rule;
-      const outcome = (await client.call("ratelimit", "limit", [key, { name, limit, windowMs }])) as Omit<
-        RateLimitOutcome,
-        "pending"
-      >;
+      const id = `${rule.name}\u0000${rule.limit}/${rule.windowMs}\u0000${key}`;
+      let outcome = fromHeld(id, rule.windowMs);
+      const inFlight = outcome ? undefined : leasing.get(id);
+      if (inFlight) {
+        await inFlight.catch(() => {});
+        outcome = fromHeld(id, rule.windowMs);
+      }
+      if (!outcome) {
+        const asked = lease(id, key, rule);
+        if (!leasing.has(id)) {
+          leasing.set(id, asked);
+          const done = () => {
+            if (leasing.get(id) === asked) leasing.delete(id);
+          };
+          asked.then(done, done);
+        }
+        outcome = await asked;
+      }
       return { ...outcome, pending: Promise.resolve() };
     },
   };

@@ -3,8 +3,14 @@ import type { PredictionCache } from "../cache.js";
 import { type Counters, createMemoryCounters } from "../counters.js";
 import type { TrainingJob } from "../jobs.js";
 import { createMemoryJobStore, type JobStore } from "../jobs.js";
-import { createMemoryCache } from "../memory-cache.js";
-import { createMemoryRateLimiter, type RateLimiter, type RateLimitRule } from "../ratelimit.js";
+import { createMemoryCache, type MemoryPredictionCache } from "../memory-cache.js";
+import {
+  createMemoryRateLimiter,
+  type Lease,
+  type LeasingRateLimiter,
+  type RateLimiter,
+  type RateLimitRule,
+} from "../ratelimit.js";
 import {
   type CallMessage,
   isEdgemlMessage,
@@ -117,11 +123,33 @@ export function createIpcHost(stores: HostedStores = {}): IpcHost {
 
   const handlers: Record<string, (args: unknown[], from: Waiter) => Promise<unknown> | unknown> = {
     "cache.get": ([key]) => cache.get(key as string),
+    // With the time the entry has left, so that the worker may keep a copy exactly that long (createIpcCache); an
+    // adapter that cannot tell gives 0: no copy.
+    "cache.getEntry": async ([key]) => {
+      if ("getEntry" in cache) return (cache as MemoryPredictionCache).getEntry(key as string);
+      const value = await cache.get(key as string);
+      return value === undefined ? undefined : { value, ttlMs: 0 };
+    },
     "cache.set": ([key, value, ttlMs]) => cache.set(key as string, value, ttlMs as number),
     "ratelimit.limit": async ([key, rule]) => {
       const { pending, ...outcome } = await rateLimiter.limit(key as string, rule as RateLimitRule);
       await pending;
       return outcome;
+    },
+    // Several requests at once for a worker to spend itself (createIpcRateLimiter); a limiter that cannot lease
+    // grants one request per call, which is `limit`.
+    "ratelimit.lease": async ([key, rule]): Promise<Lease> => {
+      const r = rule as RateLimitRule;
+      if ("lease" in rateLimiter) return (rateLimiter as LeasingRateLimiter).lease(key as string, r);
+      const { pending, success, limit, remaining, reset } = await rateLimiter.limit(key as string, r);
+      await pending;
+      return {
+        granted: success ? 1 : 0,
+        limit,
+        remaining,
+        reset,
+        window: Math.floor(Date.now() / r.windowMs),
+      };
     },
     "counters.increment": ([amounts]) => counters.increment(amounts as Record<string, number>),
     "counters.read": ([keys]) => counters.read(keys as string[]),
