@@ -59,6 +59,23 @@ export function jsonDepth(text: string, limit = Number.POSITIVE_INFINITY): numbe
   return deepest;
 }
 
+/**
+ * Whether `text` has more than `limit` opening brackets (`[` or `{`, strings included): only then can it nest deeper
+ * than `limit`, and only then is it scanned. Counted with indexOf (native, fast) rather than a character loop: an
+ * OIP body of a few hundred bytes has a handful of brackets, and the scan was the largest item of ours in an infer
+ * request's profile.
+ */
+export function moreBracketsThan(text: string, limit: number): boolean {
+  let count = 0;
+  for (const bracket of ["[", "{"]) {
+    for (let i = text.indexOf(bracket); i !== -1; i = text.indexOf(bracket, i + 1)) {
+      count += 1;
+      if (count > limit) return true;
+    }
+  }
+  return false;
+}
+
 /** Refuses a parsed value (a header's or a multipart part's JSON) that nests deeper than MAX_JSON_DEPTH. */
 export function assertJsonDepth(value: unknown, where: string): void {
   // Iterative on purpose: a recursive walk is what a deep value overflows.
@@ -93,7 +110,8 @@ export function limitBody(maxBytes: number, advice: string): MiddlewareHandler {
     // A body with Inference-Header-Content-Length is JSON then binary tensors: its route checks the JSON part.
     if (isJson(c.req.header("content-type")) && !c.req.header("inference-header-content-length")) {
       const text = await c.req.text();
-      if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw tooDeep("the request body");
+      if (moreBracketsThan(text, MAX_JSON_DEPTH) && jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH)
+        throw tooDeep("the request body");
       // Parsed once, here: left to itself the validator would re-read the cached text through a new Response (a
       // stream and a copy per request). Malformed JSON is left for the validator, which answers it with a 400.
       try {

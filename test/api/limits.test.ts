@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { asEdgeMLError, redactInternals } from "../../src/errors.js";
 import { FeatureError } from "../../src/features/index.js";
-import { BODY_LIMITS, jsonDepth, MAX_JSON_DEPTH } from "../../src/routes/limits.js";
+import { BODY_LIMITS, jsonDepth, MAX_JSON_DEPTH, moreBracketsThan } from "../../src/routes/limits.js";
 import { TrainingError } from "../../src/training/errors.js";
 import { ADMIN_TOKEN, postJson, type TestApp, testApp, upload } from "../support/app.js";
 import { elementwiseModel, twoByTwoModel } from "../support/onnx-models.js";
@@ -121,6 +121,30 @@ describe("request limits", () => {
       expect(jsonDepth('{"a":[1,[2]]}')).toBe(3);
       expect(jsonDepth('{"a":"[[[[\\"[["}')).toBe(1);
       expect(jsonDepth(nested(10))).toBe(10);
+    });
+
+    it.each([
+      // [text, limit, more brackets than the limit?]: only such a text is scanned for its depth
+      ["1", 0, false],
+      ['{"a":[1,[2]]}', 3, false],
+      ['{"a":[1,[2]]}', 2, true],
+      ['{"a":"[[[["}', 4, true], // brackets in strings count: a bound, not the depth
+      [nested(MAX_JSON_DEPTH), MAX_JSON_DEPTH, false],
+      [nested(MAX_JSON_DEPTH + 1), MAX_JSON_DEPTH, true],
+      [`[${"[1],".repeat(MAX_JSON_DEPTH)}[1]]`, MAX_JSON_DEPTH, true], // shallow but many: scanned, and passes
+    ])("moreBracketsThan(%j, %i) is %s", (text, limit, more) => {
+      expect(moreBracketsThan(text as string, limit as number)).toBe(more);
+    });
+
+    it("a shallow body with more brackets than the depth bound is scanned and accepted (rows of a batch)", async () => {
+      const rows = Array.from({ length: 2 * MAX_JSON_DEPTH }, () => [1, 2]);
+      const res = await postJson(t, "/v2/models/two/infer", {
+        inputs: [
+          { name: "a", datatype: "FP64", shape: [rows.length, 2], data: rows },
+          { name: "b", datatype: "FP64", shape: [rows.length, 2], data: rows },
+        ],
+      });
+      expect(res.status).toBe(200);
     });
 
     const deep = nested(MAX_JSON_DEPTH + 1);

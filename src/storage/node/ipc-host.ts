@@ -56,6 +56,33 @@ interface Waiter {
 }
 
 /**
+ * A cache entry with the time it has left, so that a worker may keep a copy exactly that long (createIpcCache); an
+ * adapter that cannot tell gives 0: no copy.
+ */
+async function cacheEntry(cache: PredictionCache, key: string) {
+  if ("getEntry" in cache) return (cache as MemoryPredictionCache).getEntry(key);
+  const value = await cache.get(key);
+  return value === undefined ? undefined : { value, ttlMs: 0 };
+}
+
+/**
+ * Several requests at once for a worker to spend itself (createIpcRateLimiter); a limiter that cannot lease grants
+ * one request per call, which is `limit`.
+ */
+async function leaseFrom(rateLimiter: RateLimiter, key: string, rule: RateLimitRule): Promise<Lease> {
+  if ("lease" in rateLimiter) return (rateLimiter as LeasingRateLimiter).lease(key, rule);
+  const { pending, success, limit, remaining, reset } = await rateLimiter.limit(key, rule);
+  await pending;
+  return {
+    granted: success ? 1 : 0,
+    limit,
+    remaining,
+    reset,
+    window: Math.floor(Date.now() / rule.windowMs),
+  };
+}
+
+/**
  * The primary's side of the wire (src/storage/node/ipc-channel.ts): the stores every worker of one `npm start` shares,
  * held once here so that they count and cache once for the whole server.
  *
@@ -123,34 +150,14 @@ export function createIpcHost(stores: HostedStores = {}): IpcHost {
 
   const handlers: Record<string, (args: unknown[], from: Waiter) => Promise<unknown> | unknown> = {
     "cache.get": ([key]) => cache.get(key as string),
-    // With the time the entry has left, so that the worker may keep a copy exactly that long (createIpcCache); an
-    // adapter that cannot tell gives 0: no copy.
-    "cache.getEntry": async ([key]) => {
-      if ("getEntry" in cache) return (cache as MemoryPredictionCache).getEntry(key as string);
-      const value = await cache.get(key as string);
-      return value === undefined ? undefined : { value, ttlMs: 0 };
-    },
+    "cache.getEntry": ([key]) => cacheEntry(cache, key as string),
     "cache.set": ([key, value, ttlMs]) => cache.set(key as string, value, ttlMs as number),
     "ratelimit.limit": async ([key, rule]) => {
       const { pending, ...outcome } = await rateLimiter.limit(key as string, rule as RateLimitRule);
       await pending;
       return outcome;
     },
-    // Several requests at once for a worker to spend itself (createIpcRateLimiter); a limiter that cannot lease
-    // grants one request per call, which is `limit`.
-    "ratelimit.lease": async ([key, rule]): Promise<Lease> => {
-      const r = rule as RateLimitRule;
-      if ("lease" in rateLimiter) return (rateLimiter as LeasingRateLimiter).lease(key as string, r);
-      const { pending, success, limit, remaining, reset } = await rateLimiter.limit(key as string, r);
-      await pending;
-      return {
-        granted: success ? 1 : 0,
-        limit,
-        remaining,
-        reset,
-        window: Math.floor(Date.now() / r.windowMs),
-      };
-    },
+    "ratelimit.lease": ([key, rule]) => leaseFrom(rateLimiter, key as string, rule as RateLimitRule),
     "counters.increment": ([amounts]) => counters.increment(amounts as Record<string, number>),
     "counters.read": ([keys]) => counters.read(keys as string[]),
     "metrics.write": ([batch]) => metrics.write(batch as Parameters<MetricsStore["write"]>[0]),
