@@ -218,6 +218,12 @@ function reading(r: Report, summaries: Summary[]): string {
       `- The machine was not quiet (1-minute load average ${fixed(r.loadStart[0] ?? Number.NaN, 1)} at the start, ${fixed(r.loadEnd[0] ?? Number.NaN, 1)} at the end, on ${os.availableParallelism()} cores): tail latencies partly measure waiting for a CPU. Rerun on a quiet machine before quoting p99s.`,
     );
   }
+  const lopsided = summaries.filter((x) => x.peer.busy < 0.75 * r.o.workers);
+  if (r.o.workers > 1 && lopsided.length > 0) {
+    lines.push(
+      `- Under ${lopsided.map((x) => `the ${x.path === "infer" ? "infer" : "forecast"} load the peer's ${r.o.workers} workers were on a CPU ${fixed(x.peer.busy, 2)} cores' worth of the time`).join(", and under ")} (median; "server on CPU" by run): uvicorn's workers accept from one shared socket, and autocannon's ${r.o.connections} kept-alive connections were mostly accepted by one of them, so there the peer served much like one process (compare its req/s in the 1-process subsection). That is how \`uvicorn --workers\` behaves with few long-lived clients; a balancer in front of it would spread them, and edgeml's primary hands connections to its workers in turn. The 1-process comparison is the like-for-like one.`,
+    );
+  }
   if (r.o.workers > 1) {
     lines.push(
       `- With ${r.o.workers} processes each, the peer's forecast cache is one dict per worker: each worker computes its own first answer, under its own prediction_id, where edgeml's workers share one cache and one prediction_id per bar (through their primary process, whose CPU is counted in edgeml's).`,
