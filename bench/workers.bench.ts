@@ -410,46 +410,42 @@ function report(input: {
   const med = (rs: Run[], f: (r: Run) => number) => median(rs.map(f));
   const fmt = (n: number, digits = 0) =>
     n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
-  const rows = routes.map((route) => {
-    const one = pick(1, route.key);
-    const two = pick(2, route.key);
+  /** One table row: `server`'s runs of `route` with 1 and 2 processes, medians and ratios. */
+  const summarise = (route: Route, server: Run["server"], label: string) => {
+    const one = pick(1, route.key, server);
+    const two = pick(2, route.key, server);
     const rps1 = med(one, (r) => r.reqPerSec);
     const rps2 = med(two, (r) => r.reqPerSec);
     const perRound = two.map((r, i) => r.reqPerSec / (one[i]?.reqPerSec ?? Number.NaN));
+    const cpu1 = med(one, (r) => r.cpuPerRequest);
+    const cpu2 = med(two, (r) => r.cpuPerRequest);
+    const primary = med(two, (r) => r.primaryCpuPerRequest ?? 0);
+    const p50s = `${fmt(
+      med(one, (r) => r.p50),
+      1,
+    )} / ${fmt(
+      med(two, (r) => r.p50),
+      1,
+    )} ms`;
+    const failed = one.concat(two).reduce((n, r) => n + r.non2xx + r.errors, 0);
     return {
       key: route.key,
       ratio: rps2 / rps1,
-      cpu1: med(one, (r) => r.cpuPerRequest),
-      cpu2: med(two, (r) => r.cpuPerRequest),
-      primary: med(two, (r) => r.primaryCpuPerRequest ?? 0),
-      line: `| ${route.label} | ${fmt(rps1)} | ${fmt(rps2)} | **${fmt(rps2 / rps1, 2)}×** | ${perRound.map((x) => `${fmt(x, 2)}×`).join(", ")} | ${fmt(
-        med(one, (r) => r.p50),
-        1,
-      )} / ${fmt(
-        med(two, (r) => r.p50),
-        1,
-      )} ms | ${fmt(med(one, (r) => r.cpuPerRequest))} / ${fmt(med(two, (r) => r.cpuPerRequest))} µs | ${fmt(med(two, (r) => r.primaryCpuPerRequest ?? 0))} µs | ${one.concat(two).reduce((n, r) => n + r.non2xx + r.errors, 0)} |`,
+      cpu1,
+      cpu2,
+      primary,
+      line: `| ${label} | ${fmt(rps1)} | ${fmt(rps2)} | **${fmt(rps2 / rps1, 2)}×** | ${perRound.map((x) => `${fmt(x, 2)}×`).join(", ")} | ${p50s} | ${fmt(cpu1)} / ${fmt(cpu2)} µs | ${fmt(primary)} µs | ${failed} |`,
     };
-  });
+  };
+  const rows = routes.map((route) => summarise(route, "edgeml", route.label));
   // The same columns for the ceiling (bench/peer/bare.ts), whose primary takes no IPC calls.
-  const ceiling = routes.map((route) => {
-    const one = pick(1, route.key, "bare");
-    const two = pick(2, route.key, "bare");
-    const rps1 = med(one, (r) => r.reqPerSec);
-    const rps2 = med(two, (r) => r.reqPerSec);
-    const perRound = two.map((r, i) => r.reqPerSec / (one[i]?.reqPerSec ?? Number.NaN));
-    return {
-      key: route.key,
-      ratio: rps2 / rps1,
-      line: `| ceiling (bare Hono, bench/peer/bare.ts): ${route.key === "infer" ? "the model run" : "stored bytes"} | ${fmt(rps1)} | ${fmt(rps2)} | **${fmt(rps2 / rps1, 2)}×** | ${perRound.map((x) => `${fmt(x, 2)}×`).join(", ")} | ${fmt(
-        med(one, (r) => r.p50),
-        1,
-      )} / ${fmt(
-        med(two, (r) => r.p50),
-        1,
-      )} ms | ${fmt(med(one, (r) => r.cpuPerRequest))} / ${fmt(med(two, (r) => r.cpuPerRequest))} µs | ${fmt(med(two, (r) => r.primaryCpuPerRequest ?? 0))} µs | ${one.concat(two).reduce((n, r) => n + r.non2xx + r.errors, 0)} |`,
-    };
-  });
+  const ceiling = routes.map((route) =>
+    summarise(
+      route,
+      "bare",
+      `ceiling (bare Hono, bench/peer/bare.ts): ${route.key === "infer" ? "the model run" : "stored bytes"}`,
+    ),
+  );
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const date = new Date().toISOString().slice(0, 10);
   return [
