@@ -382,7 +382,7 @@ async function ipcProbeWorker(): Promise<void> {
   });
   await createIpcCache(client).set("k", { prediction_id: "p", predicted_price: 1 }, 60_000);
   // The call itself, not the adapter: createIpcCache answers a repeated read from its copy, without the wire.
-  const get = () => client.call("cache", "get", ["k"]);
+  const get = () => client.call("cache", "getEntry", ["k"]);
   for (let i = 0; i < 2_000; i++) await get(); // warm-up
   let started = performance.now();
   for (let i = 0; i < IPC_CALLS; i++) await get();
@@ -460,7 +460,7 @@ function report(input: {
     ...rows.map((r) => r.line),
     ...ceiling.map((r) => r.line),
     "",
-    `One call over the IPC wire (a cluster worker calling the primary's cache, \`cache.get\` of a forecast-sized value over the wire, not from the worker's copy, ${fmt(IPC_CALLS)} calls): **${fmt(input.ipc.sequentialUs, 1)} µs** round trip one after another, ${fmt(ipc.concurrentUs, 1)} µs each when ${fmt(IPC_CALLS)} are in flight at once.`,
+    `One call over the IPC wire (a cluster worker calling the primary's cache, \`cache.getEntry\` of a forecast-sized value over the wire, not from the worker's copy, ${fmt(IPC_CALLS)} calls): **${fmt(input.ipc.sequentialUs, 1)} µs** round trip one after another, ${fmt(ipc.concurrentUs, 1)} µs each when ${fmt(IPC_CALLS)} are in flight at once.`,
     "",
     "Reading:",
     "",

@@ -52,6 +52,10 @@ interface WindowCounts {
   previous: number;
 }
 
+/** `key`'s budget under `rule`: its identity wherever counts or leases of it are kept. */
+export const ruleKey = (key: string, rule: RateLimitRule): string =>
+  `${rule.name}\u0000${rule.limit}/${rule.windowMs}\u0000${key}`;
+
 /**
  * A sliding-window limiter in process memory: per instance, gone on restart. The arithmetic is
  * @upstash/ratelimit's `slidingWindow` (its Lua script, line for line), so both adapters give the same answers and
@@ -67,7 +71,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
   const take = (key: string, rule: RateLimitRule, want: (available: number) => number): Lease => {
     const at = now();
     const window = Math.floor(at / rule.windowMs);
-    const id = `${rule.name}\u0000${rule.limit}/${rule.windowMs}\u0000${key}`;
+    const id = ruleKey(key, rule);
     let entry = counts.get(id);
     if (!entry || entry.window < window - 1) entry = { window, current: 0, previous: 0 };
     else if (entry.window === window - 1) entry = { window, current: 0, previous: entry.current };

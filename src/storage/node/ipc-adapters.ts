@@ -5,7 +5,13 @@ import type { PredictionCache } from "../cache.js";
 import type { Counters } from "../counters.js";
 import type { JobStore, TrainingJob } from "../jobs.js";
 import type { PointerStore } from "../pointers.js";
-import type { Lease, RateLimiter, RateLimitOutcome, RateLimitRule } from "../ratelimit.js";
+import {
+  type Lease,
+  type RateLimiter,
+  type RateLimitOutcome,
+  type RateLimitRule,
+  ruleKey,
+} from "../ratelimit.js";
 import type { Mutex, SingleFlight } from "../single-flight.js";
 import { fromWireError, type IpcClient, toWireError } from "./ipc-channel.js";
 import type { FlightClaim } from "./ipc-host.js";
@@ -106,7 +112,7 @@ export function createIpcRateLimiter(client: IpcClient, options: { maxKeys?: num
   return {
     kind: PRIMARY_KIND,
     async limit(key, rule) {
-      const id = `${rule.name}\u0000${rule.limit}/${rule.windowMs}\u0000${key}`;
+      const id = ruleKey(key, rule);
       let outcome = fromHeld(id, rule.windowMs);
       const inFlight = outcome ? undefined : leasing.get(id);
       if (inFlight) {

@@ -149,14 +149,8 @@ export function createIpcHost(stores: HostedStores = {}): IpcHost {
   };
 
   const handlers: Record<string, (args: unknown[], from: Waiter) => Promise<unknown> | unknown> = {
-    "cache.get": ([key]) => cache.get(key as string),
     "cache.getEntry": ([key]) => cacheEntry(cache, key as string),
     "cache.set": ([key, value, ttlMs]) => cache.set(key as string, value, ttlMs as number),
-    "ratelimit.limit": async ([key, rule]) => {
-      const { pending, ...outcome } = await rateLimiter.limit(key as string, rule as RateLimitRule);
-      await pending;
-      return outcome;
-    },
     "ratelimit.lease": ([key, rule]) => leaseFrom(rateLimiter, key as string, rule as RateLimitRule),
     "counters.increment": ([amounts]) => counters.increment(amounts as Record<string, number>),
     "counters.read": ([keys]) => counters.read(keys as string[]),
